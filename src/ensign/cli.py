@@ -1,0 +1,164 @@
+"""The `ensign` command. Every command that touches the database migrates it first."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from ensign.errors import EnsignError
+from ensign.settings import Settings
+from ensign.storage.db import Database, migrate
+
+app = typer.Typer(help="Ensign: feature flags compatible with the Flagsmith SDKs.", no_args_is_help=True)
+api_key_app = typer.Typer(help="Admin API keys.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+def _database() -> tuple[Settings, Database]:
+    settings = Settings()
+    migrate(settings.database_url)
+    return settings, Database(settings.database_url)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database to the latest schema."""
+    settings = Settings()
+    migrate(settings.database_url)
+    typer.echo("Database is up to date.")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
+    organisation: Annotated[int | None, typer.Option(help="Organisation id (default: the first).")] = None,
+) -> None:
+    """Create an organisation admin API key and print it (it is shown only once)."""
+    from ensign.services.keys import create_admin_key
+    from ensign.services.organisations import default_organisation
+    from ensign.storage.models import Organisation
+
+    _, db = _database()
+    with db.session() as session:
+        if organisation is None:
+            organisation_id = default_organisation(session).id
+        elif session.get(Organisation, organisation) is None:
+            _fail(f"no organisation with id {organisation}")
+            return
+        else:
+            organisation_id = organisation
+        key = create_admin_key(session, organisation_id, name)
+    typer.echo(key)
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A Flagsmith environment document (JSON).")],
+    project: Annotated[str | None, typer.Option(help="Name of the project to create.")] = None,
+    organisation: Annotated[int | None, typer.Option(help="Organisation id (default: the first).")] = None,
+) -> None:
+    """Import a Flagsmith environment document as a new project and environment."""
+    from ensign.services.importing import import_document
+    from ensign.services.organisations import default_organisation
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        _fail(f"cannot read {file}: {error}")
+    _, db = _database()
+    try:
+        with db.session() as session:
+            organisation_id = organisation or default_organisation(session).id
+            result = import_document(session, organisation_id, document, project_name=project)
+    except EnsignError as error:
+        _fail(error.detail)
+        return
+    typer.echo(json.dumps(result.as_json()))
+
+
+def _seed_demo(db: Database) -> bool:
+    """Seed the demo when the database has no project; print how to use it either way."""
+    from ensign.services.demo import seed_demo
+    from ensign.services.organisations import is_empty
+    from ensign.storage.models import Environment, ServerKey
+
+    settings = Settings()
+    base = f"http://{settings.host}:{settings.port}"
+    with db.session() as session:
+        if is_empty(session):
+            keys = seed_demo(session)
+            typer.echo("Seeded a demo project.")
+            typer.echo(f"  Admin API key (shown once): {keys.admin_key}")
+            client_key, server_key = keys.client_key, keys.server_key
+            created = True
+        else:
+            env = session.scalar(select(Environment).order_by(Environment.id).limit(1))
+            if env is None:
+                return False
+            client_key = env.api_key
+            server_key = session.scalar(
+                select(ServerKey.key).where(ServerKey.environment_id == env.id).limit(1)
+            ) or "(none: create one with the admin API)"
+            created = False
+    typer.echo(f"  Environment (client) key: {client_key}")
+    typer.echo(f"  Server key:               {server_key}")
+    typer.echo(f"  API:   {base}/api/v1/   docs: {base}/docs")
+    typer.echo(
+        f"  Try:   curl '{base}/api/v1/identities/?identifier=development_user_123456' "
+        f"-H 'x-environment-key: {client_key}'"
+    )
+    return created
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Seed a demo project into an empty database and print its keys."""
+    _, db = _database()
+    if not _seed_demo(db):
+        typer.echo("The database already has projects; nothing seeded.")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default ENSIGN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default ENSIGN_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed a demo project if the database is empty.")] = False,
+) -> None:
+    """Migrate the database if needed and serve the API."""
+    import os
+
+    import uvicorn
+
+    if host is not None:
+        os.environ["ENSIGN_HOST"] = host
+    if port is not None:
+        os.environ["ENSIGN_PORT"] = str(port)
+    settings, db = _database()
+    if demo:
+        _seed_demo(db)
+    db.dispose()
+    sys.stdout.flush()
+    uvicorn.run(
+        "ensign.web.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers or settings.workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,33 @@
+"""Ensign's own exceptions. They carry a human message and no HTTP knowledge;
+each web surface maps them to its status codes and body format in one place."""
+
+from __future__ import annotations
+
+
+class EnsignError(Exception):
+    """Base of every error Ensign raises on purpose."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(EnsignError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class Conflict(EnsignError):
+    """The change would break a uniqueness rule."""
+
+
+class InvalidInput(EnsignError):
+    """The input is malformed or breaks a documented limit."""
+
+
+class AuthenticationFailed(EnsignError):
+    """No credential, or one we do not know."""
+
+
+class PermissionDenied(EnsignError):
+    """A known credential that may not do this."""

@@ -1,0 +1,1 @@
+"""Use cases: plain functions taking a session and collaborators. They never commit."""

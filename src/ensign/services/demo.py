@@ -1,0 +1,104 @@
+"""The demo project that `ensign demo` and `ensign serve --demo` seed into an empty database.
+
+It is built as an environment document and imported, so the demo also exercises the import.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.services.importing import import_document
+from ensign.services.keys import create_admin_key, new_client_key
+from ensign.services.organisations import create_organisation
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    project_id: int
+    client_key: str
+    server_key: str
+    admin_key: str
+
+
+def _state(feature_id: int, name: str, enabled: bool, value: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "featurestate_uuid": str(uuid.uuid4()),
+        "enabled": enabled,
+        "feature": {"id": feature_id, "name": name},
+        "feature_state_value": value,
+        "multivariate_feature_state_values": extra.pop("variants", []),
+        **extra,
+    }
+
+
+def _variant(option_id: int, value: Any, key: str, weight: float) -> dict[str, Any]:
+    return {
+        "mv_fs_value_uuid": str(uuid.uuid4()),
+        "percentage_allocation": weight,
+        "multivariate_feature_option": {"id": option_id, "value": value, "key": key},
+    }
+
+
+def demo_document() -> dict[str, Any]:
+    """A small, realistic environment: a kill switch, remote config, an A/B test, segments."""
+    return {
+        "api_key": new_client_key(),
+        "name": "Development",
+        "feature_states": [
+            _state(1, "new_checkout", True, "control_checkout", variants=[
+                _variant(1, "one_page_checkout", "one_page", 33.0),
+                _variant(2, "express_checkout", "express", 33.0),
+            ]),
+            _state(2, "banner_text", True, "Welcome to Ensign!"),
+            _state(3, "max_cart_items", True, 25),
+            _state(4, "dark_mode", False, None),
+            _state(5, "maintenance_mode", False, None),
+        ],
+        "identity_overrides": [
+            {
+                "identifier": "development_user_123456",
+                "identity_features": [_state(4, "dark_mode", True, None)],
+            }
+        ],
+        "project": {
+            "name": "Demo project",
+            "hide_disabled_flags": False,
+            "server_key_only_feature_ids": [],
+            "segments": [
+                {
+                    "id": 1,
+                    "name": "beta_testers",
+                    "rules": [{"type": "ALL", "rules": [{"type": "ANY", "rules": [], "conditions": [
+                        {"operator": "EQUAL", "property_": "plan", "value": "beta"},
+                        {"operator": "REGEX", "property_": "email", "value": r".*@example\.com$"},
+                    ]}], "conditions": []}],
+                    "feature_states": [
+                        _state(4, "dark_mode", True, None, feature_segment={"priority": 0}),
+                        _state(2, "banner_text", True, "Thanks for testing the beta!",
+                               feature_segment={"priority": 0}),
+                    ],
+                },
+                {
+                    "id": 2,
+                    "name": "ten_percent_rollout",
+                    "rules": [{"type": "ALL", "rules": [{"type": "ALL", "rules": [], "conditions": [
+                        {"operator": "PERCENTAGE_SPLIT", "property_": "", "value": "10"},
+                    ]}], "conditions": []}],
+                    "feature_states": [
+                        _state(3, "max_cart_items", True, 50, feature_segment={"priority": 1}),
+                    ],
+                },
+            ],
+        },
+    }
+
+
+def seed_demo(session: Session) -> DemoKeys:
+    organisation = create_organisation(session, "Demo organisation")
+    result = import_document(session, organisation.id, demo_document(), actor="demo-seed")
+    admin_key = create_admin_key(session, organisation.id, "demo")
+    return DemoKeys(result.project_id, result.environment_key, result.server_key, admin_key)

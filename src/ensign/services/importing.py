@@ -1,0 +1,296 @@
+"""Import a Flagsmith environment document (contract §4) as a new project and environment.
+
+The import keeps everything that decides who gets which value: the client key (identity
+hashing keys are `<client key>_<identifier>`), each state's `django_id` (the multivariate
+seed), multivariate value ids (variant order), segment ids' order, priorities and the
+identity overrides. So after an import, every identity gets what the reference would give it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ensign.errors import InvalidInput
+from ensign.services.keys import new_client_key, new_server_key
+from ensign.services.values import encode_flag_value, flag_value_from_json
+from ensign.storage import repositories as repo
+from ensign.storage.models import (
+    AuditLog,
+    Environment,
+    Feature,
+    FeatureState,
+    MultivariateOption,
+    MultivariateStateValue,
+    Project,
+    Segment,
+    ServerKey,
+)
+
+# Imported values may be larger than the admin API accepts; the import keeps them as they were.
+_IMPORT_VALUE_BYTES = 10_000_000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    project_id: int
+    environment_id: int
+    environment_key: str
+    server_key: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "environment_key": self.environment_key,
+            "server_key": self.server_key,
+        }
+
+
+def import_document(
+    session: Session,
+    organisation_id: int,
+    document: Any,
+    *,
+    project_name: str | None = None,
+    actor: str = "system",
+) -> ImportResult:
+    """Create a project and an environment equivalent to `document`."""
+    if not isinstance(document, dict):
+        raise InvalidInput("The document must be a JSON object.")
+    project_doc = _object(document, "project")
+    name = _string(document, "name")
+    api_key = _string(document, "api_key")
+    if session.scalar(select(Environment.id).where(Environment.api_key == api_key)) is not None:
+        # Keys are global; a second import of one document gets a key of its own (and so
+        # hashes identities differently from the reference, which the caller is told).
+        api_key = new_client_key()
+    project = Project(
+        organisation_id=organisation_id,
+        name=project_name or _string(project_doc, "name"),
+        hide_disabled_flags=bool(project_doc.get("hide_disabled_flags") or False),
+        enable_realtime_updates=bool(project_doc.get("enable_realtime_updates") or False),
+    )
+    session.add(project)
+    session.flush()
+    environment = Environment(
+        project_id=project.id,
+        name=name,
+        api_key=api_key,
+        allow_client_traits=bool(document.get("allow_client_traits", True)),
+        hide_sensitive_data=bool(document.get("hide_sensitive_data", False)),
+        hide_disabled_flags=document.get("hide_disabled_flags"),
+        use_identity_composite_key_for_hashing=True,
+        use_identity_overrides_in_local_eval=bool(
+            document.get("use_identity_overrides_in_local_eval", True)
+        ),
+    )
+    session.add(environment)
+    session.flush()
+    server_key = new_server_key()
+    session.add(ServerKey(environment_id=environment.id, key=server_key, name="imported"))
+
+    importer = _Importer(session, project, environment, project_doc)
+    for state in _list(document, "feature_states"):
+        importer.add_state(state, scope="")
+    importer.ensure_defaults()
+    for segment_doc in _list(project_doc, "segments"):
+        importer.add_segment(segment_doc)
+    for identity_doc in _list(document, "identity_overrides"):
+        importer.add_identity_overrides(identity_doc)
+    session.add(
+        AuditLog(
+            organisation_id=organisation_id,
+            project_id=project.id,
+            environment_id=environment.id,
+            actor=actor,
+            action="import",
+            resource_type="environment",
+            resource_id=api_key,
+            log=f"Imported environment document '{name}' as project '{project.name}'",
+            before=None,
+            after={"project_id": project.id, "environment_key": api_key},
+        )
+    )
+    session.flush()
+    return ImportResult(project.id, environment.id, api_key, server_key)
+
+
+class _Importer:
+    def __init__(self, session: Session, project: Project, environment: Environment, project_doc: dict[str, Any]) -> None:
+        self.session = session
+        self.project = project
+        self.environment = environment
+        self.server_only = set(project_doc.get("server_key_only_feature_ids") or [])
+        self.features: dict[str, Feature] = {}
+        self.options: dict[tuple[int, Any], MultivariateOption] = {}
+        self.has_default: set[int] = set()
+
+    def feature_for(self, feature_doc: dict[str, Any]) -> Feature:
+        name = _string(feature_doc, "name")
+        feature = self.features.get(name)
+        if feature is None:
+            feature = Feature(
+                project_id=self.project.id,
+                name=name,
+                is_server_key_only=feature_doc.get("id") in self.server_only,
+            )
+            self.session.add(feature)
+            self.session.flush()
+            self.features[name] = feature
+        return feature
+
+    def option_for(self, feature: Feature, mv_doc: dict[str, Any], allocation: float) -> MultivariateOption:
+        option_doc = _object(mv_doc, "multivariate_feature_option")
+        value = _value(option_doc.get("value"))
+        identity = option_doc.get("id") or ("value", repr(value))
+        option = self.options.get((feature.id, identity))
+        if option is None:
+            value_type, value_text = encode_flag_value(value)
+            option = MultivariateOption(
+                feature_id=feature.id,
+                value_type=value_type,
+                value_text=value_text,
+                key=option_doc.get("key"),
+                default_percentage_allocation=allocation,
+            )
+            self.session.add(option)
+            self.session.flush()
+            self.options[(feature.id, identity)] = option
+        return option
+
+    def add_state(
+        self,
+        state_doc: Any,
+        *,
+        scope: str,
+        segment_id: int | None = None,
+        identity_id: int | None = None,
+    ) -> None:
+        if not isinstance(state_doc, dict):
+            raise InvalidInput("feature_states: each entry must be an object.")
+        feature = self.feature_for(_object(state_doc, "feature"))
+        if scope == "" and feature.id in self.has_default:
+            return
+        value_type, value_text = encode_flag_value(_value(state_doc.get("feature_state_value")))
+        django_id = state_doc.get("django_id")
+        feature_segment = state_doc.get("feature_segment") or {}
+        state = FeatureState(
+            environment_id=self.environment.id,
+            feature_id=feature.id,
+            scope=scope,
+            segment_id=segment_id,
+            identity_id=identity_id,
+            priority=feature_segment.get("priority") if segment_id is not None else None,
+            enabled=bool(state_doc.get("enabled", False)),
+            value_type=value_type,
+            value_text=value_text,
+            uuid=str(state_doc.get("featurestate_uuid") or uuid.uuid4()),
+            hash_seed=django_id if isinstance(django_id, int) and django_id else None,
+        )
+        self.session.add(state)
+        self.session.flush()
+        if state.hash_seed is None and not state_doc.get("featurestate_uuid"):
+            # Nothing to keep: seed from the new state's own id, as for states made here.
+            state.hash_seed = state.id
+        if state.hash_seed is not None:
+            repo.remember_hashing_seed(
+                self.session, self.environment.id, feature.id, scope, state.hash_seed
+            )
+        for mv_doc in state_doc.get("multivariate_feature_state_values") or []:
+            allocation = float(mv_doc.get("percentage_allocation") or 0)
+            option = self.option_for(feature, mv_doc, allocation)
+            mv_id = mv_doc.get("id")
+            self.session.add(
+                MultivariateStateValue(
+                    feature_state_id=state.id,
+                    option_id=option.id,
+                    percentage_allocation=allocation,
+                    uuid=str(mv_doc.get("mv_fs_value_uuid") or uuid.uuid4()),
+                    hash_id=mv_id if isinstance(mv_id, int) and mv_id else None,
+                )
+            )
+        if scope == "":
+            self.has_default.add(feature.id)
+            feature.default_enabled = state.enabled
+            feature.initial_value = value_text
+
+    def ensure_defaults(self) -> None:
+        """Every feature needs a default state; one seen only in overrides gets a disabled one."""
+        for feature in list(self.features.values()):
+            if feature.id not in self.has_default:
+                self.add_state(
+                    {"feature": {"name": feature.name}, "enabled": False, "feature_state_value": None},
+                    scope="",
+                )
+
+    def add_segment(self, segment_doc: Any) -> None:
+        if not isinstance(segment_doc, dict):
+            raise InvalidInput("project.segments: each entry must be an object.")
+        segment = Segment(
+            project_id=self.project.id,
+            name=_string(segment_doc, "name"),
+            rules=[_rule(rule) for rule in _list(segment_doc, "rules")],
+        )
+        self.session.add(segment)
+        self.session.flush()
+        for state_doc in segment_doc.get("feature_states") or []:
+            self.add_state(state_doc, scope=f"s{segment.id}", segment_id=segment.id)
+        self.ensure_defaults()
+
+    def add_identity_overrides(self, identity_doc: Any) -> None:
+        if not isinstance(identity_doc, dict):
+            raise InvalidInput("identity_overrides: each entry must be an object.")
+        identifier = _string(identity_doc, "identifier")
+        identity_id, _ = repo.get_or_create_identity(self.session, self.environment.id, identifier)
+        for state_doc in identity_doc.get("identity_features") or []:
+            self.add_state(state_doc, scope=f"i{identity_id}", identity_id=identity_id)
+        self.ensure_defaults()
+
+
+def _rule(rule: Any) -> dict[str, Any]:
+    if not isinstance(rule, dict):
+        raise InvalidInput("segment rules: each rule must be an object.")
+    return {
+        "type": rule.get("type", "ALL"),
+        "rules": [_rule(r) for r in rule.get("rules") or []],
+        "conditions": [
+            {
+                "operator": c.get("operator"),
+                "property": c.get("property_", c.get("property")),
+                "value": c.get("value"),
+            }
+            for c in rule.get("conditions") or []
+            if isinstance(c, dict)
+        ],
+    }
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
+        return str(value)
+    return flag_value_from_json(value, field="feature_state_value", max_bytes=_IMPORT_VALUE_BYTES)
+
+
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{key}: an object is required.", field=key)
+    return value
+
+
+def _string(parent: dict[str, Any], key: str) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{key}: a non-empty string is required.", field=key)
+    return value
+
+
+def _list(parent: dict[str, Any], key: str) -> list[Any]:
+    value = parent.get(key) or []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key}: a list is required.", field=key)
+    return value

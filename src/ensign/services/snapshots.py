@@ -1,0 +1,322 @@
+"""An environment compiled once for serving, and the per-process cache that holds it.
+
+The request path never parses rules or serialises the environment's default flags: it reads
+a snapshot built when the environment last changed. A snapshot is immutable; a change builds
+a new one and swaps it in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ensign.engine import CompiledEnvironment, compile_environment
+from ensign.services.documents import (
+    build_context,
+    build_document,
+    drf_datetime,
+    feature_type,
+)
+from ensign.services.values import decode_flag_value
+from ensign.storage.models import Feature, FeatureState, utcnow
+from ensign.storage.repositories import EnvironmentRows
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    id: int
+    name: str
+    type: str
+    is_server_key_only: bool
+    json: dict[str, Any]
+    sensitive_json: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdentityOverride:
+    feature_name: str
+    state_id: int
+    enabled: bool
+    value: Any
+
+
+@dataclass
+class Snapshot:
+    environment_id: int
+    project_id: int
+    organisation_id: int
+    api_key: str
+    revision: int
+    updated_at: dt.datetime
+    allow_client_traits: bool
+    hide_sensitive_data: bool
+    hide_disabled_flags: bool
+    persist_trait_data: bool
+    stop_serving_flags: bool
+    server_keys: dict[str, dt.datetime | None]
+    features: dict[str, FeatureInfo]
+    feature_ids: dict[int, str]
+    compiled: CompiledEnvironment
+    identity_overrides: dict[int, list[IdentityOverride]]
+    document: dict[str, Any]
+    document_bytes: bytes
+    # Serialised `GET /flags/` bodies, per origin ("client", "server"), made on first use.
+    _flags_bodies: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def updated_at_header(self) -> str:
+        """`X-Flagsmith-Document-Updated-At`: epoch seconds as a float."""
+        return repr(self.updated_at.timestamp())
+
+    def is_live_server_key(self, key: str) -> bool:
+        if key not in self.server_keys:
+            return False
+        expires_at = self.server_keys[key]
+        return expires_at is None or expires_at > utcnow()
+
+    def visible(self, name: str, enabled: bool, *, is_server: bool) -> bool:
+        """The server-side filters: hide-disabled and server-key-only features (contract §2.1).
+
+        The reference skips the server-only filter when hide-disabled is on, which shows
+        server-only features to client keys; Ensign applies both, deliberately.
+        """
+        if self.hide_disabled_flags and not enabled:
+            return False
+        return is_server or not self.features[name].is_server_key_only
+
+    def flag_json(
+        self,
+        name: str,
+        *,
+        state_id: int,
+        enabled: bool,
+        value: Any,
+        identity_id: int | None = None,
+        feature_segment: int | None = None,
+    ) -> dict[str, Any]:
+        feature = self.features[name]
+        if self.hide_sensitive_data:
+            return {
+                "id": None,
+                "feature": feature.sensitive_json,
+                "feature_state_value": value,
+                "environment": None,
+                "identity": None,
+                "feature_segment": None,
+                "enabled": enabled,
+            }
+        return {
+            "id": state_id,
+            "feature": feature.json,
+            "feature_state_value": value,
+            "environment": self.environment_id,
+            "identity": identity_id,
+            "feature_segment": feature_segment,
+            "enabled": enabled,
+        }
+
+    def environment_flags(self, *, is_server: bool) -> list[dict[str, Any]]:
+        result = self.compiled.evaluate_environment()
+        flags = []
+        for name in sorted(result["flags"]):
+            flag = result["flags"][name]
+            if not self.visible(name, flag["enabled"], is_server=is_server):
+                continue
+            flags.append(
+                self.flag_json(
+                    name,
+                    state_id=flag["metadata"]["fs"],
+                    enabled=flag["enabled"],
+                    value=flag["value"],
+                )
+            )
+        return flags
+
+    def environment_flags_body(self, *, is_server: bool) -> bytes:
+        origin = "server" if is_server else "client"
+        body = self._flags_bodies.get(origin)
+        if body is None:
+            body = orjson.dumps(self.environment_flags(is_server=is_server))
+            self._flags_bodies[origin] = body
+        return body
+
+
+def build_snapshot(rows: EnvironmentRows) -> Snapshot:
+    env, project, organisation = rows.environment, rows.project, rows.organisation
+    features: dict[str, FeatureInfo] = {}
+    for feature in rows.features:
+        features[feature.name] = _feature_info(feature)
+    identity_overrides: dict[int, list[IdentityOverride]] = {}
+    names = {f.id: f.name for f in rows.features}
+    for state in rows.feature_states:
+        if state.identity_id is not None and state.feature_id in names:
+            identity_overrides.setdefault(state.identity_id, []).append(
+                _identity_override(state, names[state.feature_id])
+            )
+    hide_disabled = (
+        env.hide_disabled_flags
+        if env.hide_disabled_flags is not None
+        else project.hide_disabled_flags
+    )
+    document = build_document(rows)
+    return Snapshot(
+        environment_id=env.id,
+        project_id=project.id,
+        organisation_id=organisation.id,
+        api_key=env.api_key,
+        revision=env.revision,
+        updated_at=env.updated_at,
+        allow_client_traits=env.allow_client_traits,
+        hide_sensitive_data=env.hide_sensitive_data,
+        hide_disabled_flags=bool(hide_disabled),
+        persist_trait_data=organisation.persist_trait_data,
+        stop_serving_flags=organisation.stop_serving_flags,
+        server_keys={k.key: k.expires_at for k in rows.server_keys if k.active},
+        features=features,
+        feature_ids={f.id: f.name for f in rows.features},
+        compiled=compile_environment(build_context(rows)),
+        identity_overrides=identity_overrides,
+        document=document,
+        document_bytes=orjson.dumps(document),
+    )
+
+
+def _feature_info(feature: Feature) -> FeatureInfo:
+    kind = feature_type(feature)
+    return FeatureInfo(
+        id=feature.id,
+        name=feature.name,
+        type=kind,
+        is_server_key_only=feature.is_server_key_only,
+        json={
+            "id": feature.id,
+            "name": feature.name,
+            "created_date": drf_datetime(feature.created_at),
+            "description": feature.description,
+            "initial_value": feature.initial_value,
+            "default_enabled": feature.default_enabled,
+            "type": kind,
+        },
+        sensitive_json={
+            "id": feature.id,
+            "name": feature.name,
+            "created_date": None,
+            "description": None,
+            "initial_value": None,
+            "default_enabled": None,
+            "type": kind,
+        },
+    )
+
+
+def _identity_override(state: FeatureState, name: str) -> IdentityOverride:
+    return IdentityOverride(
+        feature_name=name,
+        state_id=state.id,
+        enabled=state.enabled,
+        value=decode_flag_value(state.value_type, state.value_text),
+    )
+
+
+class SnapshotCache:
+    """Snapshots by environment id and by key, kept fresh across processes.
+
+    Changes made in this process call `check_now()` after commit. Changes made by other
+    processes are found by a thread that compares revisions every `poll_interval` seconds.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[int], Snapshot | None],
+        revisions: Callable[[list[int]], dict[int, int]],
+        find_environment: Callable[[str], int | None],
+        *,
+        poll_interval: float,
+    ) -> None:
+        self._load = load
+        self._revisions = revisions
+        self._find_environment = find_environment
+        self._poll_interval = poll_interval
+        self._by_id: dict[int, Snapshot] = {}
+        self._by_key: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def peek(self, key: str) -> Snapshot | None:
+        """The cached snapshot for `key`, without touching the database."""
+        env_id = self._by_key.get(key)
+        if env_id is None:
+            return None
+        snapshot = self._by_id.get(env_id)
+        if snapshot is not None and (snapshot.api_key == key or snapshot.is_live_server_key(key)):
+            return snapshot
+        return None
+
+    def for_key(self, key: str) -> Snapshot | None:
+        """The snapshot of the environment a client or server key belongs to, if any."""
+        snapshot = self.peek(key)
+        if snapshot is not None:
+            return snapshot
+        env_id = self._find_environment(key)
+        if env_id is None:
+            return None
+        snapshot = self.for_id(env_id)
+        if snapshot is not None:
+            self._by_key[key] = env_id
+        return snapshot
+
+    def for_id(self, environment_id: int) -> Snapshot | None:
+        snapshot = self._by_id.get(environment_id)
+        if snapshot is not None:
+            return snapshot
+        with self._lock:
+            snapshot = self._by_id.get(environment_id)
+            if snapshot is None:
+                snapshot = self._load(environment_id)
+                if snapshot is not None:
+                    self._by_id[environment_id] = snapshot
+        return snapshot
+
+    def check_now(self) -> None:
+        """Drop every snapshot whose environment changed or disappeared."""
+        ids = list(self._by_id)
+        if not ids:
+            return
+        current = self._revisions(ids)
+        with self._lock:
+            for env_id in ids:
+                snapshot = self._by_id.get(env_id)
+                if snapshot is not None and current.get(env_id) != snapshot.revision:
+                    del self._by_id[env_id]
+            stale_keys = [k for k, e in self._by_key.items() if e not in self._by_id]
+            for key in stale_keys:
+                self._by_key.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_id.clear()
+            self._by_key.clear()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="ensign-cache", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                self.check_now()
+            except Exception:  # noqa: BLE001 - a failed poll must not kill the thread
+                continue

@@ -1,0 +1,1 @@
+"""Everything that talks to the database: models, sessions, migrations and queries."""

@@ -1,0 +1,105 @@
+"""The ASGI application: every surface mounted on one FastAPI app, made from Settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from ensign import __version__
+from ensign.errors import EnsignError
+from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
+from ensign.settings import Settings
+from ensign.storage import repositories as repo
+from ensign.storage.db import Database
+from ensign.web import errors
+from ensign.web.admin import router as admin_router
+from ensign.web.deps import AppState
+from ensign.web.limits import BodySizeLimit
+from ensign.web.sdk import router as sdk_router
+
+SDK_REQUEST_HEADERS = [
+    "X-Environment-Key",
+    "Content-Type",
+    "Flagsmith-Application-Name",
+    "Flagsmith-Application-Version",
+    "Flagsmith-SDK-User-Agent",
+    "Authorization",
+    "If-Modified-Since",
+]
+
+
+def build_state(settings: Settings) -> AppState:
+    db = Database(settings.database_url)
+
+    def load(environment_id: int) -> Snapshot | None:
+        with db.read_session() as session:
+            rows = repo.load_environment_rows(session, environment_id)
+            return None if rows is None else build_snapshot(rows)
+
+    def revisions(ids: list[int]) -> dict[int, int]:
+        with db.read_session() as session:
+            return repo.environment_revisions(session, ids)
+
+    def find(key: str) -> int | None:
+        with db.read_session() as session:
+            return repo.find_environment_id_by_key(session, key)
+
+    cache = SnapshotCache(load, revisions, find, poll_interval=settings.cache_poll_interval_seconds)
+    return AppState(settings=settings, db=db, cache=cache)
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The Ensign app. The database must already be migrated (`ensign serve` does it)."""
+    settings = settings or (state.settings if state else Settings())
+    app_state = state or build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app_state.cache.start()
+        try:
+            yield
+        finally:
+            app_state.cache.stop()
+            if state is None:
+                app_state.db.dispose()
+
+    app = FastAPI(
+        title="Ensign",
+        version=__version__,
+        description="Feature flags and remote config, compatible with the Flagsmith SDKs.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.ensign = app_state
+    app.add_exception_handler(EnsignError, errors.handle_ensign_error)
+    app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
+    app.add_exception_handler(Exception, errors.handle_unexpected)
+    app.include_router(sdk_router)
+    app.include_router(admin_router)
+    origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["*"],
+        allow_headers=SDK_REQUEST_HEADERS,
+        expose_headers=["X-Flagsmith-Document-Updated-At", "Retry-After"],
+        max_age=86400,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

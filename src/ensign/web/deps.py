@@ -1,0 +1,59 @@
+"""Request-scoped dependencies shared by the web surfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from ensign.errors import AuthenticationFailed
+from ensign.services.keys import AdminPrincipal, authenticate_admin
+from ensign.services.snapshots import SnapshotCache
+from ensign.settings import Settings
+from ensign.storage.db import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    cache: SnapshotCache
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work that commits before the response is built; on success the flags this
+        process serves reflect the change at once (other processes follow within a second)."""
+        with self.db.session() as session:
+            yield session
+        self.cache.check_now()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.db.read_session() as session:
+            yield session
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.ensign
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def admin_principal(request: Request, state: State) -> AdminPrincipal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "api-key" or not key.strip():
+        raise AuthenticationFailed(
+            "Authentication credentials were not provided: send 'Authorization: Api-Key <key>'."
+        )
+    with state.db.read_session() as session:
+        return authenticate_admin(session, key.strip())
+
+
+Admin = Annotated[AdminPrincipal, Depends(admin_principal)]
