@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -21,6 +20,7 @@ from ensign.web import errors
 from ensign.web.admin import router as admin_router
 from ensign.web.deps import AppState
 from ensign.web.limits import BodySizeLimit
+from ensign.web.responses import OrjsonResponse
 from ensign.web.sdk import router as sdk_router
 
 SDK_REQUEST_HEADERS = [
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         lifespan=lifespan,
         redirect_slashes=False,
     )

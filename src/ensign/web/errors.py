@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ensign.errors import (
@@ -21,6 +20,7 @@ from ensign.errors import (
     NotFound,
     PermissionDenied,
 )
+from ensign.web.responses import OrjsonResponse
 
 SDK_PREFIXES = (
     "/api/v1/flags",
@@ -74,16 +74,16 @@ def admin_error_body(error: EnsignError) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
-async def handle_ensign_error(request: Request, error: Exception) -> ORJSONResponse:
+async def handle_ensign_error(request: Request, error: Exception) -> OrjsonResponse:
     assert isinstance(error, EnsignError)
     if is_sdk_path(request.url.path):
         status, body = sdk_error_body(error)
     else:
         status, body = admin_error_body(error)
-    return ORJSONResponse(body, status_code=status)
+    return OrjsonResponse(body, status_code=status)
 
 
-async def handle_validation_error(request: Request, error: Exception) -> ORJSONResponse:
+async def handle_validation_error(request: Request, error: Exception) -> OrjsonResponse:
     assert isinstance(error, RequestValidationError)
     fields: dict[str, list[str]] = {}
     for item in error.errors():
@@ -91,9 +91,9 @@ async def handle_validation_error(request: Request, error: Exception) -> ORJSONR
         name = ".".join(location) or "body"
         fields.setdefault(name, []).append(str(item.get("msg", "invalid")))
     if is_sdk_path(request.url.path):
-        return ORJSONResponse(fields, status_code=400)
+        return OrjsonResponse(fields, status_code=400)
     first = next(iter(fields), "body")
-    return ORJSONResponse(
+    return OrjsonResponse(
         {
             "error": "invalid",
             "detail": f"{first}: {fields[first][0]}" if fields else "Invalid request.",
@@ -104,26 +104,26 @@ async def handle_validation_error(request: Request, error: Exception) -> ORJSONR
     )
 
 
-async def handle_http_error(request: Request, error: Exception) -> ORJSONResponse:
+async def handle_http_error(request: Request, error: Exception) -> OrjsonResponse:
     assert isinstance(error, StarletteHTTPException)
     detail = error.detail if isinstance(error.detail, str) else "Error."
     if error.status_code == 404 and detail == "Not Found":
         detail = "Not found."
     if is_sdk_path(request.url.path):
-        return ORJSONResponse(
+        return OrjsonResponse(
             {"detail": detail}, status_code=error.status_code, headers=error.headers
         )
     code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
         error.status_code, "error"
     )
-    return ORJSONResponse(
+    return OrjsonResponse(
         {"error": code, "detail": detail}, status_code=error.status_code, headers=error.headers
     )
 
 
-async def handle_unexpected(request: Request, error: Exception) -> ORJSONResponse:
+async def handle_unexpected(request: Request, error: Exception) -> OrjsonResponse:
     # A bug of ours: answer in the surface's shape and let the log carry the traceback.
     body: dict[str, Any] = {"detail": "Internal server error."}
     if not is_sdk_path(request.url.path):
         body = {"error": "internal", **body}
-    return ORJSONResponse(body, status_code=500)
+    return OrjsonResponse(body, status_code=500)
