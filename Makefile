@@ -1,0 +1,41 @@
+# Ensign's tasks. CI runs only these targets (through .ci/run).
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+export UV
+
+.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server docs
+
+install:
+	@scripts/bootstrap
+
+run: install
+	$(UV) run ensign serve --demo
+
+test: install
+	@scripts/test
+
+test-sqlite: install
+	$(UV) run pytest
+
+test-pg: install
+	ENSIGN_TEST_DATABASE_URL=$${ENSIGN_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test} $(UV) run pytest -m db
+
+check: install
+	$(UV) run ruff check src tests bench
+	$(UV) run ruff format --check src tests bench
+	$(UV) run mypy
+	$(UV) run lint-imports
+
+fmt: install
+	$(UV) run ruff format src tests bench
+	$(UV) run ruff check --fix src tests bench
+
+bench: bench-engine bench-server
+
+bench-engine: install
+	$(UV) run python bench/engine.py
+
+bench-server: install
+	$(UV) run python bench/server.py
+
+docs: install
+	$(UV) run python -m ensign.docs > docs/settings.md

@@ -1,0 +1,195 @@
+"""The official Flagsmith Python SDK and OpenFeature provider, driving a real `ensign serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flagsmith import Flagsmith
+from openfeature import api as openfeature_api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature_flagsmith.provider import FlagsmithProvider
+
+from tests.conftest import ServerProcess, shared_path
+from tests.documents import feature_state, standard_document
+
+pytestmark = pytest.mark.slow
+
+
+def ensign_import(database_url: str, path: Path) -> dict[str, Any]:
+    """Import through the CLI, as an operator would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ensign.cli", "import", str(path)],
+        env={**os.environ, "ENSIGN_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    keys: dict[str, Any] = json.loads(result.stdout)
+    return keys
+
+
+@pytest.fixture
+def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    doc = standard_document(
+        identity_overrides=[{"identifier": "vip", "identity_features": [feature_state(1, "banner", value="vip banner")]}]
+    )
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    return ensign_import(database_url, path)
+
+
+@pytest.fixture
+def remote(server: ServerProcess, keys: dict[str, Any]) -> Flagsmith:
+    return Flagsmith(environment_key=keys["environment_key"], api_url=server.api_url)
+
+
+@pytest.fixture
+def local(server: ServerProcess, keys: dict[str, Any]) -> Iterator[Flagsmith]:
+    client = Flagsmith(
+        environment_key=keys["server_key"],
+        api_url=server.api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+    )
+    yield client
+    client.environment_data_polling_manager_thread.stop()
+
+
+def test_sdk__environment_flags__values_and_types(remote: Flagsmith) -> None:
+    flags = remote.get_environment_flags()
+    assert flags.get_feature_value("banner") == "hello"
+    assert flags.get_feature_value("limit") == 10
+    assert flags.get_feature_value("zero") == 0
+    assert flags.is_feature_enabled("banner") is True
+    assert flags.is_feature_enabled("beta") is False
+
+
+def test_sdk__identity_flags__persisted_traits_apply_later(remote: Flagsmith) -> None:
+    flags = remote.get_identity_flags("sdk-user", traits={"plan": "gold"})
+    assert flags.get_feature_value("banner") == "hello gold"
+    # Stored: a call without traits still matches the segment.
+    assert remote.get_identity_flags("sdk-user").get_feature_value("banner") == "hello gold"
+
+
+def test_sdk__identity_flags__transient_trait_not_persisted(remote: Flagsmith) -> None:
+    flags = remote.get_identity_flags("sdk-user-2", traits={"plan": {"value": "gold", "transient": True}})
+    assert flags.get_feature_value("banner") == "hello gold"
+    assert remote.get_identity_flags("sdk-user-2").get_feature_value("banner") == "hello"
+
+
+def test_sdk__transient_identity__nothing_persisted(remote: Flagsmith) -> None:
+    flags = remote.get_identity_flags("sdk-user-3", traits={"plan": "gold"}, transient=True)
+    assert flags.get_feature_value("banner") == "hello gold"
+    assert remote.get_identity_flags("sdk-user-3").get_feature_value("banner") == "hello"
+
+
+def test_sdk__local_evaluation__same_answers_as_remote(remote: Flagsmith, local: Flagsmith) -> None:
+    assert local.get_environment_flags().get_feature_value("banner") == "hello"
+    for identifier, traits in [
+        ("vip", {}),
+        ("a", {"plan": "gold"}),
+        ("b", {"age": 20}),
+        ("c", {"age": 12, "plan": "gold"}),
+        ("d", {}),
+    ]:
+        local_flags = local.get_identity_flags(identifier, traits=traits)
+        remote_flags = remote.get_identity_flags(identifier, traits=traits)
+        for name in ("banner", "beta", "checkout", "limit", "zero"):
+            assert local_flags.get_flag(name).value == remote_flags.get_flag(name).value, (identifier, name)
+            assert local_flags.get_flag(name).enabled == remote_flags.get_flag(name).enabled, (identifier, name)
+    assert local.get_identity_flags("vip").get_feature_value("banner") == "vip banner"
+
+
+def test_openfeature_provider__remote__resolves_values(remote: Flagsmith) -> None:
+    openfeature_api.set_provider(FlagsmithProvider(client=remote))
+    client = openfeature_api.get_client()
+    assert client.get_string_value("banner", "default") == "hello"
+    assert client.get_integer_value("limit", 0) == 10
+    gold = EvaluationContext(targeting_key="of-user", attributes={"plan": "gold"})
+    assert client.get_string_value("banner", "default", gold) == "hello gold"
+    assert client.get_boolean_value("beta", False, gold) is True
+    assert client.get_boolean_value("beta", True, EvaluationContext(targeting_key="other")) is False
+
+
+def test_openfeature_provider__local__resolves_values(local: Flagsmith) -> None:
+    openfeature_api.set_provider(FlagsmithProvider(client=local))
+    client = openfeature_api.get_client()
+    adult = EvaluationContext(targeting_key="of-adult", attributes={"age": 30})
+    assert client.get_string_value("banner", "default", adult) == "hello adult"
+
+
+# --- remote versus local on a large document ------------------------------------------------------
+
+
+def _traits_for(rng: random.Random, conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """3-5 traits, mostly taken from the document's own conditions so that segments match."""
+    traits: dict[str, Any] = {}
+    for cond in rng.sample(conditions, k=min(len(conditions), rng.randint(3, 5))):
+        prop = cond.get("property_")
+        if not prop or prop.startswith("$."):
+            continue
+        raw = cond.get("value") or ""
+        value: Any = raw.split(",")[0].split("|")[0].removesuffix(":semver")
+        if value.isdigit():
+            value = int(value) + rng.choice([-1, 0, 0, 1])
+        elif rng.random() < 0.2:
+            value = rng.choice([True, 3.5, "", "zz"])
+        traits[prop] = value
+    return traits
+
+
+def _conditions(rules: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for rule in rules:
+        yield from rule.get("conditions") or []
+        yield from _conditions(rule.get("rules") or [])
+
+
+def test_sdk__remote_and_local_agree__500_identities_on_large_document(database_url: str, tmp_path: Path) -> None:
+    source = shared_path("ENSIGN_BENCH_DATA", "bench-data") / "env_large.json"
+    if not source.exists():
+        pytest.skip(f"{source} is absent: set ENSIGN_BENCH_DATA to the bench-data folder")
+    document = json.loads(source.read_text())
+    keys = ensign_import(database_url, source)
+    assert keys["environment_key"] == document["api_key"]
+    server = ServerProcess(database_url, _free_port(), log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        remote = Flagsmith(environment_key=keys["environment_key"], api_url=server.api_url)
+        local = Flagsmith(
+            environment_key=keys["server_key"], api_url=server.api_url, enable_local_evaluation=True,
+            environment_refresh_interval_seconds=3600,
+        )
+        conditions = [c for s in document["project"]["segments"] for c in _conditions(s["rules"])]
+        rng = random.Random(20261122)
+        disagreements = []
+        segment_hits = 0
+        for n in range(500):
+            identifier = f"agree-{n}"
+            traits = _traits_for(rng, conditions)
+            remote_flags = remote.get_identity_flags(identifier, traits=traits)
+            local_flags = local.get_identity_flags(identifier, traits=traits)
+            segment_hits += len(local.get_identity_segments(identifier, traits=traits)) > 0
+            for name in (s["feature"]["name"] for s in document["feature_states"]):
+                r, lo = remote_flags.get_flag(name), local_flags.get_flag(name)
+                if (r.enabled, r.value) != (lo.enabled, lo.value):
+                    disagreements.append((identifier, name, (r.enabled, r.value), (lo.enabled, lo.value)))
+        local.environment_data_polling_manager_thread.stop()
+        assert disagreements == []
+        # The comparison means something only if many identities hit segment overrides.
+        assert segment_hits > 100
+    finally:
+        server.stop()
+
+
+def _free_port() -> int:
+    from tests.conftest import free_port
+
+    return free_port()
