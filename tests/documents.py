@@ -20,7 +20,11 @@ def feature_state(
         "django_id": django_id,
         "featurestate_uuid": str(uuid.uuid4()),
         "enabled": enabled,
-        "feature": {"id": feature_id, "name": name, "type": "MULTIVARIATE" if variants else "STANDARD"},
+        "feature": {
+            "id": feature_id,
+            "name": name,
+            "type": "MULTIVARIATE" if variants else "STANDARD",
+        },
         "feature_state_value": value,
         "feature_segment": None if priority is None else {"priority": priority},
         "multivariate_feature_state_values": variants or [],
@@ -28,7 +32,9 @@ def feature_state(
     return state
 
 
-def variant(mv_id: int, option_id: int, value: Any, weight: float, key: str | None = None) -> dict[str, Any]:
+def variant(
+    mv_id: int, option_id: int, value: Any, weight: float, key: str | None = None
+) -> dict[str, Any]:
     return {
         "id": mv_id,
         "mv_fs_value_uuid": str(uuid.uuid4()),
@@ -41,11 +47,24 @@ def condition(operator: str, prop: str | None, value: str | None) -> dict[str, A
     return {"operator": operator, "property_": prop, "value": value}
 
 
-def segment(segment_id: int, name: str, conditions: list[dict[str, Any]], overrides: list[dict[str, Any]], *, rule_type: str = "ALL") -> dict[str, Any]:
+def segment(
+    segment_id: int,
+    name: str,
+    conditions: list[dict[str, Any]],
+    overrides: list[dict[str, Any]],
+    *,
+    rule_type: str = "ALL",
+) -> dict[str, Any]:
     return {
         "id": segment_id,
         "name": name,
-        "rules": [{"type": "ALL", "conditions": [], "rules": [{"type": rule_type, "conditions": conditions, "rules": []}]}],
+        "rules": [
+            {
+                "type": "ALL",
+                "conditions": [],
+                "rules": [{"type": rule_type, "conditions": conditions, "rules": []}],
+            }
+        ],
         "feature_states": overrides,
     }
 
@@ -77,7 +96,13 @@ def document(
             "hide_disabled_flags": hide_disabled_flags,
             "enable_realtime_updates": False,
             "server_key_only_feature_ids": server_key_only_feature_ids or [],
-            "organisation": {"id": 1, "name": "Org", "feature_analytics": False, "stop_serving_flags": False, "persist_trait_data": True},
+            "organisation": {
+                "id": 1,
+                "name": "Org",
+                "feature_analytics": False,
+                "stop_serving_flags": False,
+                "persist_trait_data": True,
+            },
             "segments": segments or [],
         },
     }
@@ -95,18 +120,27 @@ def standard_document(**kwargs: Any) -> dict[str, Any]:
                 "checkout",
                 value="control",
                 django_id=14,
-                variants=[variant(101, 1001, "one_page", 30.0, "one"), variant(102, 1002, "express", 30.0, "two")],
+                variants=[
+                    variant(101, 1001, "one_page", 30.0, "one"),
+                    variant(102, 1002, "express", 30.0, "two"),
+                ],
             ),
             feature_state(5, "zero", value=0, django_id=15),
         ],
         segments=[
             segment(
-                21, "gold_users", [condition("EQUAL", "plan", "gold")],
-                [feature_state(1, "banner", value="hello gold", django_id=31, priority=1),
-                 feature_state(3, "beta", enabled=True, django_id=32, priority=1)],
+                21,
+                "gold_users",
+                [condition("EQUAL", "plan", "gold")],
+                [
+                    feature_state(1, "banner", value="hello gold", django_id=31, priority=1),
+                    feature_state(3, "beta", enabled=True, django_id=32, priority=1),
+                ],
             ),
             segment(
-                22, "adults", [condition("GREATER_THAN_INCLUSIVE", "age", "18")],
+                22,
+                "adults",
+                [condition("GREATER_THAN_INCLUSIVE", "age", "18")],
                 [feature_state(1, "banner", value="hello adult", django_id=33, priority=0)],
             ),
         ],

@@ -14,7 +14,9 @@ from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
 
-app = typer.Typer(help="Ensign: feature flags compatible with the Flagsmith SDKs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ensign: feature flags compatible with the Flagsmith SDKs.", no_args_is_help=True
+)
 api_key_app = typer.Typer(help="Admin API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
 
@@ -41,7 +43,9 @@ def migrate_command() -> None:
 @api_key_app.command("create")
 def api_key_create(
     name: Annotated[str, typer.Option(help="A name to recognise the key by.")],
-    organisation: Annotated[int | None, typer.Option(help="Organisation id (default: the first).")] = None,
+    organisation: Annotated[
+        int | None, typer.Option(help="Organisation id (default: the first).")
+    ] = None,
 ) -> None:
     """Create an organisation admin API key and print it (it is shown only once)."""
     from ensign.services.keys import create_admin_key
@@ -65,7 +69,9 @@ def api_key_create(
 def import_command(
     file: Annotated[Path, typer.Argument(help="A Flagsmith environment document (JSON).")],
     project: Annotated[str | None, typer.Option(help="Name of the project to create.")] = None,
-    organisation: Annotated[int | None, typer.Option(help="Organisation id (default: the first).")] = None,
+    organisation: Annotated[
+        int | None, typer.Option(help="Organisation id (default: the first).")
+    ] = None,
 ) -> None:
     """Import a Flagsmith environment document as a new project and environment."""
     from ensign.services.importing import import_document
@@ -106,9 +112,12 @@ def _seed_demo(db: Database) -> bool:
             if env is None:
                 return False
             client_key = env.api_key
-            server_key = session.scalar(
-                select(ServerKey.key).where(ServerKey.environment_id == env.id).limit(1)
-            ) or "(none: create one with the admin API)"
+            server_key = (
+                session.scalar(
+                    select(ServerKey.key).where(ServerKey.environment_id == env.id).limit(1)
+                )
+                or "(none: create one with the admin API)"
+            )
             created = False
     typer.echo(f"  Environment (client) key: {client_key}")
     typer.echo(f"  Server key:               {server_key}")
@@ -133,7 +142,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default ENSIGN_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default ENSIGN_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Seed a demo project if the database is empty.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed a demo project if the database is empty.")
+    ] = False,
 ) -> None:
     """Migrate the database if needed and serve the API."""
     import os

@@ -39,7 +39,12 @@ def ensign_import(database_url: str, path: Path) -> dict[str, Any]:
 @pytest.fixture
 def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
     doc = standard_document(
-        identity_overrides=[{"identifier": "vip", "identity_features": [feature_state(1, "banner", value="vip banner")]}]
+        identity_overrides=[
+            {
+                "identifier": "vip",
+                "identity_features": [feature_state(1, "banner", value="vip banner")],
+            }
+        ]
     )
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc))
@@ -80,7 +85,9 @@ def test_sdk__identity_flags__persisted_traits_apply_later(remote: Flagsmith) ->
 
 
 def test_sdk__identity_flags__transient_trait_not_persisted(remote: Flagsmith) -> None:
-    flags = remote.get_identity_flags("sdk-user-2", traits={"plan": {"value": "gold", "transient": True}})
+    flags = remote.get_identity_flags(
+        "sdk-user-2", traits={"plan": {"value": "gold", "transient": True}}
+    )
     assert flags.get_feature_value("banner") == "hello gold"
     assert remote.get_identity_flags("sdk-user-2").get_feature_value("banner") == "hello"
 
@@ -103,8 +110,14 @@ def test_sdk__local_evaluation__same_answers_as_remote(remote: Flagsmith, local:
         local_flags = local.get_identity_flags(identifier, traits=traits)
         remote_flags = remote.get_identity_flags(identifier, traits=traits)
         for name in ("banner", "beta", "checkout", "limit", "zero"):
-            assert local_flags.get_flag(name).value == remote_flags.get_flag(name).value, (identifier, name)
-            assert local_flags.get_flag(name).enabled == remote_flags.get_flag(name).enabled, (identifier, name)
+            assert local_flags.get_flag(name).value == remote_flags.get_flag(name).value, (
+                identifier,
+                name,
+            )
+            assert local_flags.get_flag(name).enabled == remote_flags.get_flag(name).enabled, (
+                identifier,
+                name,
+            )
     assert local.get_identity_flags("vip").get_feature_value("banner") == "vip banner"
 
 
@@ -152,7 +165,9 @@ def _conditions(rules: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _conditions(rule.get("rules") or [])
 
 
-def test_sdk__remote_and_local_agree__500_identities_on_large_document(database_url: str, tmp_path: Path) -> None:
+def test_sdk__remote_and_local_agree__500_identities_on_large_document(
+    database_url: str, tmp_path: Path
+) -> None:
     source = shared_path("ENSIGN_BENCH_DATA", "bench-data") / "env_large.json"
     if not source.exists():
         pytest.skip(f"{source} is absent: set ENSIGN_BENCH_DATA to the bench-data folder")
@@ -164,7 +179,9 @@ def test_sdk__remote_and_local_agree__500_identities_on_large_document(database_
     try:
         remote = Flagsmith(environment_key=keys["environment_key"], api_url=server.api_url)
         local = Flagsmith(
-            environment_key=keys["server_key"], api_url=server.api_url, enable_local_evaluation=True,
+            environment_key=keys["server_key"],
+            api_url=server.api_url,
+            enable_local_evaluation=True,
             environment_refresh_interval_seconds=3600,
         )
         conditions = [c for s in document["project"]["segments"] for c in _conditions(s["rules"])]
@@ -180,7 +197,9 @@ def test_sdk__remote_and_local_agree__500_identities_on_large_document(database_
             for name in (s["feature"]["name"] for s in document["feature_states"]):
                 r, lo = remote_flags.get_flag(name), local_flags.get_flag(name)
                 if (r.enabled, r.value) != (lo.enabled, lo.value):
-                    disagreements.append((identifier, name, (r.enabled, r.value), (lo.enabled, lo.value)))
+                    disagreements.append(
+                        (identifier, name, (r.enabled, r.value), (lo.enabled, lo.value))
+                    )
         local.environment_data_polling_manager_thread.stop()
         assert disagreements == []
         # The comparison means something only if many identities hit segment overrides.

@@ -35,7 +35,9 @@ def make_env(state: AppState, organisation: OrgFixture) -> Callable[..., Env]:
     def make(document: dict[str, Any] | None = None) -> Env:
         with state.write() as session:
             result = import_document(session, organisation.id, document or standard_document())
-        return Env(result.environment_key, result.server_key, result.environment_id, result.project_id)
+        return Env(
+            result.environment_key, result.server_key, result.environment_id, result.project_id
+        )
 
     return make
 
@@ -49,16 +51,32 @@ def env(make_env: Callable[..., Env]) -> Env:
 def configure(state: AppState) -> Callable[..., None]:
     """Change environment, project or organisation settings directly, as an operator would."""
 
-    def apply(env: Env, *, environment: dict[str, Any] | None = None, project: dict[str, Any] | None = None, organisation: dict[str, Any] | None = None) -> None:
+    def apply(
+        env: Env,
+        *,
+        environment: dict[str, Any] | None = None,
+        project: dict[str, Any] | None = None,
+        organisation: dict[str, Any] | None = None,
+    ) -> None:
         with state.write() as session:
             if environment:
-                session.execute(update(Environment).where(Environment.id == env.environment_id).values(**environment))
+                session.execute(
+                    update(Environment)
+                    .where(Environment.id == env.environment_id)
+                    .values(**environment)
+                )
             if project:
-                session.execute(update(Project).where(Project.id == env.project_id).values(**project))
+                session.execute(
+                    update(Project).where(Project.id == env.project_id).values(**project)
+                )
             if organisation:
                 project_row = session.get(Project, env.project_id)
                 assert project_row is not None
-                session.execute(update(Organisation).where(Organisation.id == project_row.organisation_id).values(**organisation))
+                session.execute(
+                    update(Organisation)
+                    .where(Organisation.id == project_row.organisation_id)
+                    .values(**organisation)
+                )
             session.execute(
                 update(Environment)
                 .where(Environment.id == env.environment_id)

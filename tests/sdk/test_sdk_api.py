@@ -37,10 +37,22 @@ def test_flags__list__exact_flag_objects_sorted_by_name(client: TestClient, env:
     assert [f["feature"]["name"] for f in flags] == ["banner", "beta", "checkout", "limit", "zero"]
     banner = flags[0]
     assert list(banner) == [
-        "id", "feature", "feature_state_value", "environment", "identity", "feature_segment", "enabled",
+        "id",
+        "feature",
+        "feature_state_value",
+        "environment",
+        "identity",
+        "feature_segment",
+        "enabled",
     ]
     assert list(banner["feature"]) == [
-        "id", "name", "created_date", "description", "initial_value", "default_enabled", "type",
+        "id",
+        "name",
+        "created_date",
+        "description",
+        "initial_value",
+        "default_enabled",
+        "type",
     ]
     assert banner["feature_state_value"] == "hello"
     assert banner["environment"] == env.environment_id
@@ -90,7 +102,9 @@ def test_flags__unknown_feature__404_detail(client: TestClient, env: Env) -> Non
         ({"X-Environment-Key": "ser.unknown"}, "Invalid or missing Environment Key"),
     ],
 )
-def test_flags__bad_key__403(client: TestClient, env: Env, headers: dict[str, str], detail: str) -> None:
+def test_flags__bad_key__403(
+    client: TestClient, env: Env, headers: dict[str, str], detail: str
+) -> None:
     response = client.get("/api/v1/flags/", headers=headers)
     assert response.status_code == 403
     assert response.json() == {"detail": detail}
@@ -102,12 +116,15 @@ def test_flags__header_name_case_insensitive(client: TestClient, env: Env) -> No
 
 
 def test_flags__server_key__same_environment(client: TestClient, env: Env) -> None:
-    assert client.get("/api/v1/flags/", headers=env.server).json() == client.get(
-        "/api/v1/flags/", headers=env.client
-    ).json()
+    assert (
+        client.get("/api/v1/flags/", headers=env.server).json()
+        == client.get("/api/v1/flags/", headers=env.client).json()
+    )
 
 
-def test_flags__hide_disabled_flags__only_enabled(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_flags__hide_disabled_flags__only_enabled(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, project={"hide_disabled_flags": True})
     names = [f["feature"]["name"] for f in client.get("/api/v1/flags/", headers=env.client).json()]
     assert "beta" not in names and "banner" in names
@@ -117,22 +134,32 @@ def test_flags__hide_disabled_flags__only_enabled(client: TestClient, env: Env, 
     assert "beta" in names
 
 
-def test_flags__server_key_only__hidden_from_client_keys(client: TestClient, make_env: Callable[..., Env]) -> None:
+def test_flags__server_key_only__hidden_from_client_keys(
+    client: TestClient, make_env: Callable[..., Env]
+) -> None:
     env = make_env(standard_document(server_key_only_feature_ids=[2]))
-    client_names = [f["feature"]["name"] for f in client.get("/api/v1/flags/", headers=env.client).json()]
-    server_names = [f["feature"]["name"] for f in client.get("/api/v1/flags/", headers=env.server).json()]
+    client_names = [
+        f["feature"]["name"] for f in client.get("/api/v1/flags/", headers=env.client).json()
+    ]
+    server_names = [
+        f["feature"]["name"] for f in client.get("/api/v1/flags/", headers=env.server).json()
+    ]
     assert "limit" not in client_names
     assert "limit" in server_names
 
 
-def test_flags__stop_serving_flags__403(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_flags__stop_serving_flags__403(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, organisation={"stop_serving_flags": True})
     response = client.get("/api/v1/flags/", headers=env.client)
     assert response.status_code == 403
     assert response.json() == {"detail": "Organisation is disabled from serving flags."}
 
 
-def test_flags__hide_sensitive_data__ids_and_feature_details_null(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_flags__hide_sensitive_data__ids_and_feature_details_null(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, environment={"hide_sensitive_data": True})
     flag = by_name(client.get("/api/v1/flags/", headers=env.client).json())["banner"]
     assert flag["id"] is None and flag["environment"] is None
@@ -163,7 +190,9 @@ def test_get_identities__missing_identifier__200_detail(client: TestClient, env:
     assert response.json() == {"detail": "Missing identifier"}
 
 
-def test_get_identities__new_identifier__creates_identity(client: TestClient, env: Env, state: AppState) -> None:
+def test_get_identities__new_identifier__creates_identity(
+    client: TestClient, env: Env, state: AppState
+) -> None:
     response = client.get("/api/v1/identities/?identifier=alice", headers=env.client)
     assert response.status_code == 200
     body = response.json()
@@ -177,8 +206,12 @@ def test_get_identities__new_identifier__creates_identity(client: TestClient, en
 
 
 @pytest.mark.parametrize("value", ["true", "false", "1"])
-def test_get_identities__any_transient_value__nothing_stored(client: TestClient, env: Env, state: AppState, value: str) -> None:
-    response = client.get(f"/api/v1/identities/?identifier=bob&transient={value}", headers=env.client)
+def test_get_identities__any_transient_value__nothing_stored(
+    client: TestClient, env: Env, state: AppState, value: str
+) -> None:
+    response = client.get(
+        f"/api/v1/identities/?identifier=bob&transient={value}", headers=env.client
+    )
     assert response.status_code == 200
     with state.read() as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
@@ -196,7 +229,13 @@ def test_post_identities__traits_stored_and_returned__200(client: TestClient, en
     response = client.post(
         "/api/v1/identities/",
         headers=env.client,
-        json={"identifier": "dave", "traits": [{"trait_key": "plan", "trait_value": "gold"}, {"trait_key": "age", "trait_value": 30}]},
+        json={
+            "identifier": "dave",
+            "traits": [
+                {"trait_key": "plan", "trait_value": "gold"},
+                {"trait_key": "age", "trait_value": 30},
+            ],
+        },
     )
     assert response.status_code == 200
     body = response.json()
@@ -212,12 +251,23 @@ def test_post_identities__traits_stored_and_returned__200(client: TestClient, en
     assert flags["beta"]["enabled"] is True
     # Stored: a later GET without traits sees them.
     again = client.get("/api/v1/identities/?identifier=dave", headers=env.client).json()
-    assert {t["trait_key"]: t["trait_value"] for t in again["traits"]} == {"plan": "gold", "age": 30}
+    assert {t["trait_key"]: t["trait_value"] for t in again["traits"]} == {
+        "plan": "gold",
+        "age": 30,
+    }
 
 
 def test_post_identities__null_trait_value__deletes_trait(client: TestClient, env: Env) -> None:
-    client.post("/api/v1/identities/", headers=env.client, json={"identifier": "erin", "traits": [{"trait_key": "plan", "trait_value": "gold"}]})
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "erin", "traits": [{"trait_key": "plan", "trait_value": None}]})
+    client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "erin", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "erin", "traits": [{"trait_key": "plan", "trait_value": None}]},
+    )
     assert response.json()["traits"] == []
     assert by_name(response.json()["flags"])["banner"]["feature_state_value"] == "hello"
 
@@ -226,21 +276,36 @@ def test_post_identities__transient_trait__used_not_stored(client: TestClient, e
     response = client.post(
         "/api/v1/identities/",
         headers=env.client,
-        json={"identifier": "fay", "traits": [{"trait_key": "plan", "trait_value": "gold", "transient": True}]},
+        json={
+            "identifier": "fay",
+            "traits": [{"trait_key": "plan", "trait_value": "gold", "transient": True}],
+        },
     )
     body = response.json()
     assert by_name(body["flags"])["banner"]["feature_state_value"] == "hello gold"
-    assert body["traits"] == [{"id": None, "trait_key": "plan", "trait_value": "gold", "transient": True}]
+    assert body["traits"] == [
+        {"id": None, "trait_key": "plan", "trait_value": "gold", "transient": True}
+    ]
     later = client.get("/api/v1/identities/?identifier=fay", headers=env.client).json()
     assert later["traits"] == []
 
 
-def test_post_identities__transient_identity__stored_traits_used_nothing_written(client: TestClient, env: Env, state: AppState) -> None:
-    client.post("/api/v1/identities/", headers=env.client, json={"identifier": "gus", "traits": [{"trait_key": "plan", "trait_value": "gold"}]})
+def test_post_identities__transient_identity__stored_traits_used_nothing_written(
+    client: TestClient, env: Env, state: AppState
+) -> None:
+    client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "gus", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
     response = client.post(
         "/api/v1/identities/",
         headers=env.client,
-        json={"identifier": "gus", "transient": True, "traits": [{"trait_key": "age", "trait_value": 40}]},
+        json={
+            "identifier": "gus",
+            "transient": True,
+            "traits": [{"trait_key": "age", "trait_value": 40}],
+        },
     )
     flags = by_name(response.json()["flags"])
     assert flags["banner"]["feature_state_value"] == "hello adult"
@@ -249,11 +314,20 @@ def test_post_identities__transient_identity__stored_traits_used_nothing_written
         assert session.scalar(select(func.count()).select_from(Trait)) == 1
 
 
-def test_post_identities__blank_identifier__sha256_of_traits_nothing_stored(client: TestClient, env: Env, state: AppState) -> None:
+def test_post_identities__blank_identifier__sha256_of_traits_nothing_stored(
+    client: TestClient, env: Env, state: AppState
+) -> None:
     response = client.post(
         "/api/v1/identities/",
         headers=env.client,
-        json={"identifier": "", "traits": [{"trait_key": "b", "trait_value": 2}, {"trait_key": "a", "trait_value": True}, {"trait_key": "c", "trait_value": None}]},
+        json={
+            "identifier": "",
+            "traits": [
+                {"trait_key": "b", "trait_value": 2},
+                {"trait_key": "a", "trait_value": True},
+                {"trait_key": "c", "trait_value": None},
+            ],
+        },
     )
     assert response.status_code == 200
     assert response.json()["identifier"] == hashlib.sha256(b"aTrueb2").hexdigest()
@@ -263,53 +337,112 @@ def test_post_identities__blank_identifier__sha256_of_traits_nothing_stored(clie
 
 
 def test_post_identities__no_identifier_no_traits__random_hex(client: TestClient, env: Env) -> None:
-    first = client.post("/api/v1/identities/", headers=env.client, json={"traits": []}).json()["identifier"]
+    first = client.post("/api/v1/identities/", headers=env.client, json={"traits": []}).json()[
+        "identifier"
+    ]
     second = client.post("/api/v1/identities/", headers=env.client, json={}).json()["identifier"]
     assert len(first) == 32 and first != second
 
 
-def test_post_identities__client_traits_disallowed__silently_dropped(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_post_identities__client_traits_disallowed__silently_dropped(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, environment={"allow_client_traits": False})
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "hal", "traits": [{"trait_key": "plan", "trait_value": "gold"}]})
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "hal", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
     assert response.status_code == 200
     assert response.json()["traits"] == []
     # A server key may still write them.
-    response = client.post("/api/v1/identities/", headers=env.server, json={"identifier": "hal", "traits": [{"trait_key": "plan", "trait_value": "gold"}]})
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.server,
+        json={"identifier": "hal", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
     assert [t["trait_key"] for t in response.json()["traits"]] == ["plan"]
 
 
-def test_post_identities__persist_trait_data_off__evaluated_not_stored(client: TestClient, env: Env, configure: Callable[..., None], state: AppState) -> None:
+def test_post_identities__persist_trait_data_off__evaluated_not_stored(
+    client: TestClient, env: Env, configure: Callable[..., None], state: AppState
+) -> None:
     configure(env, organisation={"persist_trait_data": False})
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "ivy", "traits": [{"trait_key": "plan", "trait_value": "gold"}]})
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "ivy", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
     assert by_name(response.json()["flags"])["banner"]["feature_state_value"] == "hello gold"
     with state.read() as session:
         assert session.scalar(select(func.count()).select_from(Trait)) == 0
 
 
-def test_post_identities__non_scalar_trait_value__stored_as_python_str(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "jo", "traits": [{"trait_key": "tags", "trait_value": ["a", True]}]})
+def test_post_identities__non_scalar_trait_value__stored_as_python_str(
+    client: TestClient, env: Env
+) -> None:
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "jo", "traits": [{"trait_key": "tags", "trait_value": ["a", True]}]},
+    )
     assert response.json()["traits"][0]["trait_value"] == "['a', True]"
 
 
-def test_post_identities__multivariate__bucketed_by_composite_key(client: TestClient, env: Env) -> None:
+def test_post_identities__multivariate__bucketed_by_composite_key(
+    client: TestClient, env: Env
+) -> None:
     expected = {}
     for n in range(60):
         identifier = f"user-{n}"
         p = pct(14, f"{env.client_key}_{identifier}")
-        expected[identifier] = ("one_page", "one") if p < 30 else ("express", "two") if p < 60 else ("control", "control")
+        expected[identifier] = (
+            ("one_page", "one")
+            if p < 30
+            else ("express", "two")
+            if p < 60
+            else ("control", "control")
+        )
     for identifier, (value, variant) in expected.items():
-        flag = by_name(client.post("/api/v1/identities/", headers=env.client, json={"identifier": identifier, "traits": []}).json()["flags"])["checkout"]
+        flag = by_name(
+            client.post(
+                "/api/v1/identities/",
+                headers=env.client,
+                json={"identifier": identifier, "traits": []},
+            ).json()["flags"]
+        )["checkout"]
         assert (flag["feature_state_value"], flag["variant"]) == (value, variant), identifier
     assert len({v for v, _ in expected.values()}) == 3
 
 
-def test_post_identities__identity_override__wins_and_names_identity(client: TestClient, make_env: Callable[..., Env]) -> None:
-    doc = standard_document(identity_overrides=[{"identifier": "vip", "identity_features": [feature_state(1, "banner", value="just for you"), feature_state(4, "checkout", value="vip_checkout")]}])
+def test_post_identities__identity_override__wins_and_names_identity(
+    client: TestClient, make_env: Callable[..., Env]
+) -> None:
+    doc = standard_document(
+        identity_overrides=[
+            {
+                "identifier": "vip",
+                "identity_features": [
+                    feature_state(1, "banner", value="just for you"),
+                    feature_state(4, "checkout", value="vip_checkout"),
+                ],
+            }
+        ]
+    )
     env = make_env(doc)
-    flags = by_name(client.post("/api/v1/identities/", headers=env.client, json={"identifier": "vip", "traits": [{"trait_key": "plan", "trait_value": "gold"}]}).json()["flags"])
+    flags = by_name(
+        client.post(
+            "/api/v1/identities/",
+            headers=env.client,
+            json={"identifier": "vip", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+        ).json()["flags"]
+    )
     assert flags["banner"]["feature_state_value"] == "just for you"
     assert flags["banner"]["identity"] is not None
-    assert (flags["checkout"]["feature_state_value"], flags["checkout"]["variant"]) == ("vip_checkout", "control")
+    assert (flags["checkout"]["feature_state_value"], flags["checkout"]["variant"]) == (
+        "vip_checkout",
+        "control",
+    )
 
 
 @pytest.mark.parametrize(
@@ -319,37 +452,54 @@ def test_post_identities__identity_override__wins_and_names_identity(client: Tes
         ({"identifier": "x" * 2001}, "identifier"),
         ({"identifier": "u", "traits": "nope"}, "traits"),
         ({"identifier": "u", "traits": [{"trait_value": 1}]}, "trait_key"),
-        ({"identifier": "u", "traits": [{"trait_key": "k", "trait_value": "v" * 2001}]}, "trait_value"),
+        (
+            {"identifier": "u", "traits": [{"trait_key": "k", "trait_value": "v" * 2001}]},
+            "trait_value",
+        ),
         ({"identifier": "u", "traits": [{"trait_key": "k" * 201, "trait_value": 1}]}, "trait_key"),
         ({"identifier": "u", "transient": "yes"}, "transient"),
     ],
 )
-def test_post_identities__bad_input__400_naming_field(client: TestClient, env: Env, body: dict[str, Any], field: str) -> None:
+def test_post_identities__bad_input__400_naming_field(
+    client: TestClient, env: Env, body: dict[str, Any], field: str
+) -> None:
     response = client.post("/api/v1/identities/", headers=env.client, json=body)
     assert response.status_code == 400
     assert field in response.json()
 
 
 def test_post_identities__invalid_json__400_detail(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/identities/", headers={**env.client, "Content-Type": "application/json"}, content=b"{nope")
+    response = client.post(
+        "/api/v1/identities/",
+        headers={**env.client, "Content-Type": "application/json"},
+        content=b"{nope",
+    )
     assert response.status_code == 400
     assert "detail" in response.json()
 
 
 def test_post_identities__too_many_traits__400(client: TestClient, env: Env) -> None:
     traits = [{"trait_key": f"k{i}", "trait_value": i} for i in range(201)]
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "u", "traits": traits})
+    response = client.post(
+        "/api/v1/identities/", headers=env.client, json={"identifier": "u", "traits": traits}
+    )
     assert response.status_code == 400
 
 
 def test_post_identities__body_too_large__413(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/identities/", headers={**env.client, "Content-Type": "application/json"}, content=b"[" + b" " * 1_100_000 + b"]")
+    response = client.post(
+        "/api/v1/identities/",
+        headers={**env.client, "Content-Type": "application/json"},
+        content=b"[" + b" " * 1_100_000 + b"]",
+    )
     assert response.status_code == 413
     assert "detail" in response.json()
 
 
 def test_post_identities__form_encoded__accepted(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/identities/", headers=env.client, data={"identifier": "formuser"})
+    response = client.post(
+        "/api/v1/identities/", headers=env.client, data={"identifier": "formuser"}
+    )
     assert response.status_code == 200
     assert response.json()["identifier"] == "formuser"
 
@@ -367,27 +517,54 @@ def test_post_trait__creates_identity_and_trait__echo(client: TestClient, env: E
 
 
 def test_post_trait__null_value__400(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/traits/", headers=env.client, json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": None})
+    response = client.post(
+        "/api/v1/traits/",
+        headers=env.client,
+        json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": None},
+    )
     assert response.status_code == 400
 
 
-def test_post_trait__client_traits_disallowed__400(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_post_trait__client_traits_disallowed__400(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, environment={"allow_client_traits": False})
-    response = client.post("/api/v1/traits/", headers=env.client, json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": "x"})
+    response = client.post(
+        "/api/v1/traits/",
+        headers=env.client,
+        json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": "x"},
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "Setting traits not allowed with client key."}
 
 
-def test_post_trait__persist_off__403(client: TestClient, env: Env, configure: Callable[..., None]) -> None:
+def test_post_trait__persist_off__403(
+    client: TestClient, env: Env, configure: Callable[..., None]
+) -> None:
     configure(env, organisation={"persist_trait_data": False})
-    response = client.post("/api/v1/traits/", headers=env.server, json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": "x"})
+    response = client.post(
+        "/api/v1/traits/",
+        headers=env.server,
+        json={"identity": {"identifier": "kim"}, "trait_key": "plan", "trait_value": "x"},
+    )
     assert response.status_code == 403
     assert response.json() == {"detail": "Organisation is not authorised to store traits."}
 
 
 def test_bulk_traits__put_sets_and_null_deletes(client: TestClient, env: Env) -> None:
-    client.put("/api/v1/traits/bulk/", headers=env.client, json=[{"identity": {"identifier": "lee"}, "trait_key": "a", "trait_value": 1}, {"identity": {"identifier": "lee"}, "trait_key": "b", "trait_value": "x"}])
-    response = client.put("/api/v1/traits/bulk/", headers=env.client, json=[{"identity": {"identifier": "lee"}, "trait_key": "a", "trait_value": None}])
+    client.put(
+        "/api/v1/traits/bulk/",
+        headers=env.client,
+        json=[
+            {"identity": {"identifier": "lee"}, "trait_key": "a", "trait_value": 1},
+            {"identity": {"identifier": "lee"}, "trait_key": "b", "trait_value": "x"},
+        ],
+    )
+    response = client.put(
+        "/api/v1/traits/bulk/",
+        headers=env.client,
+        json=[{"identity": {"identifier": "lee"}, "trait_key": "a", "trait_value": None}],
+    )
     assert response.status_code == 200
     traits = client.get("/api/v1/identities/?identifier=lee", headers=env.client).json()["traits"]
     assert {t["trait_key"]: t["trait_value"] for t in traits} == {"b": "x"}
@@ -405,13 +582,30 @@ def test_bulk_traits__malformed__400_invalid_request_data(client: TestClient, en
 
 def test_increment_trait__missing_starts_at_zero__then_adds(client: TestClient, env: Env) -> None:
     body = {"trait_key": "logins", "identifier": "max", "increment_by": 2}
-    assert client.post("/api/v1/traits/increment-value/", headers=env.client, json=body).json() == {"trait_key": "logins", "trait_value": 2, "identifier": "max"}
-    assert client.post("/api/v1/traits/increment-value/", headers=env.client, json=body).json()["trait_value"] == 4
+    assert client.post("/api/v1/traits/increment-value/", headers=env.client, json=body).json() == {
+        "trait_key": "logins",
+        "trait_value": 2,
+        "identifier": "max",
+    }
+    assert (
+        client.post("/api/v1/traits/increment-value/", headers=env.client, json=body).json()[
+            "trait_value"
+        ]
+        == 4
+    )
 
 
 def test_increment_trait__not_integer__400(client: TestClient, env: Env) -> None:
-    client.post("/api/v1/traits/", headers=env.client, json={"identity": {"identifier": "max"}, "trait_key": "plan", "trait_value": "gold"})
-    response = client.post("/api/v1/traits/increment-value/", headers=env.client, json={"trait_key": "plan", "identifier": "max", "increment_by": 1})
+    client.post(
+        "/api/v1/traits/",
+        headers=env.client,
+        json={"identity": {"identifier": "max"}, "trait_key": "plan", "trait_value": "gold"},
+    )
+    response = client.post(
+        "/api/v1/traits/increment-value/",
+        headers=env.client,
+        json={"trait_key": "plan", "identifier": "max", "increment_by": 1},
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "Trait is not an integer."}
 
@@ -425,7 +619,9 @@ def test_environment_document__client_key__403(client: TestClient, env: Env) -> 
     assert response.json() == {"detail": "Invalid or missing Environment key"}
 
 
-def test_environment_document__server_key__document_with_required_fields(client: TestClient, env: Env) -> None:
+def test_environment_document__server_key__document_with_required_fields(
+    client: TestClient, env: Env
+) -> None:
     response = client.get("/api/v1/environment-document/", headers=env.server)
     assert response.status_code == 200
     doc = response.json()
@@ -442,15 +638,30 @@ def test_environment_document__server_key__document_with_required_fields(client:
     assert "last-modified" in response.headers
 
 
-def test_environment_document__if_modified_since__304(client: TestClient, env: Env, state: AppState) -> None:
+def test_environment_document__if_modified_since__304(
+    client: TestClient, env: Env, state: AppState
+) -> None:
     snapshot = state.cache.for_key(env.server_key)
     assert snapshot is not None
     later = format_datetime(snapshot.updated_at.replace(microsecond=0), usegmt=True)
-    assert client.get("/api/v1/environment-document/", headers={**env.server, "If-Modified-Since": later}).status_code == 304
-    assert client.get("/api/v1/environment-document/", headers={**env.server, "If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/environment-document/", headers={**env.server, "If-Modified-Since": later}
+        ).status_code
+        == 304
+    )
+    assert (
+        client.get(
+            "/api/v1/environment-document/",
+            headers={**env.server, "If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+        ).status_code
+        == 200
+    )
 
 
-def test_environment_document__revoked_server_key__403(client: TestClient, env: Env, state: AppState) -> None:
+def test_environment_document__revoked_server_key__403(
+    client: TestClient, env: Env, state: AppState
+) -> None:
     from sqlalchemy import update
 
     from ensign.storage.models import Environment, ServerKey
@@ -465,8 +676,14 @@ def test_environment_document__revoked_server_key__403(client: TestClient, env: 
 # --- analytics ---------------------------------------------------------------------------------
 
 
-def test_analytics__counts_stored__unknown_and_non_int_dropped(client: TestClient, env: Env, state: AppState) -> None:
-    response = client.post("/api/v1/analytics/flags/", headers=env.client, json={"banner": 3, "nope": 5, "limit": "7", "beta": True})
+def test_analytics__counts_stored__unknown_and_non_int_dropped(
+    client: TestClient, env: Env, state: AppState
+) -> None:
+    response = client.post(
+        "/api/v1/analytics/flags/",
+        headers=env.client,
+        json={"banner": 3, "nope": 5, "limit": "7", "beta": True},
+    )
     assert response.status_code == 200
     assert response.content == b""
     client.post("/api/v1/analytics/flags/", headers=env.client, json={"banner": 2})
@@ -474,6 +691,8 @@ def test_analytics__counts_stored__unknown_and_non_int_dropped(client: TestClien
         assert session.scalar(select(func.sum(FlagEvaluationCount.count))) == 5
 
 
-def test_analytics__empty_document__environment_flags_unchanged(client: TestClient, make_env: Callable[..., Env]) -> None:
+def test_analytics__empty_document__environment_flags_unchanged(
+    client: TestClient, make_env: Callable[..., Env]
+) -> None:
     env = make_env(document(feature_states=[]))
     assert client.get("/api/v1/flags/", headers=env.client).json() == []

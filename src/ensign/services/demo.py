@@ -49,10 +49,16 @@ def demo_document() -> dict[str, Any]:
         "api_key": new_client_key(),
         "name": "Development",
         "feature_states": [
-            _state(1, "new_checkout", True, "control_checkout", variants=[
-                _variant(1, "one_page_checkout", "one_page", 33.0),
-                _variant(2, "express_checkout", "express", 33.0),
-            ]),
+            _state(
+                1,
+                "new_checkout",
+                True,
+                "control_checkout",
+                variants=[
+                    _variant(1, "one_page_checkout", "one_page", 33.0),
+                    _variant(2, "express_checkout", "express", 33.0),
+                ],
+            ),
             _state(2, "banner_text", True, "Welcome to Ensign!"),
             _state(3, "max_cart_items", True, 25),
             _state(4, "dark_mode", False, None),
@@ -72,22 +78,59 @@ def demo_document() -> dict[str, Any]:
                 {
                     "id": 1,
                     "name": "beta_testers",
-                    "rules": [{"type": "ALL", "rules": [{"type": "ANY", "rules": [], "conditions": [
-                        {"operator": "EQUAL", "property_": "plan", "value": "beta"},
-                        {"operator": "REGEX", "property_": "email", "value": r".*@example\.com$"},
-                    ]}], "conditions": []}],
+                    "rules": [
+                        {
+                            "type": "ALL",
+                            "rules": [
+                                {
+                                    "type": "ANY",
+                                    "rules": [],
+                                    "conditions": [
+                                        {"operator": "EQUAL", "property_": "plan", "value": "beta"},
+                                        {
+                                            "operator": "REGEX",
+                                            "property_": "email",
+                                            "value": r".*@example\.com$",
+                                        },
+                                    ],
+                                }
+                            ],
+                            "conditions": [],
+                        }
+                    ],
                     "feature_states": [
                         _state(4, "dark_mode", True, None, feature_segment={"priority": 0}),
-                        _state(2, "banner_text", True, "Thanks for testing the beta!",
-                               feature_segment={"priority": 0}),
+                        _state(
+                            2,
+                            "banner_text",
+                            True,
+                            "Thanks for testing the beta!",
+                            feature_segment={"priority": 0},
+                        ),
                     ],
                 },
                 {
                     "id": 2,
                     "name": "ten_percent_rollout",
-                    "rules": [{"type": "ALL", "rules": [{"type": "ALL", "rules": [], "conditions": [
-                        {"operator": "PERCENTAGE_SPLIT", "property_": "", "value": "10"},
-                    ]}], "conditions": []}],
+                    "rules": [
+                        {
+                            "type": "ALL",
+                            "rules": [
+                                {
+                                    "type": "ALL",
+                                    "rules": [],
+                                    "conditions": [
+                                        {
+                                            "operator": "PERCENTAGE_SPLIT",
+                                            "property_": "",
+                                            "value": "10",
+                                        },
+                                    ],
+                                }
+                            ],
+                            "conditions": [],
+                        }
+                    ],
                     "feature_states": [
                         _state(3, "max_cart_items", True, 50, feature_segment={"priority": 1}),
                     ],

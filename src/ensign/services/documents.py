@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from ensign.services.values import decode_flag_value
-from ensign.storage.models import Feature, FeatureState, MultivariateOption, Segment
+from ensign.storage.models import Feature, FeatureState, MultivariateOption
 from ensign.storage.repositories import EnvironmentRows
 
 

@@ -1,13 +1,12 @@
-"""Identify calls: who the user is, which traits to keep, and the flags they get (contract §2.2–2.6)."""
+"""Identify calls: who the user is, which traits to keep, and the flags they get (contract §2.2 to 2.6)."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import Any, Protocol
 
 from ensign.errors import InvalidInput, NotFound, PermissionDenied
 from ensign.services.snapshots import Snapshot
@@ -18,6 +17,22 @@ from ensign.services.values import (
     trait_value_from_json,
 )
 from ensign.storage import repositories as repo
+
+
+class IdentityRepository(Protocol):
+    """The identity and trait queries an identify call needs (see `storage.identity_store`)."""
+
+    def load_identity(self, environment_id: int, identifier: str) -> repo.StoredIdentity | None: ...
+
+    def get_or_create_identity(self, environment_id: int, identifier: str) -> tuple[int, bool]: ...
+
+    def insert_traits(
+        self, identity_id: int, traits: Sequence[tuple[str, str, str]]
+    ) -> dict[str, int]: ...
+
+    def update_trait(self, trait_id: int, value_type: str, value_text: str) -> None: ...
+
+    def delete_traits(self, trait_ids: Sequence[int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +151,7 @@ def generated_identifier(traits: list[TraitInput]) -> str:
 
 
 def identify(
-    session: Session,
+    store: IdentityRepository,
     snapshot: Snapshot,
     *,
     identifier: str | None,
@@ -151,7 +166,7 @@ def identify(
     if not identifier:
         identifier = generated_identifier(traits)
         return PreparedIdentity(identifier, None, _transient_traits([], traits))
-    stored = repo.load_identity(session, snapshot.environment_id, identifier)
+    stored = store.load_identity(snapshot.environment_id, identifier)
     if transient:
         return PreparedIdentity(
             identifier,
@@ -159,32 +174,30 @@ def identify(
             _transient_traits(_stored_outputs(stored), traits),
         )
     if stored is None:
-        identity_id, created = repo.get_or_create_identity(
-            session, snapshot.environment_id, identifier
-        )
+        identity_id, created = store.get_or_create_identity(snapshot.environment_id, identifier)
         if not created:
-            stored = repo.load_identity(session, snapshot.environment_id, identifier)
+            stored = store.load_identity(snapshot.environment_id, identifier)
     else:
         identity_id = stored.id
-    outputs = _write_traits(session, snapshot, identity_id, stored, traits)
+    outputs = _write_traits(store, snapshot, identity_id, stored, traits)
     return PreparedIdentity(identifier, identity_id, outputs)
 
 
 def load_or_create(
-    session: Session, snapshot: Snapshot, identifier: str
+    store: IdentityRepository, snapshot: Snapshot, identifier: str
 ) -> PreparedIdentity | None:
     """`GET /api/v1/identities/?identifier=`: the stored identity, or None when it must be created."""
-    stored = repo.load_identity(session, snapshot.environment_id, identifier)
+    stored = store.load_identity(snapshot.environment_id, identifier)
     if stored is None:
         return None
     return PreparedIdentity(identifier, stored.id, _stored_outputs(stored))
 
 
-def create(session: Session, snapshot: Snapshot, identifier: str) -> PreparedIdentity:
-    identity_id, created = repo.get_or_create_identity(session, snapshot.environment_id, identifier)
+def create(store: IdentityRepository, snapshot: Snapshot, identifier: str) -> PreparedIdentity:
+    identity_id, created = store.get_or_create_identity(snapshot.environment_id, identifier)
     if created:
         return PreparedIdentity(identifier, identity_id, [])
-    prepared = load_or_create(session, snapshot, identifier)
+    prepared = load_or_create(store, snapshot, identifier)
     assert prepared is not None
     return prepared
 
@@ -210,7 +223,7 @@ def _transient_traits(base: list[TraitOutput], incoming: list[TraitInput]) -> li
 
 
 def _write_traits(
-    session: Session,
+    store: IdentityRepository,
     snapshot: Snapshot,
     identity_id: int,
     stored: repo.StoredIdentity | None,
@@ -235,16 +248,16 @@ def _write_traits(
         encoded = encode_trait_value(trait.value)
         if existing is not None and existing.id is not None:
             if stored_types.get(trait.key) != encoded:
-                repo.update_trait(session, existing.id, *encoded)
+                store.update_trait(existing.id, *encoded)
             current[trait.key] = TraitOutput(existing.id, trait.key, trait.value, False)
         else:
             to_insert.append((trait.key, *encoded))
             current[trait.key] = TraitOutput(None, trait.key, trait.value, False)
-    repo.delete_traits(session, to_delete)
+    store.delete_traits(to_delete)
     if to_insert:
         # A key may repeat within one request; the last value wins, as in the reference.
         last = {key: (key, t, v) for key, t, v in to_insert}
-        ids = repo.insert_traits(session, identity_id, list(last.values()))
+        ids = store.insert_traits(identity_id, list(last.values()))
         for key, trait_id in ids.items():
             current[key].id = trait_id
     return list(current.values())
@@ -312,7 +325,7 @@ def single_flag(result: IdentifyResult, feature: str) -> dict[str, Any]:
 
 
 def set_trait(
-    session: Session,
+    store: IdentityRepository,
     snapshot: Snapshot,
     *,
     identifier: str,
@@ -322,13 +335,13 @@ def set_trait(
 ) -> None:
     """Create, update or (with a null value) delete one stored trait of an identity."""
     ensure_traits_writable(snapshot, is_server=is_server)
-    stored = repo.load_identity(session, snapshot.environment_id, identifier)
+    stored = store.load_identity(snapshot.environment_id, identifier)
     if stored is None:
-        identity_id, _ = repo.get_or_create_identity(session, snapshot.environment_id, identifier)
-        stored = repo.load_identity(session, snapshot.environment_id, identifier)
+        identity_id, _ = store.get_or_create_identity(snapshot.environment_id, identifier)
+        stored = store.load_identity(snapshot.environment_id, identifier)
     else:
         identity_id = stored.id
-    _write_traits(session, snapshot, identity_id, stored, [TraitInput(key, value)])
+    _write_traits(store, snapshot, identity_id, stored, [TraitInput(key, value)])
 
 
 def ensure_traits_writable(snapshot: Snapshot, *, is_server: bool) -> None:
@@ -339,7 +352,7 @@ def ensure_traits_writable(snapshot: Snapshot, *, is_server: bool) -> None:
 
 
 def increment_trait(
-    session: Session,
+    store: IdentityRepository,
     snapshot: Snapshot,
     *,
     identifier: str,
@@ -349,7 +362,7 @@ def increment_trait(
 ) -> int:
     """Add to an integer trait, creating it as 0 first; answers the new value."""
     ensure_traits_writable(snapshot, is_server=is_server)
-    stored = repo.load_identity(session, snapshot.environment_id, identifier)
+    stored = store.load_identity(snapshot.environment_id, identifier)
     current: TraitValue = 0
     if stored is not None:
         for trait in stored.traits:
@@ -358,7 +371,5 @@ def increment_trait(
     if isinstance(current, bool) or not isinstance(current, int):
         raise InvalidInput("Trait is not an integer.")
     new_value = current + increment_by
-    set_trait(
-        session, snapshot, identifier=identifier, key=key, value=new_value, is_server=is_server
-    )
+    set_trait(store, snapshot, identifier=identifier, key=key, value=new_value, is_server=is_server)
     return new_value

@@ -120,7 +120,13 @@ def import_document(
 
 
 class _Importer:
-    def __init__(self, session: Session, project: Project, environment: Environment, project_doc: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        project: Project,
+        environment: Environment,
+        project_doc: dict[str, Any],
+    ) -> None:
         self.session = session
         self.project = project
         self.environment = environment
@@ -143,7 +149,9 @@ class _Importer:
             self.features[name] = feature
         return feature
 
-    def option_for(self, feature: Feature, mv_doc: dict[str, Any], allocation: float) -> MultivariateOption:
+    def option_for(
+        self, feature: Feature, mv_doc: dict[str, Any], allocation: float
+    ) -> MultivariateOption:
         option_doc = _object(mv_doc, "multivariate_feature_option")
         value = _value(option_doc.get("value"))
         identity = option_doc.get("id") or ("value", repr(value))
@@ -223,7 +231,11 @@ class _Importer:
         for feature in list(self.features.values()):
             if feature.id not in self.has_default:
                 self.add_state(
-                    {"feature": {"name": feature.name}, "enabled": False, "feature_state_value": None},
+                    {
+                        "feature": {"name": feature.name},
+                        "enabled": False,
+                        "feature_state_value": None,
+                    },
                     scope="",
                 )
 

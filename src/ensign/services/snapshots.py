@@ -65,6 +65,8 @@ class Snapshot:
     identity_overrides: dict[int, list[IdentityOverride]]
     document: dict[str, Any]
     document_bytes: bytes
+    # (feature name, state id, enabled, value) of each default, sorted by name.
+    defaults: list[tuple[str, int, bool, Any]]
     # Serialised `GET /flags/` bodies, per origin ("client", "server"), made on first use.
     _flags_bodies: dict[str, bytes] = field(default_factory=dict)
 
@@ -121,21 +123,12 @@ class Snapshot:
         }
 
     def environment_flags(self, *, is_server: bool) -> list[dict[str, Any]]:
-        result = self.compiled.evaluate_environment()
-        flags = []
-        for name in sorted(result["flags"]):
-            flag = result["flags"][name]
-            if not self.visible(name, flag["enabled"], is_server=is_server):
-                continue
-            flags.append(
-                self.flag_json(
-                    name,
-                    state_id=flag["metadata"]["fs"],
-                    enabled=flag["enabled"],
-                    value=flag["value"],
-                )
-            )
-        return flags
+        """The environment defaults: no segment is evaluated without an identity (§2.1)."""
+        return [
+            self.flag_json(name, state_id=state_id, enabled=enabled, value=value)
+            for name, state_id, enabled, value in self.defaults
+            if self.visible(name, enabled, is_server=is_server)
+        ]
 
     def environment_flags_body(self, *, is_server: bool) -> bytes:
         origin = "server" if is_server else "client"
@@ -164,6 +157,11 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         else project.hide_disabled_flags
     )
     document = build_document(rows)
+    context = build_context(rows)
+    defaults = [
+        (name, f["metadata"]["fs"], f["enabled"], f["value"])
+        for name, f in sorted(context["features"].items())
+    ]
     return Snapshot(
         environment_id=env.id,
         project_id=project.id,
@@ -179,10 +177,11 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         server_keys={k.key: k.expires_at for k in rows.server_keys if k.active},
         features=features,
         feature_ids={f.id: f.name for f in rows.features},
-        compiled=compile_environment(build_context(rows)),
+        compiled=compile_environment(context),
         identity_overrides=identity_overrides,
         document=document,
         document_bytes=orjson.dumps(document),
+        defaults=defaults,
     )
 
 
@@ -318,5 +317,5 @@ class SnapshotCache:
         while not self._stop.wait(self._poll_interval):
             try:
                 self.check_now()
-            except Exception:  # noqa: BLE001 - a failed poll must not kill the thread
+            except Exception:
                 continue

@@ -83,13 +83,12 @@ def trait_value_from_json(value: Any, *, max_length: int) -> TraitValue:
     anything else as Python's `str()` of it (so a list becomes `"['a']"`)."""
     if isinstance(value, bool | int | float):
         return value
-    if not isinstance(value, str):
-        value = str(value)
-    if len(value) > max_length:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > max_length:
         raise InvalidInput(
             f"trait_value: strings may be at most {max_length} characters.", field="trait_value"
         )
-    return value
+    return text
 
 
 def encode_trait_value(value: TraitValue) -> tuple[str, str]:

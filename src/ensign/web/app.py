@@ -16,6 +16,7 @@ from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
 from ensign.settings import Settings
 from ensign.storage import repositories as repo
 from ensign.storage.db import Database
+from ensign.storage.identity_store import IdentityStorePool
 from ensign.web import errors
 from ensign.web.admin import router as admin_router
 from ensign.web.deps import AppState
@@ -51,7 +52,7 @@ def build_state(settings: Settings) -> AppState:
             return repo.find_environment_id_by_key(session, key)
 
     cache = SnapshotCache(load, revisions, find, poll_interval=settings.cache_poll_interval_seconds)
-    return AppState(settings=settings, db=db, cache=cache)
+    return AppState(settings=settings, db=db, cache=cache, identities=IdentityStorePool(db))
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         finally:
             app_state.cache.stop()
             if state is None:
+                app_state.identities.shutdown()
                 app_state.db.dispose()
 
     app = FastAPI(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -15,6 +16,9 @@ from ensign.services.keys import AdminPrincipal, authenticate_admin
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
 from ensign.storage.db import Database
+from ensign.storage.identity_store import IdentityStorePool
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -22,6 +26,12 @@ class AppState:
     settings: Settings
     db: Database
     cache: SnapshotCache
+    identities: IdentityStorePool
+
+    async def run_identity_work(self, work: Callable[[], T]) -> T:
+        """Run identify-path database work on its dedicated threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.identities.executor, work)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

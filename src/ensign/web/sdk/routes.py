@@ -1,4 +1,4 @@
-"""The Flagsmith SDK API (contract §1–§4): the routes every official SDK calls.
+"""The Flagsmith SDK API (contract §1 to §4): the routes every official SDK calls.
 
 Routes parse bodies themselves rather than through pydantic models: the reference accepts
 loosely typed input and answers in its own error shapes, and this is the hot path.
@@ -115,28 +115,27 @@ async def environment_flags(request: Request, feature: str | None = None) -> Res
 async def deprecated_identity_flags(request: Request, identifier: str) -> Response:
     """The old `GET /flags/<identifier>` form: the identity's flags as a bare list."""
     snapshot, is_server = await environment_for(request)
-    result = await run_in_threadpool(
-        _identity_flags, app_state(request), snapshot, identifier, False, is_server
+    state = app_state(request)
+    prepared = await state.run_identity_work(
+        lambda: _identity_flags(state, snapshot, identifier, False)
     )
-    return json_response(result.flags)
+    return json_response(identities.evaluate(snapshot, prepared, is_server=is_server).flags)
 
 
 # --- identities -------------------------------------------------------------------------------
 
 
 def _identity_flags(
-    state: AppState, snapshot: Snapshot, identifier: str, transient: bool, is_server: bool
-) -> identities.IdentifyResult:
-    prepared = None
+    state: AppState, snapshot: Snapshot, identifier: str, transient: bool
+) -> identities.PreparedIdentity:
     if transient:
-        prepared = identities.PreparedIdentity(identifier, None, [])
-    else:
-        with state.db.read_session() as session:
-            prepared = identities.load_or_create(session, snapshot, identifier)
-        if prepared is None:
-            with state.db.session() as session:
-                prepared = identities.create(session, snapshot, identifier)
-    return identities.evaluate(snapshot, prepared, is_server=is_server)
+        return identities.PreparedIdentity(identifier, None, [])
+    with state.identities.unit(write=False) as store:
+        prepared = identities.load_or_create(store, snapshot, identifier)
+    if prepared is None:
+        with state.identities.unit(write=True) as store:
+            prepared = identities.create(store, snapshot, identifier)
+    return prepared
 
 
 @sdk_route("/identities/", ["GET"], summary="Identity flags")
@@ -151,10 +150,11 @@ async def get_identity(
     if identifier is None or identifier == "":
         # The reference answers 200 here, and clients rely on it.
         return json_response({"detail": "Missing identifier"})
-    identifiers_checked = identities.check_identifier(identifier, limits_of(state))
-    result = await run_in_threadpool(
-        _identity_flags, state, snapshot, identifiers_checked, bool(transient), is_server
+    checked = identities.check_identifier(identifier, limits_of(state))
+    prepared = await state.run_identity_work(
+        lambda: _identity_flags(state, snapshot, checked, bool(transient))
     )
+    result = identities.evaluate(snapshot, prepared, is_server=is_server)
     if feature is not None:
         return json_response(identities.single_flag(result, feature))
     return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
@@ -176,21 +176,19 @@ async def post_identity(request: Request) -> Response:
     if transient is not None and not isinstance(transient, bool):
         raise InvalidInput("transient: must be a boolean.", field="transient")
 
-    def work() -> identities.IdentifyResult:
-        will_write = bool(identifier) and not transient
-        context = state.db.session() if will_write else state.db.read_session()
-        with context as session:
-            prepared = identities.identify(
-                session,
+    def work() -> identities.PreparedIdentity:
+        with state.identities.unit(write=bool(identifier) and not transient) as store:
+            return identities.identify(
+                store,
                 snapshot,
                 identifier=identifier,
                 traits=traits,
                 transient=bool(transient),
                 is_server=is_server,
             )
-        return identities.evaluate(snapshot, prepared, is_server=is_server)
 
-    result = await run_in_threadpool(work)
+    prepared = await state.run_identity_work(work)
+    result = identities.evaluate(snapshot, prepared, is_server=is_server)
     return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
 
 
@@ -228,9 +226,9 @@ async def set_trait(request: Request) -> Response:
     identities.ensure_traits_writable(snapshot, is_server=is_server)
 
     def work() -> None:
-        with state.db.session() as session:
+        with state.identities.unit(write=True) as store:
             identities.set_trait(
-                session,
+                store,
                 snapshot,
                 identifier=identifier,
                 key=trait.key,
@@ -238,7 +236,7 @@ async def set_trait(request: Request) -> Response:
                 is_server=is_server,
             )
 
-    await run_in_threadpool(work)
+    await state.run_identity_work(work)
     return json_response(
         {"identity": {"identifier": identifier}, "trait_key": trait.key, "trait_value": trait.value}
     )
@@ -258,10 +256,10 @@ async def bulk_traits(request: Request) -> Response:
     identities.ensure_traits_writable(snapshot, is_server=is_server)
 
     def work() -> None:
-        with state.db.session() as session:
+        with state.identities.unit(write=True) as store:
             for identifier, trait in items:
                 identities.set_trait(
-                    session,
+                    store,
                     snapshot,
                     identifier=identifier,
                     key=trait.key,
@@ -298,9 +296,9 @@ async def increment_trait(request: Request) -> Response:
         raise InvalidInput("increment_by: out of range.", field="increment_by")
 
     def work() -> int:
-        with state.db.session() as session:
+        with state.identities.unit(write=True) as store:
             return identities.increment_trait(
-                session,
+                store,
                 snapshot,
                 identifier=identifier,
                 key=key,
@@ -308,7 +306,7 @@ async def increment_trait(request: Request) -> Response:
                 is_server=is_server,
             )
 
-    value = await run_in_threadpool(work)
+    value = await state.run_identity_work(work)
     return json_response({"trait_key": key, "trait_value": value, "identifier": identifier})
 
 
