@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from ensign.services.admin.organisations import create_organisation
 from ensign.services.keys import create_admin_key
-from ensign.services.organisations import create_organisation
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate, normalise_url
 from ensign.web.app import build_state, create_app
@@ -109,7 +109,7 @@ class Organisation:
 @pytest.fixture
 def organisation(state: AppState) -> Organisation:
     with state.db.session() as session:
-        org = create_organisation(session, "Test organisation")
+        org = create_organisation(session, name="Test organisation")
         key = create_admin_key(session, org.id, "tests")
     return Organisation(org.id, key)
 

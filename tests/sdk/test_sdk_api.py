@@ -696,3 +696,9 @@ def test_analytics__empty_document__environment_flags_unchanged(
 ) -> None:
     env = make_env(document(feature_states=[]))
     assert client.get("/api/v1/flags/", headers=env.client).json() == []
+
+
+def test_post_identities__integer_beyond_64_bits__kept_as_a_number(client: TestClient, env: Env) -> None:
+    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "big", "traits": [{"trait_key": "n", "trait_value": 2**100}]})
+    assert response.status_code == 200
+    assert response.json()["traits"][0]["trait_value"] == pytest.approx(2**100)

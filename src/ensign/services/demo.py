@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ensign.services.admin.organisations import create_organisation
 from ensign.services.importing import import_document
 from ensign.services.keys import create_admin_key, new_client_key
-from ensign.services.organisations import create_organisation
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def demo_document() -> dict[str, Any]:
 
 
 def seed_demo(session: Session) -> DemoKeys:
-    organisation = create_organisation(session, "Demo organisation")
+    organisation = create_organisation(session, name="Demo organisation")
     result = import_document(session, organisation.id, demo_document(), actor="demo-seed")
     admin_key = create_admin_key(session, organisation.id, "demo")
     return DemoKeys(result.project_id, result.environment_key, result.server_key, admin_key)

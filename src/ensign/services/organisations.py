@@ -5,20 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ensign.services.admin.organisations import create_organisation
 from ensign.storage.models import Organisation, Project
-
-
-def create_organisation(session: Session, name: str) -> Organisation:
-    organisation = Organisation(name=name)
-    session.add(organisation)
-    session.flush()
-    return organisation
 
 
 def default_organisation(session: Session) -> Organisation:
     """The first organisation, created as "Default" on an empty database."""
     organisation = session.scalar(select(Organisation).order_by(Organisation.id).limit(1))
-    return organisation or create_organisation(session, "Default")
+    return organisation or create_organisation(session, name="Default")
 
 
 def is_empty(session: Session) -> bool:

@@ -8,6 +8,8 @@ from ensign.errors import InvalidInput
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
 
 FlagValue = str | int | bool | None
 TraitValue = str | int | float | bool
@@ -81,6 +83,12 @@ def decode_flag_value(value_type: str | None, text: str | None) -> FlagValue:
 def trait_value_from_json(value: Any, *, max_length: int) -> TraitValue:
     """A trait value as the reference keeps it: numbers, booleans and strings as they are,
     anything else as Python's `str()` of it (so a list becomes `"['a']"`)."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT64_MIN <= value <= INT64_MAX
+    ):
+        raise InvalidInput("trait_value: integers must fit in 64 bits.", field="trait_value")
     if isinstance(value, bool | int | float):
         return value
     text = value if isinstance(value, str) else str(value)

@@ -1,5 +1,12 @@
-"""The JSON admin API under /api/v1/, authenticated with `Authorization: Api-Key <key>`."""
+"""The JSON admin API under /api/v1/, authenticated with `Authorization: Api-Key <key>`.
+
+Paths and field names follow the reference's admin API (contract §7).
+"""
 
 from fastapi import APIRouter
 
+from ensign.web.admin import audit, environments, featurestates, identities, organisations, projects
+
 router = APIRouter(prefix="/api/v1")
+for _module in (organisations, projects, environments, identities, featurestates, audit):
+    router.include_router(_module.router)

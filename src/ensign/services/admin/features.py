@@ -1,0 +1,403 @@
+"""Features, their multivariate options, and the project's tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.errors import Conflict, InvalidInput
+from ensign.services.admin import access, audit, states
+from ensign.services.keys import AdminPrincipal
+from ensign.services.values import FlagValue, decode_flag_value, encode_flag_value
+from ensign.storage import admin_queries as q
+from ensign.storage import repositories as repo
+from ensign.storage.models import Feature, MultivariateOption, MultivariateStateValue, Tag
+
+FEATURE_FIELDS = ("description", "initial_value", "default_enabled", "is_server_key_only")
+ALLOCATION_FIELD = "default_percentage_allocation"
+
+
+def feature_snapshot(feature: Feature) -> dict[str, Any]:
+    snapshot = q.row_snapshot(feature)
+    snapshot["tags"] = [t.id for t in feature.tags]
+    snapshot["multivariate_options"] = [option_snapshot(o) for o in feature.options]
+    return snapshot
+
+
+def option_snapshot(option: MultivariateOption) -> dict[str, Any]:
+    snapshot = q.row_snapshot(option)
+    snapshot["value"] = decode_flag_value(option.value_type, option.value_text)
+    return snapshot
+
+
+def _tags(session: Session, project_id: int, tag_ids: Sequence[int]) -> list[Tag]:
+    wanted = set(tag_ids)
+    found = list(
+        q.tags_by_id(session, project_id, sorted(i for i in wanted if access.is_valid_id(i)))
+    )
+    if len(found) != len(wanted):
+        raise InvalidInput("tags: no such tag in this project.", field="tags")
+    return found
+
+
+def _check_name(session: Session, project_id: int, name: str, *, feature_id: int | None) -> None:
+    existing = q.feature_id_by_name(session, project_id, name)
+    if existing is not None and existing != feature_id:
+        raise Conflict(
+            "name: a feature with this name already exists in this project.", field="name"
+        )
+
+
+def list_features(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    window: q.Window,
+    *,
+    search: str | None = None,
+    tag_ids: Sequence[int] = (),
+) -> q.Page[Feature]:
+    project = access.project_for(session, principal, project_id)
+    if any(not access.is_valid_id(t) for t in tag_ids):
+        return q.Page([], 0)
+    return q.features(session, project.id, window, search=search, tag_ids=tag_ids)
+
+
+def get_feature(
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int
+) -> Feature:
+    return access.feature_for(
+        session, access.project_for(session, principal, project_id), feature_id
+    )
+
+
+def create_feature(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    *,
+    name: str,
+    description: str | None = None,
+    initial_value: str | None = None,
+    default_enabled: bool = False,
+    is_server_key_only: bool = False,
+    tag_ids: Sequence[int] = (),
+) -> Feature:
+    """Create a feature, and its default state in every environment of the project."""
+    project = access.project_for(session, principal, project_id)
+    _check_name(session, project.id, name, feature_id=None)
+    feature = Feature(
+        project_id=project.id,
+        name=name,
+        description=description,
+        initial_value=initial_value,
+        default_enabled=default_enabled,
+        is_server_key_only=is_server_key_only,
+    )
+    feature.tags = _tags(session, project.id, tag_ids)
+    session.add(feature)
+    q.flush(session, conflict="name: a feature with this name already exists.", field="name")
+    for environment_id in q.environment_ids(session, project.id):
+        states.add_default_state(session, environment_id, feature)
+    repo.touch_environments(session, project_id=project.id)
+    audit.record(
+        session,
+        principal,
+        action=audit.CREATED,
+        resource_type="feature",
+        resource_id=feature.id,
+        log=f"Feature created: {name}",
+        after=feature_snapshot(feature),
+        project_id=project.id,
+    )
+    return feature
+
+
+def update_feature(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    feature_id: int,
+    changes: dict[str, Any],
+) -> Feature:
+    """Edit a feature. Its defaults apply to environments made later, as in the reference."""
+    feature = get_feature(session, principal, project_id, feature_id)
+    before = feature_snapshot(feature)
+    if "name" in changes:
+        _check_name(session, feature.project_id, changes["name"], feature_id=feature.id)
+        feature.name = changes["name"]
+    for name in FEATURE_FIELDS:
+        if name in changes:
+            setattr(feature, name, changes[name])
+    if "tags" in changes:
+        feature.tags = _tags(session, feature.project_id, changes["tags"])
+    q.flush(session, conflict="name: a feature with this name already exists.", field="name")
+    repo.touch_environments(session, project_id=feature.project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.UPDATED,
+        resource_type="feature",
+        resource_id=feature.id,
+        log=f"Feature updated: {feature.name}",
+        before=before,
+        after=feature_snapshot(feature),
+        project_id=feature.project_id,
+    )
+    return feature
+
+
+def delete_feature(
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int
+) -> None:
+    feature = get_feature(session, principal, project_id, feature_id)
+    before = feature_snapshot(feature)
+    session.delete(feature)
+    session.flush()
+    repo.touch_environments(session, project_id=project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.DELETED,
+        resource_type="feature",
+        resource_id=feature_id,
+        log=f"Feature deleted: {before['name']}",
+        before=before,
+        project_id=project_id,
+    )
+
+
+# --- multivariate options -------------------------------------------------------------------
+
+
+def list_options(
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, window: q.Window
+) -> q.Page[MultivariateOption]:
+    feature = get_feature(session, principal, project_id, feature_id)
+    return q.options(session, feature.id, window)
+
+
+def get_option(
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, option_id: int
+) -> MultivariateOption:
+    feature = get_feature(session, principal, project_id, feature_id)
+    return access.option_for(session, feature, option_id)
+
+
+def _check_option_defaults(feature: Feature) -> None:
+    if sum(o.default_percentage_allocation for o in feature.options) > 100:
+        raise InvalidInput(
+            f"{ALLOCATION_FIELD}: the options' default allocations add up to more than 100.",
+            field=ALLOCATION_FIELD,
+        )
+
+
+def create_option(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    feature_id: int,
+    *,
+    value: FlagValue,
+    key: str | None = None,
+    default_percentage_allocation: float = 0.0,
+) -> MultivariateOption:
+    """Add a variant; every environment's default state gets it at its default allocation."""
+    feature = get_feature(session, principal, project_id, feature_id)
+    if not 0 <= default_percentage_allocation <= 100:
+        raise InvalidInput(
+            f"{ALLOCATION_FIELD}: must lie between 0 and 100.", field=ALLOCATION_FIELD
+        )
+    value_type, value_text = encode_flag_value(value)
+    option = MultivariateOption(
+        value_type=value_type,
+        value_text=value_text,
+        key=key,
+        default_percentage_allocation=default_percentage_allocation,
+    )
+    feature.options.append(option)
+    _check_option_defaults(feature)
+    session.flush()
+    for state in q.default_states_of_feature(session, feature.id):
+        total = sum(mv.percentage_allocation for mv in state.mv_values)
+        if total + default_percentage_allocation > 100:
+            raise InvalidInput(
+                f"{ALLOCATION_FIELD}: the allocations in environment {state.environment_id} "
+                "would add up to more than 100.",
+                field=ALLOCATION_FIELD,
+            )
+        state.mv_values.append(
+            MultivariateStateValue(
+                option_id=option.id,
+                percentage_allocation=default_percentage_allocation,
+                uuid=states.new_uuid(),
+                hash_id=option.id,
+            )
+        )
+    session.flush()
+    repo.touch_environments(session, project_id=feature.project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.CREATED,
+        resource_type="multivariate_option",
+        resource_id=option.id,
+        log=f"Multivariate option created for {feature.name!r}",
+        after=option_snapshot(option),
+        project_id=feature.project_id,
+    )
+    return option
+
+
+def update_option(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    feature_id: int,
+    option_id: int,
+    changes: dict[str, Any],
+) -> MultivariateOption:
+    """Edit a variant. A new default allocation applies to environments made later."""
+    feature = get_feature(session, principal, project_id, feature_id)
+    option = access.option_for(session, feature, option_id)
+    before = option_snapshot(option)
+    if "value" in changes:
+        option.value_type, option.value_text = encode_flag_value(changes["value"])
+    if "key" in changes:
+        option.key = changes["key"]
+    if ALLOCATION_FIELD in changes:
+        option.default_percentage_allocation = changes[ALLOCATION_FIELD]
+        _check_option_defaults(feature)
+    session.flush()
+    repo.touch_environments(session, project_id=feature.project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.UPDATED,
+        resource_type="multivariate_option",
+        resource_id=option.id,
+        log=f"Multivariate option updated for {feature.name!r}",
+        before=before,
+        after=option_snapshot(option),
+        project_id=feature.project_id,
+    )
+    return option
+
+
+def delete_option(
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, option_id: int
+) -> None:
+    feature = get_feature(session, principal, project_id, feature_id)
+    option = access.option_for(session, feature, option_id)
+    before = option_snapshot(option)
+    feature_name = feature.name
+    feature.options.remove(option)
+    session.flush()
+    session.expire_all()
+    repo.touch_environments(session, project_id=feature.project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.DELETED,
+        resource_type="multivariate_option",
+        resource_id=option_id,
+        log=f"Multivariate option deleted from {feature_name!r}",
+        before=before,
+        project_id=project_id,
+    )
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+
+def list_tags(
+    session: Session, principal: AdminPrincipal, project_id: int, window: q.Window
+) -> q.Page[Tag]:
+    return q.tags(session, access.project_for(session, principal, project_id).id, window)
+
+
+def get_tag(session: Session, principal: AdminPrincipal, project_id: int, tag_id: int) -> Tag:
+    return access.tag_for(session, access.project_for(session, principal, project_id), tag_id)
+
+
+def _check_label(session: Session, project_id: int, label: str, *, tag_id: int | None) -> None:
+    existing = q.tag_id_by_label(session, project_id, label)
+    if existing is not None and existing != tag_id:
+        raise Conflict("label: a tag with this label already exists.", field="label")
+
+
+def create_tag(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    *,
+    label: str,
+    color: str | None = None,
+) -> Tag:
+    project = access.project_for(session, principal, project_id)
+    _check_label(session, project.id, label, tag_id=None)
+    tag = Tag(project_id=project.id, label=label)
+    if color is not None:
+        tag.color = color
+    session.add(tag)
+    q.flush(session, conflict="label: a tag with this label already exists.", field="label")
+    audit.record(
+        session,
+        principal,
+        action=audit.CREATED,
+        resource_type="tag",
+        resource_id=tag.id,
+        log=f"Tag created: {label}",
+        after=q.row_snapshot(tag),
+        project_id=project.id,
+    )
+    return tag
+
+
+def update_tag(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    tag_id: int,
+    changes: dict[str, Any],
+) -> Tag:
+    tag = get_tag(session, principal, project_id, tag_id)
+    before = q.row_snapshot(tag)
+    if "label" in changes:
+        _check_label(session, tag.project_id, changes["label"], tag_id=tag.id)
+        tag.label = changes["label"]
+    if "color" in changes:
+        tag.color = changes["color"]
+    q.flush(session, conflict="label: a tag with this label already exists.", field="label")
+    audit.record(
+        session,
+        principal,
+        action=audit.UPDATED,
+        resource_type="tag",
+        resource_id=tag.id,
+        log=f"Tag updated: {tag.label}",
+        before=before,
+        after=q.row_snapshot(tag),
+        project_id=tag.project_id,
+    )
+    return tag
+
+
+def delete_tag(session: Session, principal: AdminPrincipal, project_id: int, tag_id: int) -> None:
+    tag = get_tag(session, principal, project_id, tag_id)
+    before = q.row_snapshot(tag)
+    session.delete(tag)
+    session.flush()
+    session.expire_all()
+    audit.record(
+        session,
+        principal,
+        action=audit.DELETED,
+        resource_type="tag",
+        resource_id=tag_id,
+        log=f"Tag deleted: {before['label']}",
+        before=before,
+        project_id=project_id,
+    )

@@ -1,0 +1,234 @@
+"""Segments: named rule trees, project-wide or for one feature."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.errors import InvalidInput
+from ensign.services.admin import access, audit
+from ensign.services.keys import AdminPrincipal
+from ensign.storage import admin_queries as q
+from ensign.storage import repositories as repo
+from ensign.storage.models import Segment
+
+RULE_TYPES = frozenset({"ALL", "ANY", "NONE"})
+OPERATORS = frozenset(
+    {
+        "EQUAL",
+        "NOT_EQUAL",
+        "GREATER_THAN",
+        "GREATER_THAN_INCLUSIVE",
+        "LESS_THAN",
+        "LESS_THAN_INCLUSIVE",
+        "CONTAINS",
+        "NOT_CONTAINS",
+        "REGEX",
+        "MODULO",
+        "IN",
+        "IS_SET",
+        "IS_NOT_SET",
+        "PERCENTAGE_SPLIT",
+    }
+)
+MAX_RULE_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class ConditionInput:
+    operator: str
+    property: str | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    type: str
+    rules: Sequence[RuleInput] = field(default_factory=tuple)
+    conditions: Sequence[ConditionInput] = field(default_factory=tuple)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
+    if condition.operator not in OPERATORS:
+        raise InvalidInput(
+            f"{path}.operator: unknown operator {condition.operator!r}.", field=f"{path}.operator"
+        )
+    value = condition.value
+    if condition.operator == "PERCENTAGE_SPLIT":
+        number = None if value is None else _number(value)
+        if number is None or not 0 <= number <= 100:
+            raise InvalidInput(
+                f"{path}.value: a percentage split needs a number from 0 to 100.",
+                field=f"{path}.value",
+            )
+    elif not condition.property:
+        raise InvalidInput(
+            f"{path}.property: this operator needs a property.", field=f"{path}.property"
+        )
+    if condition.operator == "REGEX":
+        try:
+            re.compile(value or "")
+        except re.error as error:
+            raise InvalidInput(
+                f"{path}.value: not a valid regular expression ({error}).", field=f"{path}.value"
+            ) from None
+    if condition.operator == "MODULO":
+        parts = (value or "").split("|")
+        numbers = [_number(p) for p in parts]
+        if len(parts) != 2 or None in numbers or numbers[0] == 0:
+            raise InvalidInput(
+                f"{path}.value: a modulo condition's value is 'divisor|remainder'.",
+                field=f"{path}.value",
+            )
+    if value is None and condition.operator not in ("IS_SET", "IS_NOT_SET"):
+        raise InvalidInput(f"{path}.value: this operator needs a value.", field=f"{path}.value")
+    return {"operator": condition.operator, "property": condition.property, "value": value}
+
+
+def check_rules(rules: Sequence[RuleInput], path: str = "rules", depth: int = 1) -> list[Any]:
+    """Validate a rule tree and return it in the stored form, naming the first bad field."""
+    if depth > MAX_RULE_DEPTH:
+        raise InvalidInput(f"{path}: rules nest too deeply.", field=path)
+    checked = []
+    for index, rule in enumerate(rules):
+        here = f"{path}.{index}"
+        if rule.type not in RULE_TYPES:
+            raise InvalidInput(f"{here}.type: must be ALL, ANY or NONE.", field=f"{here}.type")
+        checked.append(
+            {
+                "type": rule.type,
+                "rules": check_rules(rule.rules, f"{here}.rules", depth + 1),
+                "conditions": [
+                    _check_condition(c, f"{here}.conditions.{i}")
+                    for i, c in enumerate(rule.conditions)
+                ],
+            }
+        )
+    return checked
+
+
+def list_segments(
+    session: Session, principal: AdminPrincipal, project_id: int, window: q.Window
+) -> q.Page[Segment]:
+    return q.segments(session, access.project_for(session, principal, project_id).id, window)
+
+
+def get_segment(
+    session: Session, principal: AdminPrincipal, project_id: int, segment_id: int
+) -> Segment:
+    return access.segment_for(
+        session, access.project_for(session, principal, project_id), segment_id
+    )
+
+
+def create_segment(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    *,
+    name: str,
+    rules: Sequence[RuleInput],
+    description: str | None = None,
+    feature_id: int | None = None,
+    managed_by: str | None = None,
+) -> Segment:
+    """Create a segment; `managed_by` marks one whose rules only its manager may change."""
+    project = access.project_for(session, principal, project_id)
+    if feature_id is not None:
+        access.referenced_feature(session, project.id, feature_id)
+    segment = Segment(
+        project_id=project.id,
+        name=name,
+        description=description,
+        feature_id=feature_id,
+        rules=check_rules(rules),
+        managed_by=managed_by,
+    )
+    session.add(segment)
+    session.flush()
+    repo.touch_environments(session, project_id=project.id)
+    audit.record(
+        session,
+        principal,
+        action=audit.CREATED,
+        resource_type="segment",
+        resource_id=segment.id,
+        log=f"Segment created: {name}",
+        after=q.row_snapshot(segment),
+        project_id=project.id,
+    )
+    return segment
+
+
+def update_segment(
+    session: Session,
+    principal: AdminPrincipal,
+    project_id: int,
+    segment_id: int,
+    changes: dict[str, Any],
+) -> Segment:
+    """Edit a segment. `changes["rules"]`, when given, is a sequence of `RuleInput`."""
+    segment = get_segment(session, principal, project_id, segment_id)
+    before = q.row_snapshot(segment)
+    if "rules" in changes:
+        if segment.managed_by is not None:
+            raise InvalidInput(
+                f"rules: this segment is managed by {segment.managed_by}; its rules cannot be "
+                "edited.",
+                field="rules",
+            )
+        segment.rules = check_rules(changes["rules"])
+    if "feature" in changes:
+        if changes["feature"] is not None:
+            access.referenced_feature(session, segment.project_id, changes["feature"])
+        segment.feature_id = changes["feature"]
+    for name in ("name", "description"):
+        if name in changes:
+            setattr(segment, name, changes[name])
+    session.flush()
+    repo.touch_environments(session, project_id=segment.project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.UPDATED,
+        resource_type="segment",
+        resource_id=segment.id,
+        log=f"Segment updated: {segment.name}",
+        before=before,
+        after=q.row_snapshot(segment),
+        project_id=segment.project_id,
+    )
+    return segment
+
+
+def delete_segment(
+    session: Session, principal: AdminPrincipal, project_id: int, segment_id: int
+) -> None:
+    """Delete a segment and, through the database, its overrides."""
+    segment = get_segment(session, principal, project_id, segment_id)
+    before = q.row_snapshot(segment)
+    session.delete(segment)
+    session.flush()
+    session.expire_all()
+    repo.touch_environments(session, project_id=project_id)
+    audit.record(
+        session,
+        principal,
+        action=audit.DELETED,
+        resource_type="segment",
+        resource_id=segment_id,
+        log=f"Segment deleted: {before['name']}",
+        before=before,
+        project_id=project_id,
+    )

@@ -1,0 +1,285 @@
+"""Feature states: environment defaults and their edits, shared by the override services.
+
+A new state's multivariate seed is the one remembered for its scope, else its own id, so
+deleting and re-creating an override keeps every user in the variant they had (pitfall 3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.errors import InvalidInput, NotFound
+from ensign.services.admin import access, audit
+from ensign.services.keys import AdminPrincipal
+from ensign.services.values import FlagValue, encode_flag_value, flag_value_from_text
+from ensign.storage import admin_queries as q
+from ensign.storage import repositories as repo
+from ensign.storage.models import (
+    Environment,
+    Feature,
+    FeatureState,
+    MultivariateStateValue,
+    utcnow,
+)
+
+ALLOCATIONS_FIELD = "multivariate_feature_state_values"
+
+
+@dataclass(frozen=True)
+class Allocation:
+    option_id: int
+    percentage: float
+
+
+@dataclass(frozen=True)
+class StateChanges:
+    """What an edit sets; `None` (or `set_value=False`) leaves a part as it is."""
+
+    enabled: bool | None = None
+    value: FlagValue = None
+    set_value: bool = False
+    allocations: Sequence[Allocation] | None = None
+
+
+def state_snapshot(state: FeatureState) -> dict[str, Any]:
+    snapshot = q.row_snapshot(state)
+    snapshot["multivariate_feature_state_values"] = [
+        {
+            "multivariate_feature_option": mv.option_id,
+            "percentage_allocation": mv.percentage_allocation,
+        }
+        for mv in state.mv_values
+    ]
+    return snapshot
+
+
+def check_allocations(
+    feature: Feature, allocations: Sequence[Allocation], *, field: str = ALLOCATIONS_FIELD
+) -> None:
+    option_ids = {o.id for o in feature.options}
+    seen: set[int] = set()
+    for allocation in allocations:
+        if allocation.option_id not in option_ids:
+            raise InvalidInput(
+                f"{field}: option {allocation.option_id} is not an option of this feature.",
+                field=field,
+            )
+        if allocation.option_id in seen:
+            raise InvalidInput(f"{field}: option {allocation.option_id} given twice.", field=field)
+        seen.add(allocation.option_id)
+        if not 0 <= allocation.percentage <= 100:
+            raise InvalidInput(f"{field}: allocations lie between 0 and 100.", field=field)
+    if sum(a.percentage for a in allocations) > 100:
+        raise InvalidInput(f"{field}: the allocations add up to more than 100.", field=field)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _set_allocations(state: FeatureState, allocations: Sequence[Allocation]) -> None:
+    wanted = {a.option_id: a.percentage for a in allocations}
+    for mv in list(state.mv_values):
+        if mv.option_id in wanted:
+            mv.percentage_allocation = wanted.pop(mv.option_id)
+        else:
+            state.mv_values.remove(mv)
+    for option_id, percentage in wanted.items():
+        state.mv_values.append(
+            MultivariateStateValue(
+                option_id=option_id,
+                percentage_allocation=percentage,
+                uuid=new_uuid(),
+                hash_id=option_id,
+            )
+        )
+
+
+def new_feature_state(
+    session: Session,
+    *,
+    environment_id: int,
+    feature: Feature,
+    scope: str = "",
+    enabled: bool,
+    value: FlagValue,
+    allocations: Sequence[Allocation] = (),
+    segment_id: int | None = None,
+    identity_id: int | None = None,
+    priority: int | None = None,
+) -> FeatureState:
+    """Add a feature state with a stable multivariate seed. The caller touches environments."""
+    value_type, value_text = encode_flag_value(value)
+    state = FeatureState(
+        environment_id=environment_id,
+        feature_id=feature.id,
+        scope=scope,
+        segment_id=segment_id,
+        identity_id=identity_id,
+        priority=priority,
+        enabled=enabled,
+        value_type=value_type,
+        value_text=value_text,
+        uuid=str(uuid.uuid4()),
+    )
+    session.add(state)
+    q.flush(session, conflict="This feature already has a state here.", field="feature")
+    seed = repo.hashing_seed_for(session, environment_id, feature.id, scope)
+    if seed is None:
+        seed = state.id
+        repo.remember_hashing_seed(session, environment_id, feature.id, scope, seed)
+    state.hash_seed = seed
+    _set_allocations(state, allocations)
+    session.flush()
+    return state
+
+
+def default_allocations(feature: Feature) -> list[Allocation]:
+    return [Allocation(o.id, o.default_percentage_allocation) for o in feature.options]
+
+
+def add_default_state(session: Session, environment_id: int, feature: Feature) -> FeatureState:
+    """An environment's default state of a feature, as the feature's defaults describe it."""
+    return new_feature_state(
+        session,
+        environment_id=environment_id,
+        feature=feature,
+        enabled=feature.default_enabled,
+        value=flag_value_from_text(feature.initial_value),
+        allocations=default_allocations(feature),
+    )
+
+
+def apply_changes(session: Session, state: FeatureState, changes: StateChanges) -> None:
+    feature = session.get(Feature, state.feature_id)
+    assert feature is not None
+    if changes.enabled is not None:
+        state.enabled = changes.enabled
+    if changes.set_value:
+        state.value_type, state.value_text = encode_flag_value(changes.value)
+    if changes.allocations is not None:
+        check_allocations(feature, changes.allocations)
+        _set_allocations(state, changes.allocations)
+    state.updated_at = utcnow()
+    session.flush()
+
+
+def describe(session: Session, state: FeatureState) -> str:
+    feature = session.get(Feature, state.feature_id)
+    name = feature.name if feature is not None else str(state.feature_id)
+    if state.segment_id is not None:
+        return f"segment override of {name!r} (segment {state.segment_id})"
+    if state.identity_id is not None:
+        return f"identity override of {name!r} (identity {state.identity_id})"
+    return f"{name!r}"
+
+
+# --- use cases ------------------------------------------------------------------------------
+
+
+def list_environment_states(
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    window: q.Window,
+    *,
+    feature_id: int | None = None,
+) -> q.Page[FeatureState]:
+    """The environment's default states (overrides are listed elsewhere)."""
+    environment = access.environment_for(session, principal, api_key)
+    if feature_id is not None and not access.is_valid_id(feature_id):
+        return q.Page([], 0)
+    return q.feature_states(
+        session, window, environment_ids=[environment.id], feature_id=feature_id
+    )
+
+
+def get_environment_state(
+    session: Session, principal: AdminPrincipal, api_key: str, state_id: int
+) -> FeatureState:
+    environment = access.environment_for(session, principal, api_key)
+    state, state_environment = access.feature_state_for(session, principal, state_id)
+    if state_environment.id != environment.id:
+        raise NotFound("Feature state not found.")
+    return state
+
+
+def get_feature_state(session: Session, principal: AdminPrincipal, state_id: int) -> FeatureState:
+    return access.feature_state_for(session, principal, state_id)[0]
+
+
+def update_feature_state(
+    session: Session, principal: AdminPrincipal, state_id: int, changes: StateChanges
+) -> FeatureState:
+    """Edit any feature state (default or override) of the caller's organisation."""
+    state, environment = access.feature_state_for(session, principal, state_id)
+    return _update(session, principal, state, environment, changes)
+
+
+def update_environment_state(
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    state_id: int,
+    changes: StateChanges,
+) -> FeatureState:
+    state = get_environment_state(session, principal, api_key, state_id)
+    environment = session.get(Environment, state.environment_id)
+    assert environment is not None
+    return _update(session, principal, state, environment, changes)
+
+
+def _update(
+    session: Session,
+    principal: AdminPrincipal,
+    state: FeatureState,
+    environment: Environment,
+    changes: StateChanges,
+) -> FeatureState:
+    before = state_snapshot(state)
+    apply_changes(session, state, changes)
+    repo.touch_environments(session, environment_ids=[environment.id])
+    audit.record(
+        session,
+        principal,
+        action=audit.UPDATED,
+        resource_type="feature_state",
+        resource_id=state.id,
+        log=f"Flag state updated: {describe(session, state)} in {environment.name!r}",
+        before=before,
+        after=state_snapshot(state),
+        project_id=environment.project_id,
+        environment_id=environment.id,
+    )
+    return state
+
+
+def delete_feature_state(session: Session, principal: AdminPrincipal, state_id: int) -> None:
+    """Delete an override. An environment default exists as long as its feature does."""
+    state, environment = access.feature_state_for(session, principal, state_id)
+    if state.scope == "":
+        raise InvalidInput(
+            "An environment's default feature state cannot be deleted; delete the feature.",
+            field="id",
+        )
+    before = state_snapshot(state)
+    log = f"Override deleted: {describe(session, state)} in {environment.name!r}"
+    session.delete(state)
+    session.flush()
+    repo.touch_environments(session, environment_ids=[environment.id])
+    audit.record(
+        session,
+        principal,
+        action=audit.DELETED,
+        resource_type="feature_state",
+        resource_id=state_id,
+        log=log,
+        before=before,
+        project_id=environment.project_id,
+        environment_id=environment.id,
+    )

@@ -1,0 +1,198 @@
+"""An environment's identities, their traits and their overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from ensign.errors import InvalidInput
+from ensign.services.admin import identities, overrides, states
+from ensign.services.values import trait_value_from_json
+from ensign.web.admin import render
+from ensign.web.admin.environments import state_changes
+from ensign.web.admin.routing import (
+    Pages,
+    admin_route,
+    flag_value,
+    no_content,
+    paginated,
+    unpaginated,
+)
+from ensign.web.admin.schemas import IdentityCreate, IdentityOverrideCreate, StateUpdate, TraitSet
+from ensign.web.deps import Admin, State
+
+router = APIRouter(tags=["Identities"])
+route = admin_route
+IDENTITIES = "/environments/{api_key}/identities/"
+IDENTITY = IDENTITIES + "{identity_id}/"
+
+
+@route(router, IDENTITIES, ["GET"], summary="List or search identities")
+def list_identities(
+    api_key: str,
+    request: Request,
+    paging: Pages,
+    state: State,
+    principal: Admin,
+    q: str | None = None,
+) -> dict[str, Any]:
+    with state.read() as session:
+        page = identities.list_identities(session, principal, api_key, paging.window, search=q)
+        return paginated(request, paging, page, render.identity)
+
+
+@route(router, IDENTITIES, ["POST"], status_code=201, summary="Create an identity")
+def create_identity(
+    api_key: str, body: IdentityCreate, state: State, principal: Admin
+) -> dict[str, Any]:
+    limit = state.settings.max_identifier_length
+    if len(body.identifier) > limit:
+        raise InvalidInput(f"identifier: longer than {limit} characters.", field="identifier")
+    with state.write() as session:
+        row = identities.create_identity(session, principal, api_key, identifier=body.identifier)
+        return render.identity(row)
+
+
+@route(router, IDENTITY, ["GET"], summary="Read an identity")
+def get_identity(api_key: str, identity_id: int, state: State, principal: Admin) -> dict[str, Any]:
+    with state.read() as session:
+        return render.identity(identities.get_identity(session, principal, api_key, identity_id))
+
+
+@route(router, IDENTITY, ["DELETE"], status_code=204, summary="Delete an identity")
+def delete_identity(api_key: str, identity_id: int, state: State, principal: Admin) -> Response:
+    with state.write() as session:
+        identities.delete_identity(session, principal, api_key, identity_id)
+    return no_content()
+
+
+# --- traits ---------------------------------------------------------------------------------
+
+
+@route(router, IDENTITY + "traits/", ["GET"], summary="An identity's traits")
+def list_traits(api_key: str, identity_id: int, state: State, principal: Admin) -> dict[str, Any]:
+    with state.read() as session:
+        rows = identities.list_traits(session, principal, api_key, identity_id)
+        return unpaginated(rows, render.trait)
+
+
+@route(router, IDENTITY + "traits/", ["POST"], status_code=201, summary="Set a trait")
+def set_trait(
+    api_key: str, identity_id: int, body: TraitSet, state: State, principal: Admin
+) -> dict[str, Any]:
+    if body.trait_value is None:
+        raise InvalidInput("trait_value: may not be null; delete the trait.", field="trait_value")
+    value = trait_value_from_json(
+        body.trait_value, max_length=state.settings.max_trait_value_length
+    )
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise InvalidInput("trait_value: integers must fit in 64 bits.", field="trait_value")
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput("trait_value: must not contain NUL characters.", field="trait_value")
+    with state.write() as session:
+        row = identities.set_trait(
+            session, principal, api_key, identity_id, key=body.trait_key, value=value
+        )
+        return render.trait(row)
+
+
+@route(
+    router, IDENTITY + "traits/{trait_id}/", ["DELETE"], status_code=204, summary="Delete a trait"
+)
+def delete_trait(
+    api_key: str, identity_id: int, trait_id: int, state: State, principal: Admin
+) -> Response:
+    with state.write() as session:
+        identities.delete_trait(session, principal, api_key, identity_id, trait_id)
+    return no_content()
+
+
+# --- identity overrides ---------------------------------------------------------------------
+
+
+@route(router, IDENTITY + "featurestates/", ["GET"], summary="An identity's overrides")
+def list_overrides(
+    api_key: str,
+    identity_id: int,
+    request: Request,
+    paging: Pages,
+    state: State,
+    principal: Admin,
+) -> dict[str, Any]:
+    with state.read() as session:
+        page = overrides.list_identity_overrides(
+            session, principal, api_key, identity_id, paging.window
+        )
+        return paginated(request, paging, page, render.feature_state)
+
+
+@route(
+    router,
+    IDENTITY + "featurestates/",
+    ["POST"],
+    status_code=201,
+    summary="Override a feature for an identity",
+)
+def create_override(
+    api_key: str, identity_id: int, body: IdentityOverrideCreate, state: State, principal: Admin
+) -> dict[str, Any]:
+    value = flag_value(
+        body.feature_state_value,
+        field="feature_state_value",
+        max_bytes=state.settings.max_flag_value_bytes,
+    )
+    with state.write() as session:
+        row = overrides.create_identity_override(
+            session,
+            principal,
+            api_key,
+            identity_id,
+            feature_id=body.feature,
+            enabled=body.enabled,
+            value=value,
+        )
+        return render.feature_state(row)
+
+
+@route(router, IDENTITY + "featurestates/{state_id}/", ["GET"], summary="Read an override")
+def get_override(
+    api_key: str, identity_id: int, state_id: int, state: State, principal: Admin
+) -> dict[str, Any]:
+    with state.read() as session:
+        row = overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
+        return render.feature_state(row)
+
+
+@route(
+    router, IDENTITY + "featurestates/{state_id}/", ["PUT", "PATCH"], summary="Update an override"
+)
+def update_override(
+    api_key: str,
+    identity_id: int,
+    state_id: int,
+    body: StateUpdate,
+    state: State,
+    principal: Admin,
+) -> dict[str, Any]:
+    changes = state_changes(state, body)
+    with state.write() as session:
+        overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
+        row = states.update_feature_state(session, principal, state_id, changes)
+        return render.feature_state(row)
+
+
+@route(
+    router,
+    IDENTITY + "featurestates/{state_id}/",
+    ["DELETE"],
+    status_code=204,
+    summary="Delete an override",
+)
+def delete_override(
+    api_key: str, identity_id: int, state_id: int, state: State, principal: Admin
+) -> Response:
+    with state.write() as session:
+        overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
+        states.delete_feature_state(session, principal, state_id)
+    return no_content()

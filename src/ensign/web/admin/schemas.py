@@ -1,0 +1,317 @@
+"""Request bodies of the admin API. Field names follow the reference (contract §7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+ID_MAX = 2**31 - 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+LongName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
+]
+Text = Annotated[str, StringConstraints(max_length=100_000), NoNul]
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+Color = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NoNul]
+OptionKey = Annotated[str, StringConstraints(max_length=200), NoNul]
+Property = Annotated[str, StringConstraints(max_length=1000), NoNul]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
+TraitKey = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+Priority = Annotated[int, Field(ge=0, le=ID_MAX)]
+Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Moment = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Patch(Body):
+    """A partial update: omitted fields stay as they are; only `nullable` ones may be null."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may not be null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+# --- organisations --------------------------------------------------------------------------
+
+
+class OrganisationUpdate(Patch):
+    name: Name | None = None
+    persist_trait_data: bool | None = None
+    stop_serving_flags: bool | None = None
+    feature_analytics: bool | None = None
+
+
+class MasterKeyCreate(Body):
+    name: Name = "API key"
+    expiry_date: Moment | None = None
+
+
+class MasterKeyUpdate(Patch):
+    nullable = frozenset({"expiry_date"})
+    name: Name | None = None
+    revoked: bool | None = None
+    expiry_date: Moment | None = None
+
+
+# --- projects and environments --------------------------------------------------------------
+
+
+class ProjectCreate(Body):
+    name: Name
+    organisation: Id | None = None
+    hide_disabled_flags: bool = False
+    enable_realtime_updates: bool = False
+
+
+class ProjectUpdate(Patch):
+    name: Name | None = None
+    hide_disabled_flags: bool | None = None
+    enable_realtime_updates: bool | None = None
+
+
+class EnvironmentCreate(Body):
+    name: Name
+    project: Id
+    description: Text | None = None
+    allow_client_traits: bool = True
+    hide_sensitive_data: bool = False
+    hide_disabled_flags: bool | None = None
+    use_identity_composite_key_for_hashing: bool = True
+    use_identity_overrides_in_local_eval: bool = True
+
+
+class EnvironmentUpdate(Patch):
+    nullable = frozenset({"description", "hide_disabled_flags"})
+    name: Name | None = None
+    description: Text | None = None
+    allow_client_traits: bool | None = None
+    hide_sensitive_data: bool | None = None
+    hide_disabled_flags: bool | None = None
+    use_identity_composite_key_for_hashing: bool | None = None
+    use_identity_overrides_in_local_eval: bool | None = None
+
+
+class ServerKeyCreate(Body):
+    name: Name = "Server key"
+    expires_at: Moment | None = None
+
+
+class ServerKeyUpdate(Patch):
+    nullable = frozenset({"expires_at"})
+    name: Name | None = None
+    active: bool | None = None
+    expires_at: Moment | None = None
+
+
+# --- features -------------------------------------------------------------------------------
+
+
+def _initial_value_text(value: Any) -> Any:
+    """The reference keeps `initial_value` as text; JSON numbers and booleans become it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return value
+
+
+class FeatureCreate(Body):
+    name: LongName
+    description: Text | None = None
+    initial_value: Text | None = None
+    default_enabled: bool = False
+    is_server_key_only: bool = False
+    tags: list[Id] = Field(default_factory=list, max_length=1000)
+
+    _initial = field_validator("initial_value", mode="before")(_initial_value_text)
+
+
+class FeatureUpdate(Patch):
+    nullable = frozenset({"description", "initial_value"})
+    name: LongName | None = None
+    description: Text | None = None
+    initial_value: Text | None = None
+    default_enabled: bool | None = None
+    is_server_key_only: bool | None = None
+    tags: list[Id] | None = Field(default=None, max_length=1000)
+
+    _initial = field_validator("initial_value", mode="before")(_initial_value_text)
+
+
+class OptionCreate(Body):
+    type: Literal["unicode", "int", "bool"] | None = None
+    value: Any = None
+    string_value: Text | None = None
+    integer_value: int | None = None
+    boolean_value: bool | None = None
+    key: OptionKey | None = None
+    default_percentage_allocation: Percentage = 0.0
+
+
+class OptionUpdate(Patch):
+    nullable = frozenset({"value", "key", "string_value", "integer_value", "boolean_value"})
+    type: Literal["unicode", "int", "bool"] | None = None
+    value: Any = None
+    string_value: Text | None = None
+    integer_value: int | None = None
+    boolean_value: bool | None = None
+    key: OptionKey | None = None
+    default_percentage_allocation: Percentage | None = None
+
+
+class TagCreate(Body):
+    label: Label
+    color: Color | None = None
+
+
+class TagUpdate(Patch):
+    label: Label | None = None
+    color: Color | None = None
+
+
+# --- feature states and overrides -----------------------------------------------------------
+
+
+class AllocationIn(Body):
+    multivariate_feature_option: Id
+    percentage_allocation: Percentage
+
+
+class StateUpdate(Patch):
+    nullable = frozenset({"feature_state_value"})
+    enabled: bool | None = None
+    feature_state_value: Any = None
+    multivariate_feature_state_values: list[AllocationIn] | None = Field(
+        default=None, max_length=1000
+    )
+
+
+class SegmentOverrideCreate(Body):
+    segment: Id
+    enabled: bool = False
+    feature_state_value: Any = None
+    priority: Priority | None = None
+    multivariate_feature_state_values: list[AllocationIn] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class PriorityIn(Body):
+    id: Id
+    priority: Priority
+
+
+class IdentityOverrideCreate(Body):
+    feature: Id
+    enabled: bool = False
+    feature_state_value: Any = None
+
+
+# --- segments -------------------------------------------------------------------------------
+
+Operator = Literal[
+    "EQUAL",
+    "NOT_EQUAL",
+    "GREATER_THAN",
+    "GREATER_THAN_INCLUSIVE",
+    "LESS_THAN",
+    "LESS_THAN_INCLUSIVE",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "REGEX",
+    "MODULO",
+    "IN",
+    "IS_SET",
+    "IS_NOT_SET",
+    "PERCENTAGE_SPLIT",
+]
+
+
+def _condition_value_text(value: Any) -> Any:
+    """Condition values are text in the reference; numbers and booleans are accepted as it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return value
+
+
+class ConditionIn(Body):
+    operator: Operator
+    property: Property | None = None
+    value: Text | None = None
+
+    _value = field_validator("value", mode="before")(_condition_value_text)
+
+
+class RuleIn(Body):
+    type: Literal["ALL", "ANY", "NONE"]
+    rules: list[RuleIn] = Field(default_factory=list, max_length=100)
+    conditions: list[ConditionIn] = Field(default_factory=list, max_length=1000)
+
+
+class SegmentCreate(Body):
+    name: LongName
+    description: Text | None = None
+    feature: Id | None = None
+    rules: list[RuleIn] = Field(default_factory=list, max_length=100)
+
+
+class SegmentUpdate(Patch):
+    nullable = frozenset({"description", "feature"})
+    name: LongName | None = None
+    description: Text | None = None
+    feature: Id | None = None
+    rules: list[RuleIn] | None = Field(default=None, max_length=100)
+
+
+# --- identities -----------------------------------------------------------------------------
+
+
+class IdentityCreate(Body):
+    identifier: Identifier
+
+
+class TraitSet(Body):
+    trait_key: TraitKey
+    trait_value: Any
