@@ -171,5 +171,23 @@ def serve(
     )
 
 
+@app.command("worker")
+def worker_command() -> None:
+    """Deliver recorded evaluations to analytics integrations until stopped (SIGTERM).
+
+    Run any number on PostgreSQL; on SQLite, `ensign serve`'s own dispatcher is enough.
+    """
+    import asyncio
+    import logging
+
+    from ensign.delivery.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO)
+    settings, db = _database()
+    typer.echo("Delivering analytics evaluations; stop with Ctrl-C.")
+    asyncio.run(run_worker(settings, db))
+    db.dispose()
+
+
 if __name__ == "__main__":
     app()

@@ -53,6 +53,39 @@ class Settings(BaseSettings):
     admin_page_size: int = Field(default=10, description="Default page size of admin lists.")
     admin_max_page_size: int = Field(default=1000, description="Largest admin page size.")
 
+    allow_private_destinations: bool = Field(
+        default=False,
+        description="Allow integration `base_url`s that use plain http or resolve to private, "
+        "loopback or link-local addresses (local development and tests).",
+    )
+    delivery_in_serve: bool = Field(
+        default=True,
+        description="Run the analytics delivery dispatcher inside `ensign serve`; turn off when "
+        "separate `ensign worker` processes deliver.",
+    )
+    delivery_timeout_seconds: float = Field(
+        default=10.0, description="Timeout of each request to an analytics vendor."
+    )
+    delivery_max_age_hours: float = Field(
+        default=24.0,
+        description="Evaluations not delivered this long after they were recorded stop "
+        "retrying and are marked given up.",
+    )
+    delivery_backoff_base_seconds: float = Field(
+        default=2.0, description="First retry delay after a vendor failure; it doubles per failure."
+    )
+    delivery_backoff_cap_seconds: float = Field(
+        default=60.0, description="Longest retry delay (before jitter and `Retry-After`)."
+    )
+    delivery_poll_interval_seconds: float = Field(
+        default=0.5, description="How often an idle dispatcher looks for evaluations to send."
+    )
+    delivery_batch_size: int = Field(
+        default=1000,
+        description="Most evaluations claimed and sent in one vendor request (each vendor's own "
+        "limit also applies); bounds the dispatcher's memory.",
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

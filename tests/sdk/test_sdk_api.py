@@ -698,7 +698,13 @@ def test_analytics__empty_document__environment_flags_unchanged(
     assert client.get("/api/v1/flags/", headers=env.client).json() == []
 
 
-def test_post_identities__integer_beyond_64_bits__kept_as_a_number(client: TestClient, env: Env) -> None:
-    response = client.post("/api/v1/identities/", headers=env.client, json={"identifier": "big", "traits": [{"trait_key": "n", "trait_value": 2**100}]})
+def test_post_identities__integer_beyond_64_bits__kept_as_a_number(
+    client: TestClient, env: Env
+) -> None:
+    response = client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "big", "traits": [{"trait_key": "n", "trait_value": 2**100}]},
+    )
     assert response.status_code == 200
     assert response.json()["traits"][0]["trait_value"] == pytest.approx(2**100)

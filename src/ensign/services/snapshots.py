@@ -22,6 +22,7 @@ from ensign.services.documents import (
     drf_datetime,
     feature_type,
 )
+from ensign.services.outbox import IntegrationTarget, integration_targets
 from ensign.services.values import decode_flag_value
 from ensign.storage.models import Feature, FeatureState, utcnow
 from ensign.storage.repositories import EnvironmentRows
@@ -69,6 +70,8 @@ class Snapshot:
     defaults: list[tuple[str, int, bool, Any]]
     # Serialised `GET /flags/` bodies, per origin ("client", "server"), made on first use.
     _flags_bodies: dict[str, bytes] = field(default_factory=dict)
+    # The enabled analytics integrations that identify calls record evaluations for.
+    integrations: tuple[IntegrationTarget, ...] = ()
 
     @property
     def updated_at_header(self) -> str:
@@ -182,6 +185,7 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         document=document,
         document_bytes=orjson.dumps(document),
         defaults=defaults,
+        integrations=integration_targets(rows.integrations, rows.features),
     )
 
 

@@ -9,6 +9,7 @@ Everything else uses `repositories` and the ORM.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 from ensign.storage.db import Database
 from ensign.storage.models import utcnow
+from ensign.storage.outbox_queries import OutboxRecord
 from ensign.storage.repositories import StoredIdentity, StoredTrait, hash_identifier
 
 _LOAD = (
@@ -36,6 +38,11 @@ _INSERT_TRAIT = (
 )
 _UPDATE_TRAIT = "UPDATE traits SET value_type = ?, value_text = ? WHERE id = ?"
 _DELETE_TRAIT = "DELETE FROM traits WHERE id = ?"
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox_evaluations (integration_id, status, event_key, identifier, flags, "
+    "evaluated_at, next_attempt_at, attempts, is_test, created_at) "
+    "VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)"
+)
 
 
 class IdentityStore:
@@ -93,6 +100,34 @@ class IdentityStore:
         for trait_id in trait_ids:
             self._cursor.execute(self._sql(_DELETE_TRAIT), (trait_id,))
 
+    def insert_outbox(self, records: Sequence[OutboxRecord]) -> None:
+        """Record evaluations for the analytics dispatcher, due at once."""
+        if not records:
+            return
+        now = utcnow()
+        stamp = self._stamp
+        self._cursor.executemany(
+            self._sql(_INSERT_OUTBOX),
+            [
+                (
+                    r.integration_id,
+                    r.event_key,
+                    r.identifier,
+                    r.flags,
+                    stamp(r.evaluated_at),
+                    stamp(now),
+                    r.is_test,
+                    stamp(now),
+                )
+                for r in records
+            ],
+        )
+
+    def _stamp(self, moment: Any) -> Any:
+        if self._pg:
+            return moment
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
 
 class IdentityStorePool:
     """Runs identify-path units of work on dedicated threads.
@@ -109,6 +144,8 @@ class IdentityStorePool:
             max_workers=threads if self._is_pg else 1, thread_name_prefix="ensign-db"
         )
         self._local = threading.local()
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -118,8 +155,32 @@ class IdentityStorePool:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._db.engine.raw_connection()
+            if not self._is_pg:
+                # Checkpoints fsync the database file; run inside a request they stall every
+                # queued request behind it, so the checkpointer thread does them instead.
+                connection.cursor().execute("PRAGMA wal_autocheckpoint=0")
+                self._start_checkpointer()
             self._local.connection = connection
         return connection
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="ensign-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        connection = self._db.engine.raw_connection()
+        try:
+            while not self._stopping.wait(0.5):
+                try:
+                    # PASSIVE never blocks writers: it copies what it can and leaves the rest.
+                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:
+                    continue
+        finally:
+            connection.close()
 
     @contextmanager
     def unit(self, *, write: bool) -> Iterator[IdentityStore]:
@@ -141,4 +202,5 @@ class IdentityStorePool:
             cursor.close()
 
     def shutdown(self) -> None:
+        self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -360,3 +360,94 @@ class FlagEvaluationCount(Base):
     )
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- analytics integrations ---------------------------------------------------------------------
+
+# Outbox ids grow with every evaluation sent; SQLite only auto-increments an INTEGER key.
+OutboxId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class IntegrationConfig(Base):
+    """An environment's analytics destination (Heap, Mixpanel), and its delivery counters.
+
+    The counters are kept here, per batch, so that delivered outbox rows can be deleted at once
+    and the outbox stays small under any history.
+    """
+
+    __tablename__ = "integration_configs"
+    __table_args__ = (UniqueConstraint("environment_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    api_key: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    base_url: Mapped[str] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Which flags are sent: all (both null), the named features, or the features with a tag.
+    feature_names: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    tag_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Vendor options: Heap `event_name`, Mixpanel `ignore_time`.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    delivered_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    given_up_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvaluation(Base):
+    """One identity evaluation waiting to reach one integration.
+
+    Written by the request path inside its transaction; claimed by a dispatcher, which pushes
+    `next_attempt_at` forward as a lease, so a crashed dispatcher's rows come due again.
+    Delivered rows are deleted; failed and given-up ones stay for inspection.
+    """
+
+    __tablename__ = "outbox_evaluations"
+    __table_args__ = (
+        Index("ix_outbox_evaluations_due", "integration_id", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("integration_configs.id", ondelete="CASCADE")
+    )
+    # pending (first try or retrying), delivered (test events only), failed, given_up
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    event_key: Mapped[str] = mapped_column(String(40))
+    identifier: Mapped[str] = mapped_column(Text)
+    # JSON text {feature name: [enabled, value]}, kept as text so the raw driver writes it as is.
+    flags: Mapped[str] = mapped_column(Text)
+    evaluated_at: Mapped[dt.datetime] = mapped_column()
+    next_attempt_at: Mapped[dt.datetime] = mapped_column()
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_attempt_id: Mapped[int | None] = mapped_column(OutboxId, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryAttempt(Base):
+    """One request to a vendor, carrying one batch of evaluations."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_integration_id_id", "integration_id", "id"),)
+
+    id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("integration_configs.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # delivered, retry, failed
+    outcome: Mapped[str] = mapped_column(String(12))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evaluations: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

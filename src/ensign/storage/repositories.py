@@ -20,6 +20,7 @@ from ensign.storage.models import (
     FlagEvaluationCount,
     HashingSeed,
     Identity,
+    IntegrationConfig,
     Organisation,
     Project,
     Segment,
@@ -88,6 +89,7 @@ class EnvironmentRows:
     feature_states: Sequence[FeatureState]
     segments: Sequence[Segment]
     identifiers: dict[int, str]
+    integrations: Sequence[IntegrationConfig] = ()
 
 
 def load_environment_rows(session: Session, environment_id: int) -> EnvironmentRows | None:
@@ -119,6 +121,11 @@ def load_environment_rows(session: Session, environment_id: int) -> EnvironmentR
             select(Identity.id, Identity.identifier).where(Identity.id.in_(identity_ids))
         )
         identifiers = {int(r.id): r.identifier for r in rows}
+    integrations = session.scalars(
+        select(IntegrationConfig)
+        .where(IntegrationConfig.environment_id == environment_id)
+        .order_by(IntegrationConfig.id)
+    ).all()
     return EnvironmentRows(
         environment,
         project,
@@ -128,6 +135,7 @@ def load_environment_rows(session: Session, environment_id: int) -> EnvironmentR
         feature_states,
         segments,
         identifiers,
+        integrations,
     )
 
 

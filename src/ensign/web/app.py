@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -17,12 +19,13 @@ from ensign.settings import Settings
 from ensign.storage import repositories as repo
 from ensign.storage.db import Database
 from ensign.storage.identity_store import IdentityStorePool
-from ensign.web import errors
+from ensign.web import errors, sdk
 from ensign.web.admin import router as admin_router
+from ensign.web.admin.integrations import router as integrations_router
 from ensign.web.deps import AppState
 from ensign.web.limits import BodySizeLimit
+from ensign.web.metrics import router as metrics_router
 from ensign.web.responses import OrjsonResponse
-from ensign.web.sdk import router as sdk_router
 
 SDK_REQUEST_HEADERS = [
     "X-Environment-Key",
@@ -63,9 +66,16 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app_state.cache.start()
+        dispatcher = None
+        if settings.delivery_in_serve:
+            from ensign.delivery.worker import start_dispatcher
+
+            dispatcher = start_dispatcher(settings, app_state.db)
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.aclose()
             app_state.cache.stop()
             if state is None:
                 app_state.identities.shutdown()
@@ -87,8 +97,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
     app.add_exception_handler(Exception, errors.handle_unexpected)
-    app.include_router(sdk_router)
+    app.router.routes.extend(sdk.routes)
     app.include_router(admin_router)
+    app.include_router(integrations_router)
+    app.include_router(metrics_router)
     origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
     app.add_middleware(
         CORSMiddleware,
@@ -100,8 +112,35 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
+    app.openapi = lambda: _openapi_with_sdk(app)  # type: ignore[method-assign]
+
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _openapi_with_sdk(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema of the admin API, plus the SDK routes (plain Starlette routes, so
+    FastAPI does not see them): each with the environment-key header it needs."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path, method, summary in sdk.documented:
+            schema["paths"].setdefault(path, {})[method.lower()] = {
+                "tags": ["SDK"],
+                "summary": summary,
+                "parameters": [
+                    {
+                        "name": "X-Environment-Key",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"200": {"description": "As the Flagsmith SDK API answers."}},
+            }
+        app.openapi_schema = schema
+    return app.openapi_schema

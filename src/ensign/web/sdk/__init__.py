@@ -1,5 +1,5 @@
 """The Flagsmith-compatible SDK API."""
 
-from ensign.web.sdk.routes import router
+from ensign.web.sdk.routes import documented, routes
 
-__all__ = ["router"]
+__all__ = ["documented", "routes"]

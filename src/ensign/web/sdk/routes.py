@@ -12,31 +12,39 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from ensign.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
-from ensign.services import identities
+from ensign.services import identities, outbox
 from ensign.services.identities import Limits, TraitInput
 from ensign.services.snapshots import Snapshot
 from ensign.services.values import trait_value_from_json
 from ensign.storage import repositories as repo
+from ensign.storage.models import utcnow
 from ensign.web.deps import AppState
 
-router = APIRouter(prefix="/api/v1", tags=["SDK"])
+# Plain Starlette routes rather than FastAPI's: these are the hot path, and FastAPI's
+# per-request dependency solving costs more than the work of a cached `GET /flags/`.
+routes: list[BaseRoute] = []
+# (path, method, summary) of each route, for the OpenAPI document.
+documented: list[tuple[str, str, str]] = []
+PREFIX = "/api/v1"
 
 UPDATED_AT = "X-Flagsmith-Document-Updated-At"
 
 
-def sdk_route(path: str, methods: list[str], **kwargs: Any) -> Callable[[Any], Any]:
+def sdk_route(path: str, methods: list[str], summary: str) -> Callable[[Any], Any]:
     """Register a route with and without its trailing slash: SDKs send the slash, people
     typing curl often do not, and a redirect would turn a POST into a GET in some clients."""
 
     def register(endpoint: Any) -> Any:
-        router.add_api_route(path, endpoint, methods=methods, **kwargs)
-        router.add_api_route(
-            path.rstrip("/"), endpoint, methods=methods, include_in_schema=False, **kwargs
-        )
+        routes.append(Route(PREFIX + path, endpoint, methods=methods))
+        if path.endswith("/"):
+            routes.append(Route(PREFIX + path.rstrip("/"), endpoint, methods=methods))
+        documented.extend((PREFIX + path, method, summary) for method in methods)
         return endpoint
 
     return register
@@ -97,9 +105,10 @@ async def json_body(request: Request) -> Any:
 # --- flags ------------------------------------------------------------------------------------
 
 
-@sdk_route("/flags/", ["GET"], summary="Environment flags")
-async def environment_flags(request: Request, feature: str | None = None) -> Response:
+@sdk_route("/flags/", ["GET"], summary="Environment flags (`?feature=` for one)")
+async def environment_flags(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
+    feature = request.query_params.get("feature")
     if feature is not None:
         for flag in snapshot.environment_flags(is_server=is_server):
             if flag["feature"]["name"] == feature:
@@ -111,10 +120,12 @@ async def environment_flags(request: Request, feature: str | None = None) -> Res
     )
 
 
-@router.get("/flags/{identifier}", include_in_schema=False)
-async def deprecated_identity_flags(request: Request, identifier: str) -> Response:
+async def deprecated_identity_flags(request: Request) -> Response:
     """The old `GET /flags/<identifier>` form: the identity's flags as a bare list."""
     snapshot, is_server = await environment_for(request)
+    identifier = identities.check_identifier(
+        request.path_params["identifier"], limits_of(app_state(request))
+    )
     state = app_state(request)
     prepared = await state.run_identity_work(
         lambda: _identity_flags(state, snapshot, identifier, False)
@@ -138,15 +149,15 @@ def _identity_flags(
     return prepared
 
 
-@sdk_route("/identities/", ["GET"], summary="Identity flags")
-async def get_identity(
-    request: Request,
-    identifier: str | None = None,
-    transient: str | None = None,
-    feature: str | None = None,
-) -> Response:
+@sdk_route(
+    "/identities/", ["GET"], summary="Identity flags (`?identifier=`, `&transient=`, `&feature=`)"
+)
+async def get_identity(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
+    identifier = request.query_params.get("identifier")
+    transient = request.query_params.get("transient")
+    feature = request.query_params.get("feature")
     if identifier is None or identifier == "":
         # The reference answers 200 here, and clients rely on it.
         return json_response({"detail": "Missing identifier"})
@@ -154,9 +165,14 @@ async def get_identity(
     prepared = await state.run_identity_work(
         lambda: _identity_flags(state, snapshot, checked, bool(transient))
     )
+    evaluated_at = utcnow()
     result = identities.evaluate(snapshot, prepared, is_server=is_server)
     if feature is not None:
         return json_response(identities.single_flag(result, feature))
+    if snapshot.integrations:
+        await state.run_identity_work(
+            lambda: outbox.record_identify_now(state.identities, snapshot, result, evaluated_at)
+        )
     return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
 
 
@@ -188,7 +204,12 @@ async def post_identity(request: Request) -> Response:
             )
 
     prepared = await state.run_identity_work(work)
+    evaluated_at = utcnow()
     result = identities.evaluate(snapshot, prepared, is_server=is_server)
+    if snapshot.integrations:
+        await state.run_identity_work(
+            lambda: outbox.record_identify_now(state.identities, snapshot, result, evaluated_at)
+        )
     return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
 
 
@@ -362,3 +383,7 @@ async def flag_analytics(request: Request) -> Response:
 
         await run_in_threadpool(work)
     return Response(status_code=200)
+
+
+# Registered last so that `/flags/<identifier>` never shadows a newer route.
+routes.append(Route(PREFIX + "/flags/{identifier}", deprecated_identity_flags, methods=["GET"]))

@@ -1,0 +1,1 @@
+"""The background dispatcher that delivers recorded evaluations to analytics vendors."""

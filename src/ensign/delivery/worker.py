@@ -1,0 +1,383 @@
+"""The dispatcher: claims due outbox rows, sends them to their vendor, records every attempt.
+
+Each integration is served by its own task, so one vendor's outage or hang never delays
+another's deliveries. A task claims at most one vendor batch at a time (bounded memory under
+any backlog), sends it through the injected `httpx.AsyncClient` with a hard deadline, and ends
+each attempt as delivered, retry at T or failed. After a retryable failure the task pauses for
+the backoff delay, so a vendor that is down receives one request per delay, not one per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+
+from ensign.delivery import metrics
+from ensign.delivery.backoff import Backoff
+from ensign.integrations import DESTINATIONS, DeliveryOutcome, Evaluation, Outcome, Target
+from ensign.integrations.base import network_failure, truncate
+from ensign.settings import Settings
+from ensign.storage import outbox_queries as q
+from ensign.storage.db import Database
+from ensign.storage.models import utcnow
+
+log = logging.getLogger("ensign.delivery")
+
+# How often a task checks for rows too old to keep retrying.
+GIVE_UP_SWEEP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    timeout_seconds: float = 10.0
+    max_age: dt.timedelta = dt.timedelta(hours=24)
+    backoff: Backoff = field(default_factory=Backoff)
+    poll_interval_seconds: float = 0.5
+    batch_size: int = 1000
+    # How often the list of integrations (and the queue-depth gauge) is refreshed.
+    refresh_interval_seconds: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchSettings:
+        return cls(
+            timeout_seconds=settings.delivery_timeout_seconds,
+            max_age=dt.timedelta(hours=settings.delivery_max_age_hours),
+            backoff=Backoff(
+                settings.delivery_backoff_base_seconds, settings.delivery_backoff_cap_seconds
+            ),
+            poll_interval_seconds=settings.delivery_poll_interval_seconds,
+            batch_size=settings.delivery_batch_size,
+        )
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a claim lasts: well past the request's deadline, so that a row is only
+        claimed again once its dispatcher has certainly stopped working on it."""
+        return dt.timedelta(seconds=self.timeout_seconds * 2 + 30)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    claimed: int
+    outcome: DeliveryOutcome | None
+    # Seconds until the batch is due again, after a retryable failure.
+    pause_seconds: float = 0.0
+
+
+class Dispatcher:
+    """Delivers every integration's outbox, one task per integration."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: httpx.AsyncClient,
+        settings: DispatchSettings,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._client = client
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._targets: dict[int, q.DispatchTarget] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._last_sweep: dict[int, float] = {}
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve every integration until `stop()`; expected failures never end the loop."""
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("delivery: cannot read integrations")
+                await self._sleep(self._settings.refresh_interval_seconds)
+        finally:
+            await self._cancel_tasks()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def settings(self) -> DispatchSettings:
+        return self._settings
+
+    async def refresh(self) -> None:
+        """Start a task for each new integration; tasks of deleted ones end by themselves."""
+        targets = await asyncio.to_thread(self._read_targets)
+        self._targets = {t.id: t for t in targets}
+        for target in targets:
+            task = self._tasks.get(target.id)
+            if (task is None or task.done()) and target.kind in DESTINATIONS:
+                self._tasks[target.id] = asyncio.create_task(
+                    self._serve(target.id), name=f"ensign-delivery-{target.id}"
+                )
+        depth = await asyncio.to_thread(self._read_depth)
+        for kind in DESTINATIONS:
+            metrics.QUEUE_DEPTH.labels(kind).set(depth.get(kind, 0))
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks.values())
+        if tasks:
+            # Let batches in flight finish and be recorded; a task idling stops at once.
+            await asyncio.wait(tasks, timeout=self._settings.timeout_seconds + 2)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _serve(self, integration_id: int) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            target = self._targets.get(integration_id)
+            if target is None:
+                return
+            try:
+                result = await self.deliver_batch(target, failures=failures)
+            except Exception:
+                log.exception("delivery: integration %s failed unexpectedly", integration_id)
+                await self._sleep(self._settings.poll_interval_seconds)
+                continue
+            if result.outcome is not None and result.outcome.outcome is Outcome.RETRY:
+                failures += 1
+                await self._sleep(result.pause_seconds)
+            elif result.claimed == 0:
+                await self._sleep(self._settings.poll_interval_seconds)
+            elif result.outcome is not None:
+                failures = 0
+
+    def _pause(self, failures: int, outcome: DeliveryOutcome) -> float:
+        return self._settings.backoff.delay(
+            failures, retry_after=outcome.retry_after_seconds, rng=self._rng
+        )
+
+    # --- one batch ----------------------------------------------------------------------------
+
+    async def deliver_batch(self, target: q.DispatchTarget, *, failures: int = 0) -> BatchResult:
+        """Claim one batch of `target`'s due evaluations, send it and record the result."""
+        destination = DESTINATIONS[target.kind]
+        now = self._clock()
+        sweep_due = time.monotonic() - self._last_sweep.get(target.id, -1e9) > GIVE_UP_SWEEP_SECONDS
+        if sweep_due:
+            self._last_sweep[target.id] = time.monotonic()
+        token = uuid.uuid4().hex
+        limit = max(1, min(self._settings.batch_size, destination.max_batch))
+        claimed = await asyncio.to_thread(
+            self._claim, target.id, now, token, limit, sweep=sweep_due
+        )
+        if not claimed:
+            return BatchResult(0, None)
+        evaluations = [
+            Evaluation(
+                row.event_key,
+                row.identifier,
+                {name: (bool(pair[0]), pair[1]) for name, pair in orjson.loads(row.flags).items()},
+                row.evaluated_at,
+            )
+            for row in claimed
+        ]
+        prepared = destination.build(
+            Target(target.api_key, target.base_url, target.options), evaluations
+        )
+        ids_by_key = {row.event_key: row.id for row in claimed}
+        rejected = {ids_by_key[k]: reason for k, reason in prepared.rejected.items()}
+        if rejected:
+            await asyncio.to_thread(self._reject, target.id, token, rejected)
+            metrics.EVALUATIONS.labels(target.kind, "failed").inc(len(rejected))
+        if prepared.request is None:
+            return BatchResult(len(claimed), None)
+        request = prepared.request
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._settings.timeout_seconds):
+                response = await self._client.request(
+                    request.method,
+                    request.url,
+                    headers=dict(request.headers),
+                    content=request.body,
+                )
+                body = await response.aread()
+            outcome = destination.classify(response.status_code, response.headers, body)
+        except TimeoutError:
+            outcome = network_failure(f"timed out after {self._settings.timeout_seconds:g} seconds")
+        except httpx.HTTPError as error:
+            outcome = network_failure(f"{type(error).__name__}: {error}".rstrip(": "))
+        duration = time.perf_counter() - started
+        metrics.REQUEST_SECONDS.labels(target.kind).observe(duration)
+        metrics.REQUESTS.labels(target.kind, outcome.outcome.value).inc()
+        sent = len(prepared.sent)
+        pause = self._pause(failures + 1, outcome) if outcome.outcome is Outcome.RETRY else 0.0
+        finished = self._clock()
+        counts = await asyncio.to_thread(
+            self._record, target.id, token, outcome, sent, duration, finished, pause
+        )
+        if outcome.outcome is Outcome.DELIVERED:
+            metrics.EVALUATIONS.labels(target.kind, "delivered").inc(counts[0])
+            latency = metrics.LATENCY_SECONDS.labels(target.kind)
+            for row in claimed:
+                if row.id not in rejected:
+                    latency.observe(max(0.0, (finished - row.evaluated_at).total_seconds()))
+        elif outcome.outcome is Outcome.FAILED:
+            metrics.EVALUATIONS.labels(target.kind, "failed").inc(counts[0])
+        else:
+            metrics.EVALUATIONS.labels(target.kind, "retry").inc(counts[0])
+            metrics.EVALUATIONS.labels(target.kind, "given_up").inc(counts[1])
+        return BatchResult(len(claimed), outcome, pause)
+
+    # --- database work, on worker threads -----------------------------------------------------
+
+    def _read_targets(self) -> list[q.DispatchTarget]:
+        with self._db.read_session() as session:
+            return q.dispatch_targets(session)
+
+    def _read_depth(self) -> dict[str, int]:
+        with self._db.read_session() as session:
+            return q.queue_depth_by_kind(session)
+
+    def _claim(
+        self, integration_id: int, now: dt.datetime, token: str, limit: int, *, sweep: bool
+    ) -> list[q.ClaimedRow]:
+        with self._db.session() as session:
+            if sweep:
+                gave_up = q.give_up_expired(session, integration_id, now - self._settings.max_age)
+                if gave_up:
+                    kind = self._targets[integration_id].kind
+                    metrics.EVALUATIONS.labels(kind, "given_up").inc(gave_up)
+            return q.claim_due(
+                session,
+                integration_id,
+                now=now,
+                lease_until=now + self._settings.lease,
+                limit=limit,
+                token=token,
+            )
+
+    def _reject(self, integration_id: int, token: str, rejected: dict[int, str]) -> None:
+        now = self._clock()
+        with self._db.session() as session:
+            for row_id, reason in rejected.items():
+                q.mark_failed(
+                    session,
+                    integration_id,
+                    token,
+                    attempt_id=None,
+                    message=reason,
+                    now=now,
+                    ids=[row_id],
+                )
+
+    def _record(
+        self,
+        integration_id: int,
+        token: str,
+        outcome: DeliveryOutcome,
+        sent: int,
+        duration: float,
+        now: dt.datetime,
+        pause: float,
+    ) -> tuple[int, int]:
+        error = None if outcome.outcome is Outcome.DELIVERED else _describe(outcome)
+        attempt = q.AttemptRecord(
+            outcome=outcome.outcome.value,
+            status_code=outcome.status_code,
+            evaluations=sent,
+            duration_ms=round(duration * 1000, 3),
+            response=outcome.message if outcome.status_code is not None else None,
+            error=error,
+        )
+        with self._db.session() as session:
+            attempt_id = q.add_attempt(session, integration_id, attempt, now)
+            if outcome.outcome is Outcome.DELIVERED:
+                return q.mark_delivered(session, integration_id, token, attempt_id, now), 0
+            if outcome.outcome is Outcome.FAILED:
+                message = error or "failed"
+                count = q.mark_failed(
+                    session, integration_id, token, attempt_id=attempt_id, message=message, now=now
+                )
+                return count, 0
+            return q.mark_retry(
+                session,
+                integration_id,
+                token,
+                attempt_id=attempt_id,
+                message=error or "retry",
+                now=now,
+                next_attempt_at=now + dt.timedelta(seconds=pause),
+                cutoff=now - self._settings.max_age,
+            )
+
+
+def _describe(outcome: DeliveryOutcome) -> str:
+    if outcome.status_code is None:
+        return outcome.message
+    text = f"HTTP {outcome.status_code}"
+    return truncate(f"{text}: {outcome.message}") if outcome.message else text
+
+
+def make_client(settings: DispatchSettings) -> httpx.AsyncClient:
+    """The vendors' HTTP client: explicit timeouts, no redirects (a redirect could lead a
+    request to an address the destination check refused), a bounded connection pool."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "ensign-delivery"},
+    )
+
+
+class RunningDispatcher:
+    """A dispatcher running as a task of the current event loop, with its own client."""
+
+    def __init__(self, db: Database, settings: DispatchSettings) -> None:
+        self.client = make_client(settings)
+        self.dispatcher = Dispatcher(db, self.client, settings)
+        self.task = asyncio.create_task(self.dispatcher.run(), name="ensign-delivery")
+
+    async def aclose(self) -> None:
+        self.dispatcher.stop()
+        await asyncio.wait([self.task], timeout=self.dispatcher.settings.timeout_seconds + 5)
+        if not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        await self.client.aclose()
+
+
+def start_dispatcher(settings: Settings, db: Database) -> RunningDispatcher:
+    """Start delivering in the running event loop (used by `ensign serve`'s lifespan)."""
+    return RunningDispatcher(db, DispatchSettings.from_settings(settings))
+
+
+async def run_worker(settings: Settings, db: Database) -> None:
+    """`ensign worker`: deliver until SIGINT or SIGTERM, then finish the batch in flight."""
+    running = start_dispatcher(settings, db)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, running.dispatcher.stop)
+    try:
+        await running.task
+    finally:
+        await running.aclose()

@@ -1,0 +1,36 @@
+"""Analytics vendors: one pure module each, building requests and classifying responses.
+
+Nothing here touches the database or the web; the delivery worker hands these modules data
+and sends what they build.
+"""
+
+from __future__ import annotations
+
+from ensign.integrations.base import (
+    DeliveryOutcome,
+    Destination,
+    Evaluation,
+    OutboundRequest,
+    Outcome,
+    PreparedBatch,
+    Target,
+    property_value,
+)
+from ensign.integrations.heap import HEAP
+from ensign.integrations.mixpanel import MIXPANEL
+
+DESTINATIONS: dict[str, Destination] = {HEAP.kind: HEAP, MIXPANEL.kind: MIXPANEL}
+
+__all__ = [
+    "DESTINATIONS",
+    "HEAP",
+    "MIXPANEL",
+    "DeliveryOutcome",
+    "Destination",
+    "Evaluation",
+    "OutboundRequest",
+    "Outcome",
+    "PreparedBatch",
+    "Target",
+    "property_value",
+]

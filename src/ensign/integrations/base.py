@@ -1,0 +1,144 @@
+"""What every vendor module shares: the evaluation sent, the request built, the outcome read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+# Vendor answers are kept for people to read; a few hundred characters say what went wrong.
+MAX_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One identity's flags, exactly as returned to the SDK, at the time they were evaluated.
+
+    `flags` maps each feature name to `(enabled, value)`; `key` is unique to the evaluation
+    and becomes the vendor's idempotency key, so a retried request never counts twice.
+    """
+
+    key: str
+    identity: str
+    flags: Mapping[str, tuple[bool, Any]]
+    evaluated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one integration sends, and its vendor options."""
+
+    api_key: str
+    base_url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A request carrying `sent` evaluation keys; `rejected` ones cannot be sent (key → why)."""
+
+    request: OutboundRequest | None
+    sent: tuple[str, ...]
+    rejected: Mapping[str, str]
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    outcome: Outcome
+    status_code: int | None
+    message: str
+    retry_after_seconds: float | None = None
+
+
+class Destination(Protocol):
+    """A vendor: how many evaluations fit in one request, how to build it, how to read the answer."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def max_batch(self) -> int: ...
+
+    def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch: ...
+
+    def classify(
+        self, status_code: int, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryOutcome: ...
+
+
+def property_value(enabled: bool, value: Any) -> Any:
+    """The value sent for one flag: its value when enabled and not null, else `enabled`.
+
+    `0`, `""` and `false` are values like any other, so they are sent as themselves.
+    """
+    if enabled and value is not None:
+        return value
+    return enabled
+
+
+def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def body_text(body: bytes) -> str:
+    return truncate(body.decode("utf-8", "replace").strip())
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: dt.datetime | None = None
+) -> float | None:
+    """The `Retry-After` header in seconds (it may be a number or an HTTP date), if usable."""
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+def classify_http(status_code: int, headers: Mapping[str, str], body: bytes) -> DeliveryOutcome:
+    """The rule both vendors share: 2xx delivered; 408, 429 and 5xx retry; other 4xx fail."""
+    message = body_text(body)
+    if 200 <= status_code < 300:
+        return DeliveryOutcome(Outcome.DELIVERED, status_code, message)
+    if status_code in (408, 429) or status_code >= 500:
+        return DeliveryOutcome(Outcome.RETRY, status_code, message, retry_after_seconds(headers))
+    return DeliveryOutcome(Outcome.FAILED, status_code, message or f"HTTP {status_code}")
+
+
+def network_failure(error: str) -> DeliveryOutcome:
+    """A request that got no answer (refused, reset, timed out): always worth retrying."""
+    return DeliveryOutcome(Outcome.RETRY, None, truncate(error))
+
+
+def iso_timestamp(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with an explicit offset, e.g. `2017-03-10T22:21:56.123456+00:00`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat()

@@ -1,0 +1,94 @@
+"""Heap's server-side bulk track API (analytics-apis.md §1.3), built and read purely.
+
+One event per evaluation, all in one bulk request: `POST {base}/api/track` with
+`{"app_id", "events": [...]}`. Each event carries the evaluation time and an idempotency key,
+so that a retried request is deduplicated by Heap rather than counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ensign.integrations.base import (
+    DeliveryOutcome,
+    Evaluation,
+    OutboundRequest,
+    PreparedBatch,
+    Target,
+    classify_http,
+    iso_timestamp,
+    property_value,
+)
+
+DEFAULT_EVENT_NAME = "Flagsmith Feature Flags"
+MAX_EVENTS = 1000
+MAX_IDENTITY_CHARS = 255
+# Heap wants property names and string values under 1024 characters.
+MAX_PROPERTY_CHARS = 1023
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_PROPERTY_CHARS:
+        return value[:MAX_PROPERTY_CHARS]
+    return value
+
+
+def event_properties(evaluation: Evaluation) -> dict[str, Any]:
+    """Feature name → value sent, by the shared value rule."""
+    return {
+        _clip(name): _clip(property_value(enabled, value))
+        for name, (enabled, value) in evaluation.flags.items()
+    }
+
+
+def build_event(evaluation: Evaluation, event_name: str) -> dict[str, Any]:
+    """One bulk-track event for one evaluation."""
+    return {
+        "identity": evaluation.identity,
+        "event": event_name,
+        "properties": event_properties(evaluation),
+        "timestamp": iso_timestamp(evaluation.evaluated_at),
+        "idempotency_key": evaluation.key,
+    }
+
+
+class Heap:
+    kind = "heap"
+    max_batch = MAX_EVENTS
+
+    def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
+        """A bulk-track request for up to 1000 evaluations; identities Heap refuses are set aside."""
+        if len(evaluations) > MAX_EVENTS:
+            raise ValueError(f"Heap takes at most {MAX_EVENTS} events a request")
+        event_name = str(target.options.get("event_name") or DEFAULT_EVENT_NAME)
+        events, sent, rejected = [], [], {}
+        for evaluation in evaluations:
+            if len(evaluation.identity) > MAX_IDENTITY_CHARS:
+                rejected[evaluation.key] = (
+                    f"identity longer than {MAX_IDENTITY_CHARS} characters; Heap refuses it"
+                )
+                continue
+            events.append(build_event(evaluation, event_name))
+            sent.append(evaluation.key)
+        if not events:
+            return PreparedBatch(None, (), rejected)
+        body = orjson.dumps({"app_id": target.api_key, "events": events})
+        request = OutboundRequest(
+            "POST",
+            target.base_url.rstrip("/") + "/api/track",
+            {"Content-Type": "application/json"},
+            body,
+        )
+        return PreparedBatch(request, tuple(sent), rejected)
+
+    def classify(
+        self, status_code: int, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryOutcome:
+        """2xx (an empty text body) is success; 408, 429 and 5xx retry; any other 4xx fails."""
+        return classify_http(status_code, headers, body)
+
+
+HEAP = Heap()

@@ -1,0 +1,107 @@
+"""Mixpanel's profile updates (analytics-apis.md §2.2), built and read purely.
+
+Each identity's flags become properties of its Mixpanel profile: `POST {base}/engage?verbose=1`
+with a JSON array of `$set` updates. A `$set` is idempotent, so retries are safe; several
+updates to one profile in a batch collapse to the latest, which is what Mixpanel would keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ensign.integrations.base import (
+    DeliveryOutcome,
+    Evaluation,
+    OutboundRequest,
+    Outcome,
+    PreparedBatch,
+    Target,
+    body_text,
+    classify_http,
+    property_value,
+    truncate,
+)
+
+MAX_UPDATES = 2000
+
+
+def profile_properties(evaluation: Evaluation) -> dict[str, Any]:
+    """Feature name → value sent, by the shared value rule (unlike the reference, `0`, `""`
+    and `false` are sent as themselves)."""
+    return {
+        name: property_value(enabled, value) for name, (enabled, value) in evaluation.flags.items()
+    }
+
+
+def build_update(evaluation: Evaluation, token: str, *, ignore_time: bool) -> dict[str, Any]:
+    """One profile-set update."""
+    update: dict[str, Any] = {
+        "$token": token,
+        "$distinct_id": evaluation.identity,
+        "$set": profile_properties(evaluation),
+        "$ip": "0",
+    }
+    if ignore_time:
+        update["$ignore_time"] = True
+    return update
+
+
+def latest_per_identity(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """The most recent evaluation of each identity, in order of first appearance."""
+    latest: dict[str, Evaluation] = {}
+    for evaluation in evaluations:
+        current = latest.get(evaluation.identity)
+        if current is None or evaluation.evaluated_at >= current.evaluated_at:
+            latest[evaluation.identity] = evaluation
+    return list(latest.values())
+
+
+class Mixpanel:
+    kind = "mixpanel"
+    max_batch = MAX_UPDATES
+
+    def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
+        """An engage request for up to 2000 evaluations, one update per distinct id."""
+        if len(evaluations) > MAX_UPDATES:
+            raise ValueError(f"Mixpanel takes at most {MAX_UPDATES} updates a request")
+        if not evaluations:
+            return PreparedBatch(None, (), {})
+        ignore_time = bool(target.options.get("ignore_time", True))
+        updates = [
+            build_update(e, target.api_key, ignore_time=ignore_time)
+            for e in latest_per_identity(evaluations)
+        ]
+        request = OutboundRequest(
+            "POST",
+            target.base_url.rstrip("/") + "/engage?verbose=1",
+            {"Content-Type": "application/json", "Accept": "application/json"},
+            orjson.dumps(updates),
+        )
+        return PreparedBatch(request, tuple(e.key for e in evaluations), {})
+
+    def classify(
+        self, status_code: int, headers: Mapping[str, str], body: bytes
+    ) -> DeliveryOutcome:
+        """Mixpanel answers 200 even when it rejects the data: with `verbose=1` the body says
+        `{"status": 1}` for success, or `{"status": 0, "error": …}`, which is not retried."""
+        outcome = classify_http(status_code, headers, body)
+        if outcome.outcome is not Outcome.DELIVERED:
+            return outcome
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            answer = body.decode("utf-8", "replace").strip()
+        status = answer.get("status") if isinstance(answer, dict) else answer
+        if status in (1, "1"):
+            return DeliveryOutcome(Outcome.DELIVERED, status_code, body_text(body))
+        error = answer.get("error") if isinstance(answer, dict) else None
+        message = truncate(str(error)) if error else body_text(body) or "empty response"
+        return DeliveryOutcome(
+            Outcome.FAILED, status_code, f"Mixpanel refused the batch: {message}"
+        )
+
+
+MIXPANEL = Mixpanel()

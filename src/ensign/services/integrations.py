@@ -1,0 +1,351 @@
+"""Analytics integrations of an environment: configuration, validation and delivery status.
+
+Every change bumps the environment's revision, so each process rebuilds its snapshot and the
+identify path starts (or stops) recording for the integration at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy.orm import Session
+
+from ensign.errors import InvalidInput, NotFound
+from ensign.services.admin.access import environment_for
+from ensign.services.keys import AdminPrincipal
+from ensign.storage import outbox_queries as q
+from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
+from ensign.storage.repositories import touch_environments
+
+HEAP = "heap"
+MIXPANEL = "mixpanel"
+
+# analytics-apis.md §1.1 and §2.1: each vendor's ingestion host per data region.
+REGIONS: dict[str, dict[str, str]] = {
+    HEAP: {"us": "https://heapanalytics.com", "eu": "https://c.eu.heap-api.com"},
+    MIXPANEL: {
+        "us": "https://api.mixpanel.com",
+        "eu": "https://api-eu.mixpanel.com",
+        "in": "https://api-in.mixpanel.com",
+    },
+}
+DEFAULT_HEAP_EVENT_NAME = "Flagsmith Feature Flags"
+TEST_IDENTITY = "ensign-test-event"
+DUPLICATE = "This integration already exists for this environment."
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class IntegrationInput:
+    """Fields of a create or update; on update, only those in `given` change."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    region: str | None = None
+    enabled: bool | None = None
+    feature_names: list[str] | None = None
+    tag: str | None = None
+    event_name: str | None = None
+    ignore_time: bool | None = None
+    given: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    delivered: int
+    pending: int
+    retrying: int
+    failed: int
+    given_up: int
+    last_success_at: dt.datetime | None
+    last_error_at: dt.datetime | None
+    last_error: str | None
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to."""
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def check_base_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> str:
+    """A destination URL, refused unless https and public (analytics-apis.md §5), since the
+    server would otherwise post to whatever internal address an admin names."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput("base_url: not a valid URL.", field="base_url") from None
+    allowed = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in allowed:
+        raise InvalidInput("base_url: must use https.", field="base_url")
+    if not parts.hostname:
+        raise InvalidInput("base_url: a host is required.", field="base_url")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidInput(
+            "base_url: must not carry credentials, a query or a fragment.", field="base_url"
+        )
+    if allow_private:
+        return url.rstrip("/")
+    host = parts.hostname
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = list(resolve(host, port or 443))
+        except (OSError, UnicodeError):
+            raise InvalidInput(
+                "base_url: the host name does not resolve.", field="base_url"
+            ) from None
+    if not addresses or not all(_is_public(a) for a in addresses):
+        raise InvalidInput(
+            "base_url: must not resolve to a private, loopback or link-local address.",
+            field="base_url",
+        )
+    return url.rstrip("/")
+
+
+def _environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
+    return environment_for(session, principal, api_key)
+
+
+def list_integrations(
+    session: Session, principal: AdminPrincipal, api_key: str, kind: str
+) -> list[IntegrationConfig]:
+    env = _environment(session, principal, api_key)
+    return [c for c in q.configs_of_environment(session, env.id) if c.kind == kind]
+
+
+def get_integration(
+    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+) -> IntegrationConfig:
+    env = _environment(session, principal, api_key)
+    config = q.config_by_id(session, integration_id)
+    if config is None or config.environment_id != env.id or config.kind != kind:
+        raise NotFound("Integration not found.")
+    return config
+
+
+def _apply(
+    config: IntegrationConfig,
+    kind: str,
+    data: IntegrationInput,
+    *,
+    allow_private: bool,
+    resolve: Resolver,
+) -> None:
+    given = data.given
+    if "api_key" in given:
+        key = (data.api_key or "").strip()
+        if not key or len(key) > 200:
+            raise InvalidInput("api_key: 1 to 200 characters are required.", field="api_key")
+        config.api_key = key
+    if "region" in given and data.region is not None and "base_url" in given and data.base_url:
+        raise InvalidInput("Give either region or base_url, not both.", field="region")
+    if "region" in given and data.region is not None:
+        region = data.region.strip().lower()
+        if region not in REGIONS[kind]:
+            choices = ", ".join(REGIONS[kind])
+            raise InvalidInput(f"region: must be one of {choices}.", field="region")
+        config.region, config.base_url = region, REGIONS[kind][region]
+    elif "base_url" in given and data.base_url:
+        config.base_url = check_base_url(
+            data.base_url, allow_private=allow_private, resolve=resolve
+        )
+        config.region = None
+    if not config.base_url:
+        config.region, config.base_url = "us", REGIONS[kind]["us"]
+    if "enabled" in given and data.enabled is not None:
+        config.enabled = data.enabled
+    if "feature_names" in given and data.feature_names is not None and "tag" in given and data.tag:
+        raise InvalidInput("Give either feature_names or tag, not both.", field="feature_names")
+    if "feature_names" in given:
+        names = data.feature_names
+        if names is not None and not all(isinstance(n, str) and n for n in names):
+            raise InvalidInput(
+                "feature_names: a list of feature names is required.", field="feature_names"
+            )
+        config.feature_names = None if names is None else sorted(set(names))
+        if names is not None:
+            config.tag_label = None
+    if "tag" in given:
+        tag = (data.tag or "").strip() or None
+        if tag is not None and len(tag) > 100:
+            raise InvalidInput("tag: at most 100 characters.", field="tag")
+        config.tag_label = tag
+        if tag is not None:
+            config.feature_names = None
+    options = dict(config.options or {})
+    if kind == HEAP:
+        if "event_name" in given:
+            name = (data.event_name or "").strip() or DEFAULT_HEAP_EVENT_NAME
+            if len(name) > 1024:
+                raise InvalidInput("event_name: at most 1024 characters.", field="event_name")
+            options["event_name"] = name
+        options.setdefault("event_name", DEFAULT_HEAP_EVENT_NAME)
+    else:
+        if "ignore_time" in given and data.ignore_time is not None:
+            options["ignore_time"] = data.ignore_time
+        options.setdefault("ignore_time", True)
+    config.options = options
+
+
+def create_integration(
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    kind: str,
+    data: IntegrationInput,
+    *,
+    allow_private: bool,
+    resolve: Resolver = resolve_host,
+) -> IntegrationConfig:
+    """Configure a vendor for an environment; one of each kind per environment."""
+    env = _environment(session, principal, api_key)
+    if any(c.kind == kind for c in q.configs_of_environment(session, env.id)):
+        raise InvalidInput(DUPLICATE)
+    if "api_key" not in data.given:
+        raise InvalidInput("api_key: this field is required.", field="api_key")
+    now = utcnow()
+    config = IntegrationConfig(
+        environment_id=env.id,
+        kind=kind,
+        base_url="",
+        enabled=True,
+        options={},
+        delivered_count=0,
+        failed_count=0,
+        given_up_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
+    q.add_config(session, config)
+    touch_environments(session, environment_ids=[env.id])
+    return config
+
+
+def update_integration(
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    kind: str,
+    integration_id: int,
+    data: IntegrationInput,
+    *,
+    allow_private: bool,
+    resolve: Resolver = resolve_host,
+) -> IntegrationConfig:
+    config = get_integration(session, principal, api_key, kind, integration_id)
+    _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
+    config.updated_at = utcnow()
+    session.flush()
+    touch_environments(session, environment_ids=[config.environment_id])
+    return config
+
+
+def delete_integration(
+    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+) -> None:
+    """Remove the configuration, with its undelivered evaluations and attempt log."""
+    config = get_integration(session, principal, api_key, kind, integration_id)
+    environment_id = config.environment_id
+    q.delete_config(session, config)
+    touch_environments(session, environment_ids=[environment_id])
+
+
+def delivery_status(
+    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+) -> DeliveryStatus:
+    config = get_integration(session, principal, api_key, kind, integration_id)
+    counts = q.queue_counts(session, config.id)
+    return DeliveryStatus(
+        delivered=config.delivered_count,
+        pending=counts.pending,
+        retrying=counts.retrying,
+        failed=config.failed_count,
+        given_up=config.given_up_count,
+        last_success_at=config.last_success_at,
+        last_error_at=config.last_error_at,
+        last_error=config.last_error,
+    )
+
+
+def delivery_attempts(
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    kind: str,
+    integration_id: int,
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[DeliveryAttempt], int]:
+    """The integration's requests to its vendor, newest first."""
+    config = get_integration(session, principal, api_key, kind, integration_id)
+    return q.attempts_page(session, config.id, offset=offset, limit=limit)
+
+
+def sample_flags(environment_flags: dict[str, tuple[bool, Any]] | None = None) -> str:
+    flags = environment_flags or {"ensign_test_event": (True, "sent from Ensign")}
+    return orjson.dumps(flags).decode()
+
+
+def request_test_event(
+    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+) -> int:
+    """Queue one sample evaluation, ahead of any backlog, for the dispatcher to send now;
+    answers the record's id for `test_event_result`."""
+    config = get_integration(session, principal, api_key, kind, integration_id)
+    now = utcnow()
+    record = q.OutboxRecord(
+        config.id, uuid.uuid4().hex, TEST_IDENTITY, sample_flags(), now, is_test=True
+    )
+    (row_id,) = q.insert_records(session, [record], now, due_at=now - dt.timedelta(days=1))
+    return row_id
+
+
+@dataclass(frozen=True)
+class TestEventResult:
+    outcome: str
+    status_code: int | None
+    response: str | None
+    error: str | None
+
+
+def test_event_result(session: Session, row_id: int) -> TestEventResult | None:
+    """What the vendor answered to a test event, once the dispatcher has tried it."""
+    row, attempt = q.test_event_state(session, row_id)
+    if row is None:
+        return TestEventResult("failed", None, None, "The test event was removed.")
+    if attempt is None:
+        return None
+    return TestEventResult(attempt.outcome, attempt.status_code, attempt.response, attempt.error)
+
+
+def discard_test_event(session: Session, row_id: int) -> None:
+    q.delete_test_event(session, row_id)

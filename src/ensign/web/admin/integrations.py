@@ -1,0 +1,262 @@
+"""Analytics integrations of an environment (contract §6.1): Heap and Mixpanel configuration,
+delivery status, the attempt log and a "send test event" action."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ensign.services import integrations
+from ensign.services.integrations import IntegrationInput
+from ensign.storage.models import DeliveryAttempt, IntegrationConfig
+from ensign.web.deps import Admin, AppState, State
+
+router = APIRouter(prefix="/api/v1", tags=["Integrations"])
+
+KINDS = (integrations.HEAP, integrations.MIXPANEL)
+
+
+class IntegrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = Field(default=None, description="Heap environment ID / Mixpanel token.")
+    base_url: str | None = Field(default=None, description="A custom https endpoint.")
+    region: str | None = Field(default=None, description="heap: us, eu; mixpanel: us, eu, in.")
+    enabled: bool | None = None
+    feature_names: list[str] | None = Field(
+        default=None, description="Send only these features (default: all)."
+    )
+    tag: str | None = Field(default=None, description="Send only features with this tag label.")
+    event_name: str | None = Field(default=None, description="Heap only: the event name.")
+    ignore_time: bool | None = Field(
+        default=None, description="Mixpanel only: send `$ignore_time` (default true)."
+    )
+
+
+def _input(body: IntegrationIn) -> IntegrationInput:
+    return IntegrationInput(
+        api_key=body.api_key,
+        base_url=body.base_url,
+        region=body.region,
+        enabled=body.enabled,
+        feature_names=body.feature_names,
+        tag=body.tag,
+        event_name=body.event_name,
+        ignore_time=body.ignore_time,
+        given=frozenset(body.model_fields_set),
+    )
+
+
+def _render(config: IntegrationConfig) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": config.id,
+        "api_key": config.api_key,
+        "base_url": config.base_url,
+        "region": config.region,
+        "enabled": config.enabled,
+        "feature_names": config.feature_names,
+        "tag": config.tag_label,
+    }
+    options = config.options or {}
+    if config.kind == integrations.HEAP:
+        body["event_name"] = options.get("event_name", integrations.DEFAULT_HEAP_EVENT_NAME)
+    else:
+        body["ignore_time"] = bool(options.get("ignore_time", True))
+    return body
+
+
+def _render_attempt(attempt: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "created_at": attempt.created_at.isoformat(),
+        "outcome": attempt.outcome,
+        "status_code": attempt.status_code,
+        "evaluations": attempt.evaluations,
+        "duration_ms": attempt.duration_ms,
+        "response": attempt.response,
+        "error": attempt.error,
+    }
+
+
+def _allow_private(state: AppState) -> bool:
+    return state.settings.allow_private_destinations
+
+
+def _register(kind: str) -> None:
+    base = f"/environments/{{api_key}}/integrations/{kind}"
+    label = kind.capitalize()
+
+    def list_(api_key: str, state: State, principal: Admin) -> list[dict[str, Any]]:
+        with state.read() as session:
+            configs = integrations.list_integrations(session, principal, api_key, kind)
+            return [_render(c) for c in configs]
+
+    def create(api_key: str, body: IntegrationIn, state: State, principal: Admin) -> dict[str, Any]:
+        with state.write() as session:
+            config = integrations.create_integration(
+                session,
+                principal,
+                api_key,
+                kind,
+                _input(body),
+                allow_private=_allow_private(state),
+            )
+            return _render(config)
+
+    def read(api_key: str, integration_id: int, state: State, principal: Admin) -> dict[str, Any]:
+        with state.read() as session:
+            config = integrations.get_integration(session, principal, api_key, kind, integration_id)
+            return _render(config)
+
+    def update(
+        api_key: str, integration_id: int, body: IntegrationIn, state: State, principal: Admin
+    ) -> dict[str, Any]:
+        with state.write() as session:
+            config = integrations.update_integration(
+                session,
+                principal,
+                api_key,
+                kind,
+                integration_id,
+                _input(body),
+                allow_private=_allow_private(state),
+            )
+            return _render(config)
+
+    def delete(api_key: str, integration_id: int, state: State, principal: Admin) -> Response:
+        with state.write() as session:
+            integrations.delete_integration(session, principal, api_key, kind, integration_id)
+        return Response(status_code=204)
+
+    def deliveries(
+        api_key: str, integration_id: int, state: State, principal: Admin
+    ) -> dict[str, Any]:
+        with state.read() as session:
+            status = integrations.delivery_status(session, principal, api_key, kind, integration_id)
+        return {
+            "delivered": status.delivered,
+            "pending": status.pending,
+            "retrying": status.retrying,
+            "failed": status.failed,
+            "given_up": status.given_up,
+            "last_success_at": status.last_success_at and status.last_success_at.isoformat(),
+            "last_error_at": status.last_error_at and status.last_error_at.isoformat(),
+            "last_error": status.last_error,
+        }
+
+    def attempts(
+        request: Request,
+        api_key: str,
+        integration_id: int,
+        state: State,
+        principal: Admin,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    ) -> dict[str, Any]:
+        size = min(page_size or state.settings.admin_page_size, state.settings.admin_max_page_size)
+        with state.read() as session:
+            items, count = integrations.delivery_attempts(
+                session,
+                principal,
+                api_key,
+                kind,
+                integration_id,
+                offset=(page - 1) * size,
+                limit=size,
+            )
+            results = [_render_attempt(a) for a in items]
+        url = request.url
+        has_next = page * size < count
+        return {
+            "count": count,
+            "next": str(url.include_query_params(page=page + 1)) if has_next else None,
+            "previous": str(url.include_query_params(page=page - 1)) if page > 1 else None,
+            "results": results,
+        }
+
+    async def send_test(
+        api_key: str, integration_id: int, state: State, principal: Admin
+    ) -> Response:
+        def queue() -> int:
+            with state.write() as session:
+                return integrations.request_test_event(
+                    session, principal, api_key, kind, integration_id
+                )
+
+        row_id = await run_in_threadpool(queue)
+        deadline = time.monotonic() + state.settings.delivery_timeout_seconds + 5
+        while time.monotonic() < deadline:
+            result = await run_in_threadpool(_test_result, state, row_id)
+            if result is not None:
+                await run_in_threadpool(_discard_test, state, row_id)
+                return _json(
+                    {
+                        "status": result.outcome,
+                        "status_code": result.status_code,
+                        "response": result.response,
+                        "error": result.error,
+                    }
+                )
+            await asyncio.sleep(0.1)
+        return _json(
+            {
+                "status": "queued",
+                "status_code": None,
+                "response": None,
+                "error": "No dispatcher answered in time; the test event stays queued.",
+            },
+            status=202,
+        )
+
+    routes: list[tuple[str, Any, list[str], int, str]] = [
+        ("/", list_, ["GET"], 200, f"List {label} integrations"),
+        ("/", create, ["POST"], 201, f"Create the {label} integration"),
+        ("/{integration_id}/", read, ["GET"], 200, f"Read the {label} integration"),
+        ("/{integration_id}/", update, ["PUT", "PATCH"], 200, f"Update the {label} integration"),
+        ("/{integration_id}/", delete, ["DELETE"], 204, f"Delete the {label} integration"),
+        ("/{integration_id}/deliveries/", deliveries, ["GET"], 200, f"{label} delivery counts"),
+        ("/{integration_id}/attempts/", attempts, ["GET"], 200, f"{label} delivery attempts"),
+        ("/{integration_id}/test/", send_test, ["POST"], 200, f"Send a test event to {label}"),
+    ]
+    for path, endpoint, methods, status_code, summary in routes:
+        name = f"{kind}_{endpoint.__name__.strip('_')}"
+        router.add_api_route(
+            base + path,
+            endpoint,
+            methods=methods,
+            status_code=status_code,
+            summary=summary,
+            name=name,
+            operation_id=f"{name}_{methods[0].lower()}",
+        )
+        router.add_api_route(
+            base + path.rstrip("/"),
+            endpoint,
+            methods=methods,
+            status_code=status_code,
+            include_in_schema=False,
+        )
+
+
+def _test_result(state: AppState, row_id: int) -> integrations.TestEventResult | None:
+    with state.read() as session:
+        return integrations.test_event_result(session, row_id)
+
+
+def _discard_test(state: AppState, row_id: int) -> None:
+    with state.db.session() as session:
+        integrations.discard_test_event(session, row_id)
+
+
+def _json(body: dict[str, Any], *, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+for _kind in KINDS:
+    _register(_kind)

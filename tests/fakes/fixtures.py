@@ -1,0 +1,90 @@
+"""Fixtures shared by the integration and delivery tests: served fakes and a configured
+environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ensign.services import integrations
+from ensign.services.importing import import_document
+from ensign.services.keys import AdminPrincipal
+from ensign.settings import Settings
+from ensign.web.deps import AppState
+from tests.conftest import Organisation
+from tests.documents import standard_document
+from tests.fakes.heap import FakeHeap
+from tests.fakes.mixpanel import FakeMixpanel
+from tests.fakes.script import ServedApp
+
+
+@dataclass
+class Served:
+    heap: FakeHeap
+    mixpanel: FakeMixpanel
+    heap_url: str
+    mixpanel_url: str
+
+
+@pytest.fixture
+def vendors() -> Iterator[Served]:
+    heap, mixpanel = FakeHeap(), FakeMixpanel()
+    heap_app, mixpanel_app = ServedApp(heap.app), ServedApp(mixpanel.app)
+    heap_app.start()
+    mixpanel_app.start()
+    yield Served(heap, mixpanel, heap_app.url, mixpanel_app.url)
+    heap.script.clear()
+    mixpanel.script.clear()
+    heap_app.stop()
+    mixpanel_app.stop()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url,
+        _env_file=None,
+        allow_private_destinations=True,
+        delivery_in_serve=False,
+        delivery_timeout_seconds=1.0,
+        delivery_backoff_base_seconds=0.05,
+        delivery_backoff_cap_seconds=0.2,
+        delivery_poll_interval_seconds=0.05,
+    )
+
+
+@dataclass(frozen=True)
+class Env:
+    client_key: str
+    server_key: str
+    environment_id: int
+    principal: AdminPrincipal
+
+
+@pytest.fixture
+def env(state: AppState, organisation: Organisation) -> Env:
+    with state.write() as session:
+        result = import_document(session, organisation.id, standard_document())
+    return Env(
+        result.environment_key,
+        result.server_key,
+        result.environment_id,
+        AdminPrincipal(organisation.id, 0, "tests"),
+    )
+
+
+def configure(state: AppState, env: Env, kind: str, base_url: str, **fields: object) -> int:
+    """Create an integration through the service, as the admin API would."""
+    data = integrations.IntegrationInput(
+        api_key=str(fields.pop("api_key", f"{kind}-key")),
+        base_url=base_url,
+        given=frozenset({"api_key", "base_url", *fields}),
+        **fields,  # type: ignore[arg-type]
+    )
+    with state.write() as session:
+        config = integrations.create_integration(
+            session, env.principal, env.client_key, kind, data, allow_private=True
+        )
+        return config.id
