@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -132,6 +133,7 @@ def _openapi_with_sdk(app: FastAPI) -> dict[str, Any]:
             schema["paths"].setdefault(path, {})[method.lower()] = {
                 "tags": ["SDK"],
                 "summary": summary,
+                "operationId": re.sub(r"\W+", "_", f"sdk_{method}{path}").strip("_").lower(),
                 "parameters": [
                     {
                         "name": "X-Environment-Key",

@@ -226,15 +226,17 @@ def _register(kind: str) -> None:
     ]
     for path, endpoint, methods, status_code, summary in routes:
         name = f"{kind}_{endpoint.__name__.strip('_')}"
-        router.add_api_route(
-            base + path,
-            endpoint,
-            methods=methods,
-            status_code=status_code,
-            summary=summary,
-            name=name,
-            operation_id=f"{name}_{methods[0].lower()}",
-        )
+        for method in methods:
+            # One route per method: FastAPI gives a multi-method route one operation id.
+            router.add_api_route(
+                base + path,
+                endpoint,
+                methods=[method],
+                status_code=status_code,
+                summary=summary,
+                name=name,
+                operation_id=f"{name}_{method.lower()}",
+            )
         router.add_api_route(
             base + path.rstrip("/"),
             endpoint,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -24,9 +25,18 @@ def admin_route(
     without it: people typing curl often leave it off, and redirects lose request bodies."""
 
     def register(endpoint: Endpoint) -> Endpoint:
-        router.add_api_route(
-            path, endpoint, methods=methods, status_code=status_code, summary=summary
-        )
+        for method in methods:
+            # One route per method: FastAPI gives a multi-method route one operation id.
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                status_code=status_code,
+                summary=summary,
+                operation_id=re.sub(r"\W+", "_", f"{endpoint.__name__}_{method}{path}")
+                .strip("_")
+                .lower(),
+            )
         router.add_api_route(
             path.rstrip("/"),
             endpoint,
