@@ -5,8 +5,16 @@ Paths and field names follow the reference's admin API (contract §7).
 
 from fastapi import APIRouter
 
-from ensign.web.admin import audit, environments, featurestates, identities, organisations, projects
+from ensign.web.admin import (
+    audit,
+    environments,
+    featurestates,
+    identities,
+    imports,
+    organisations,
+    projects,
+)
 
 router = APIRouter(prefix="/api/v1")
-for _module in (organisations, projects, environments, identities, featurestates, audit):
+for _module in (imports, organisations, projects, environments, identities, featurestates, audit):
     router.include_router(_module.router)
