@@ -2,7 +2,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export UV
 
-.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server docs
+.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations docs
 
 install:
 	@scripts/bootstrap
@@ -29,13 +29,16 @@ fmt: install
 	$(UV) run ruff format src tests bench
 	$(UV) run ruff check --fix src tests bench
 
-bench: bench-engine bench-server
+bench: bench-engine bench-server bench-integrations
 
 bench-engine: install
 	$(UV) run python bench/engine.py
 
 bench-server: install
 	$(UV) run python bench/server.py
+
+bench-integrations: install
+	$(UV) run python bench/integrations.py
 
 docs: install
 	$(UV) run python -m ensign.docs > docs/settings.md

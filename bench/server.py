@@ -108,12 +108,59 @@ def wrk(
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    total = re.search(r"(\d+) requests in", output)
     return {
+        "requests": float(total.group(1)) if total else 0.0,
         "rps": rps,
         "p50": percentile("50"),
         "p99": percentile("99"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def bench_document(path: Path, work: Path) -> Path:
+    """`path`, or a generated document of the same shape in `work` when it is absent."""
+    if path.exists():
+        return path
+    sys.path.insert(0, str(REPO / "bench"))
+    from envgen import generate_document  # type: ignore[import-not-found]
+
+    document = work / "generated.json"
+    document.write_text(json.dumps(generate_document(seed=1)))
+    print(f"{path} absent: using a generated document of the same shape")
+    return document
+
+
+def ensign_cli(*args: str, env: dict[str, str]) -> str:
+    """Run an `ensign` command and answer its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", "ensign.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def import_environment(document: Path, env: dict[str, str]) -> dict[str, str]:
+    """Import `document` as a new project; answers its keys (`environment_key`, ...)."""
+    return dict(json.loads(ensign_cli("import", str(document), env=env)))
+
+
+def start_ensign(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`ensign serve` with one worker process on 127.0.0.1:`port`, once it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ensign.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", process)
+    except BaseException:
+        process.terminate()
+        raise
+    return process
 
 
 def main() -> None:
@@ -128,35 +175,13 @@ def main() -> None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     work = Path(tempfile.mkdtemp(prefix="ensign-bench-"))
-    document = args.document
-    if not document.exists():
-        sys.path.insert(0, str(REPO / "bench"))
-        from envgen import generate_document  # type: ignore[import-not-found]
-
-        document = work / "generated.json"
-        document.write_text(json.dumps(generate_document(seed=1)))
-        print(f"{args.document} absent: using a generated document of the same shape")
+    document = bench_document(args.document, work)
     env = {**os.environ, "ENSIGN_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}"}
-    keys = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "ensign.cli", "import", str(document)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    key = keys["environment_key"]
+    key = import_environment(document, env)["environment_key"]
     ensign_port, limit_port = free_port(), free_port()
-    ensign = subprocess.Popen(
-        [sys.executable, "-m", "ensign.cli", "serve", "--port", str(ensign_port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    ensign = start_ensign(ensign_port, env)
     limit = None
     try:
-        wait_for(f"http://127.0.0.1:{ensign_port}/health", ensign)
         flags_body = httpx.get(
             f"http://127.0.0.1:{ensign_port}/api/v1/flags/", headers={"X-Environment-Key": key}
         ).content

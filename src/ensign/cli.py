@@ -10,15 +10,19 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from ensign.cohort_cli import cohort_key_app
 from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
+from ensign.user_cli import user_app
 
 app = typer.Typer(
     help="Ensign: feature flags compatible with the Flagsmith SDKs.", no_args_is_help=True
 )
 api_key_app = typer.Typer(help="Admin API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
+app.add_typer(user_app, name="user")
+app.add_typer(cohort_key_app, name="cohort-key")
 
 
 def _database() -> tuple[Settings, Database]:
@@ -105,6 +109,8 @@ def _seed_demo(db: Database) -> bool:
             keys = seed_demo(session)
             typer.echo("Seeded a demo project.")
             typer.echo(f"  Admin API key (shown once): {keys.admin_key}")
+            typer.echo(f"  Dashboard: {base}/")
+            typer.echo(f"  Sign in:   {keys.user_email} / {keys.user_password}")
             client_key, server_key = keys.client_key, keys.server_key
             created = True
         else:
@@ -119,6 +125,7 @@ def _seed_demo(db: Database) -> bool:
                 or "(none: create one with the admin API)"
             )
             created = False
+            typer.echo(f"  Dashboard: {base}/   (add a user with: ensign user create --email …)")
     typer.echo(f"  Environment (client) key: {client_key}")
     typer.echo(f"  Server key:               {server_key}")
     typer.echo(f"  API:   {base}/api/v1/   docs: {base}/docs")

@@ -86,6 +86,24 @@ class Settings(BaseSettings):
         "limit also applies); bounds the dispatcher's memory.",
     )
 
+    secret_key: str = Field(
+        default="",
+        description="Secret that signs dashboard session cookies. When unset, Ensign generates "
+        "one and keeps it in the database, so restarts and other processes keep sessions.",
+    )
+
+    cohort_session_expiry_minutes: float = Field(
+        default=360.0,
+        description="A full cohort sync (Mixpanel `members`) whose pages have not all arrived "
+        "this long after its first page expires: it removes no one, and a late page starts it "
+        "again.",
+    )
+    cohort_sync_max_members: int = Field(
+        default=10_000,
+        description="Most members (or identifiers) one cohort-sync request may carry; more get "
+        "400.",
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -16,11 +16,16 @@ def test_import__document__project_and_environment_serving_its_flags(admin: Admi
     assert admin.get(f"/api/v1/projects/{keys['project_id']}/").json()["name"] == "Imported"
     assert admin.sdk_flags(keys["environment_key"])["banner"]["feature_state_value"] == "hello"
     # The import is in the audit log.
-    assert any("Imported environment document" in e["log"] for e in admin.get("/api/v1/audit/").json()["results"])
+    assert any(
+        "Imported environment document" in e["log"]
+        for e in admin.get("/api/v1/audit/").json()["results"]
+    )
 
 
 def test_import__not_a_document__400_naming_the_field(admin: Admin) -> None:
-    response = admin.client.post("/api/v1/projects/import/", headers=admin.headers, json={"name": "x"})
+    response = admin.client.post(
+        "/api/v1/projects/import/", headers=admin.headers, json={"name": "x"}
+    )
     assert response.status_code == 400
     assert response.json()["field"] == "project"
 

@@ -708,3 +708,39 @@ def test_post_identities__integer_beyond_64_bits__kept_as_a_number(
     )
     assert response.status_code == 200
     assert response.json()["traits"][0]["trait_value"] == pytest.approx(2**100)
+
+
+def test_deprecated_flags_identifier__bare_list_of_identity_flags(
+    client: TestClient, env: Env
+) -> None:
+    client.post(
+        "/api/v1/identities/",
+        headers=env.client,
+        json={"identifier": "old-sdk", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
+    )
+    response = client.get("/api/v1/flags/old-sdk", headers=env.client)
+    assert response.status_code == 200
+    flags = by_name(response.json())
+    assert flags["banner"]["feature_state_value"] == "hello gold"
+
+
+def test_identities__traits_of_every_type__round_trip_typed(client: TestClient, env: Env) -> None:
+    traits = [
+        {"trait_key": "s", "trait_value": "12"},
+        {"trait_key": "i", "trait_value": 12},
+        {"trait_key": "f", "trait_value": 1.5},
+        {"trait_key": "b", "trait_value": False},
+        {"trait_key": "e", "trait_value": ""},
+    ]
+    client.post(
+        "/api/v1/identities/", headers=env.client, json={"identifier": "typed", "traits": traits}
+    )
+    stored = client.get("/api/v1/identities/?identifier=typed", headers=env.client).json()["traits"]
+    assert {t["trait_key"]: t["trait_value"] for t in stored} == {
+        "s": "12",
+        "i": 12,
+        "f": 1.5,
+        "b": False,
+        "e": "",
+    }
+    assert isinstance({t["trait_key"]: t["trait_value"] for t in stored}["b"], bool)

@@ -25,7 +25,15 @@ import orjson
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
-from ensign.integrations import DESTINATIONS, DeliveryOutcome, Evaluation, Outcome, Target
+from ensign.integrations import (
+    DESTINATIONS,
+    DeliveryOutcome,
+    Destination,
+    Evaluation,
+    Outcome,
+    PreparedBatch,
+    Target,
+)
 from ensign.integrations.base import network_failure, truncate
 from ensign.settings import Settings
 from ensign.storage import outbox_queries as q
@@ -73,6 +81,8 @@ class BatchResult:
     outcome: DeliveryOutcome | None
     # Seconds until the batch is due again, after a retryable failure.
     pause_seconds: float = 0.0
+    # The most that could have been claimed: a full batch means more may be due at once.
+    limit: int = 1
 
 
 class Dispatcher:
@@ -163,10 +173,14 @@ class Dispatcher:
             if result.outcome is not None and result.outcome.outcome is Outcome.RETRY:
                 failures += 1
                 await self._sleep(result.pause_seconds)
-            elif result.claimed == 0:
-                await self._sleep(self._settings.poll_interval_seconds)
-            elif result.outcome is not None:
+                continue
+            if result.outcome is not None:
                 failures = 0
+            if result.claimed < result.limit:
+                # The backlog is drained: let evaluations accumulate for a poll interval, so
+                # that a dispatcher keeping up sends a few large batches rather than a stream
+                # of tiny ones (each costs a claim, a request and an attempt row).
+                await self._sleep(self._settings.poll_interval_seconds)
 
     def _pause(self, failures: int, outcome: DeliveryOutcome) -> float:
         return self._settings.backoff.delay(
@@ -188,26 +202,17 @@ class Dispatcher:
             self._claim, target.id, now, token, limit, sweep=sweep_due
         )
         if not claimed:
-            return BatchResult(0, None)
-        evaluations = [
-            Evaluation(
-                row.event_key,
-                row.identifier,
-                {name: (bool(pair[0]), pair[1]) for name, pair in orjson.loads(row.flags).items()},
-                row.evaluated_at,
-            )
-            for row in claimed
-        ]
-        prepared = destination.build(
-            Target(target.api_key, target.base_url, target.options), evaluations
-        )
+            return BatchResult(0, None, limit=limit)
+        # Building a full batch takes milliseconds of CPU: off the event loop, which inside
+        # `ensign serve` is also answering flag requests.
+        prepared = await asyncio.to_thread(_build, destination, target, claimed)
         ids_by_key = {row.event_key: row.id for row in claimed}
         rejected = {ids_by_key[k]: reason for k, reason in prepared.rejected.items()}
         if rejected:
             await asyncio.to_thread(self._reject, target.id, token, rejected)
             metrics.EVALUATIONS.labels(target.kind, "failed").inc(len(rejected))
         if prepared.request is None:
-            return BatchResult(len(claimed), None)
+            return BatchResult(len(claimed), None, limit=limit)
         request = prepared.request
         started = time.perf_counter()
         try:
@@ -244,7 +249,7 @@ class Dispatcher:
         else:
             metrics.EVALUATIONS.labels(target.kind, "retry").inc(counts[0])
             metrics.EVALUATIONS.labels(target.kind, "given_up").inc(counts[1])
-        return BatchResult(len(claimed), outcome, pause)
+        return BatchResult(len(claimed), outcome, pause, limit)
 
     # --- database work, on worker threads -----------------------------------------------------
 
@@ -327,6 +332,18 @@ class Dispatcher:
                 next_attempt_at=now + dt.timedelta(seconds=pause),
                 cutoff=now - self._settings.max_age,
             )
+
+
+def _build(
+    destination: Destination, target: q.DispatchTarget, claimed: list[q.ClaimedRow]
+) -> PreparedBatch:
+    # The stored flags map names to `[enabled, value]` pairs, which the destinations read as
+    # they are (converting each to a tuple would cost more than building the payload).
+    evaluations = [
+        Evaluation(row.event_key, row.identifier, orjson.loads(row.flags), row.evaluated_at)
+        for row in claimed
+    ]
+    return destination.build(Target(target.api_key, target.base_url, target.options), evaluations)
 
 
 def _describe(outcome: DeliveryOutcome) -> str:

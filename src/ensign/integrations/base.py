@@ -17,7 +17,8 @@ MAX_MESSAGE_CHARS = 500
 class Evaluation:
     """One identity's flags, exactly as returned to the SDK, at the time they were evaluated.
 
-    `flags` maps each feature name to `(enabled, value)`; `key` is unique to the evaluation
+    `flags` maps each feature name to `(enabled, value)` (a tuple, or the list stored as JSON);
+    `key` is unique to the evaluation
     and becomes the vendor's idempotency key, so a retried request never counts twice.
     """
 
@@ -91,6 +92,18 @@ def property_value(enabled: bool, value: Any) -> Any:
     if enabled and value is not None:
         return value
     return enabled
+
+
+def properties(flags: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """Feature name → value sent, by `property_value`, for a whole evaluation at once.
+
+    `flags` maps names to `(enabled, value)` pairs (lists or tuples). This runs once per flag
+    per delivered evaluation, so it is written for speed; it must agree with `property_value`.
+    """
+    return {
+        name: pair[1] if pair[0] and pair[1] is not None else pair[0]
+        for name, pair in flags.items()
+    }
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -20,7 +20,7 @@ from ensign.integrations.base import (
     Target,
     classify_http,
     iso_timestamp,
-    property_value,
+    properties,
 )
 
 DEFAULT_EVENT_NAME = "Flagsmith Feature Flags"
@@ -37,11 +37,15 @@ def _clip(value: Any) -> Any:
 
 
 def event_properties(evaluation: Evaluation) -> dict[str, Any]:
-    """Feature name → value sent, by the shared value rule."""
-    return {
-        _clip(name): _clip(property_value(enabled, value))
-        for name, (enabled, value) in evaluation.flags.items()
-    }
+    """Feature name → value sent, by the shared value rule, clipped to Heap's limits."""
+    sent = properties(evaluation.flags)
+    # Names and values past Heap's limit are rare: look for one before rebuilding the map.
+    for name, value in sent.items():
+        if len(name) > MAX_PROPERTY_CHARS or (
+            type(value) is str and len(value) > MAX_PROPERTY_CHARS
+        ):
+            return {_clip(n): _clip(v) for n, v in sent.items()}
+    return sent
 
 
 def build_event(evaluation: Evaluation, event_name: str) -> dict[str, Any]:

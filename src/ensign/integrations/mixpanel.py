@@ -21,7 +21,7 @@ from ensign.integrations.base import (
     Target,
     body_text,
     classify_http,
-    property_value,
+    properties,
     truncate,
 )
 
@@ -31,9 +31,7 @@ MAX_UPDATES = 2000
 def profile_properties(evaluation: Evaluation) -> dict[str, Any]:
     """Feature name → value sent, by the shared value rule (unlike the reference, `0`, `""`
     and `false` are sent as themselves)."""
-    return {
-        name: property_value(enabled, value) for name, (enabled, value) in evaluation.flags.items()
-    }
+    return properties(evaluation.flags)
 
 
 def build_update(evaluation: Evaluation, token: str, *, ignore_time: bool) -> dict[str, Any]:

@@ -11,9 +11,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ensign.errors import Conflict
+from ensign.services.accounts import create_user
 from ensign.services.admin.organisations import create_organisation
 from ensign.services.importing import import_document
-from ensign.services.keys import create_admin_key, new_client_key
+from ensign.services.keys import create_admin_key, new_client_key, random_token
+
+DEMO_EMAIL = "admin@example.com"
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class DemoKeys:
     client_key: str
     server_key: str
     admin_key: str
+    user_email: str = ""
+    user_password: str = ""
 
 
 def _state(feature_id: int, name: str, enabled: bool, value: Any, **extra: Any) -> dict[str, Any]:
@@ -144,4 +150,17 @@ def seed_demo(session: Session) -> DemoKeys:
     organisation = create_organisation(session, name="Demo organisation")
     result = import_document(session, organisation.id, demo_document(), actor="demo-seed")
     admin_key = create_admin_key(session, organisation.id, "demo")
-    return DemoKeys(result.project_id, result.environment_key, result.server_key, admin_key)
+    # The first dashboard user; the password is printed once, like the admin key.
+    password = random_token(16)
+    try:
+        create_user(session, email=DEMO_EMAIL, password=password, organisation_id=organisation.id)
+    except Conflict:
+        password = "(unchanged: this user existed already)"
+    return DemoKeys(
+        result.project_id,
+        result.environment_key,
+        result.server_key,
+        admin_key,
+        DEMO_EMAIL,
+        password,
+    )

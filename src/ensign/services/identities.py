@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from ensign.errors import InvalidInput, NotFound, PermissionDenied
 from ensign.services.snapshots import Snapshot
 from ensign.services.values import (
@@ -76,18 +78,46 @@ class PreparedIdentity:
 
 
 @dataclass(frozen=True)
+class ServedFlag:
+    """One flag as returned to the caller, with its serialised flag object."""
+
+    name: str
+    enabled: bool
+    value: Any
+    json: bytes
+
+
+@dataclass(frozen=True)
 class IdentifyResult:
     identifier: str
     identity_id: int | None
-    flags: list[dict[str, Any]]
+    served: list[ServedFlag]
     traits: list[TraitOutput]
 
-    def as_json(self, snapshot: Snapshot) -> dict[str, Any]:
-        return {
-            "identifier": self.identifier,
-            "flags": self.flags,
-            "traits": [] if snapshot.hide_sensitive_data else [t.as_json() for t in self.traits],
-        }
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """The flag objects as JSON values (the response body is built from bytes instead)."""
+        parsed: list[dict[str, Any]] = orjson.loads(self.flags_json)
+        return parsed
+
+    @property
+    def flags_json(self) -> bytes:
+        return b"[" + b",".join(flag.json for flag in self.served) + b"]"
+
+    def body(self, snapshot: Snapshot) -> bytes:
+        """The identity response (contract §3.2), serialised."""
+        traits = [] if snapshot.hide_sensitive_data else [t.as_json() for t in self.traits]
+        return b"".join(
+            (
+                b'{"identifier":',
+                orjson.dumps(self.identifier),
+                b',"flags":',
+                self.flags_json,
+                b',"traits":',
+                orjson.dumps(traits),
+                b"}",
+            )
+        )
 
 
 def check_identifier(identifier: Any, limits: Limits) -> str:
@@ -277,7 +307,7 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
     overrides = {}
     if identity_id is not None:
         overrides = {o.feature_name: o for o in snapshot.identity_overrides.get(identity_id, ())}
-    flags = []
+    served = []
     for name in sorted(evaluated):
         flag = evaluated[name]
         feature = snapshot.features[name]
@@ -285,13 +315,8 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
         if override is not None:
             enabled, value = override.enabled, override.value
             variant = "control" if feature.type == "MULTIVARIATE" else None
-            body = snapshot.flag_json(
-                name,
-                state_id=override.state_id,
-                enabled=enabled,
-                value=value,
-                identity_id=identity_id,
-            )
+            state_id, segment_state = override.state_id, None
+            owner = identity_id
         else:
             enabled, value = flag["enabled"], flag["value"]
             if feature.type != "MULTIVARIATE":
@@ -300,21 +325,22 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
                 variant = flag["variant"]
             else:
                 variant = "control"
-            metadata = flag["metadata"]
-            state_id = metadata["fs"]
-            is_override = flag["reason"].startswith("TARGETING_MATCH")
-            body = snapshot.flag_json(
-                name,
-                state_id=state_id,
-                enabled=enabled,
-                value=value,
-                feature_segment=state_id if is_override else None,
-            )
+            state_id = flag["metadata"]["fs"]
+            segment_state = state_id if flag["reason"].startswith("TARGETING_MATCH") else None
+            owner = None
         if not snapshot.visible(name, enabled, is_server=is_server):
             continue
-        body["variant"] = variant
-        flags.append(body)
-    return IdentifyResult(identifier, identity_id, flags, traits)
+        body = snapshot.flag_bytes(
+            name,
+            state_id=state_id,
+            enabled=enabled,
+            value=value,
+            identity_id=owner,
+            feature_segment=segment_state,
+            variant=variant,
+        )
+        served.append(ServedFlag(name, enabled, value, body))
+    return IdentifyResult(identifier, identity_id, served, traits)
 
 
 def single_flag(result: IdentifyResult, feature: str) -> dict[str, Any]:

@@ -62,7 +62,10 @@ def import_document(
     if not isinstance(document, dict):
         raise InvalidInput("The document must be a JSON object.")
     project_doc = _object(document, "project")
-    name = _string(document, "name")
+    # Older documents have no environment name; the environment still needs one.
+    name = document.get("name") or "Imported environment"
+    if not isinstance(name, str):
+        raise InvalidInput("name: must be a string.", field="name")
     api_key = _string(document, "api_key")
     if session.scalar(select(Environment.id).where(Environment.api_key == api_key)) is not None:
         # Keys are global; a second import of one document gets a key of its own (and so
@@ -101,6 +104,8 @@ def import_document(
         importer.add_segment(segment_doc)
     for identity_doc in _list(document, "identity_overrides"):
         importer.add_identity_overrides(identity_doc)
+    if importer.kept_segment_ids:
+        repo.sync_id_sequence(session, "segments")
     session.add(
         AuditLog(
             organisation_id=organisation_id,
@@ -134,6 +139,7 @@ class _Importer:
         self.features: dict[str, Feature] = {}
         self.options: dict[tuple[int, Any], MultivariateOption] = {}
         self.has_default: set[int] = set()
+        self.kept_segment_ids = False
 
     def feature_for(self, feature_doc: dict[str, Any]) -> Feature:
         name = _string(feature_doc, "name")
@@ -247,6 +253,17 @@ class _Importer:
             name=_string(segment_doc, "name"),
             rules=[_rule(rule) for rule in _list(segment_doc, "rules")],
         )
+        doc_id = segment_doc.get("id")
+        # A segment's id is its hashing key for percentage splits: keeping it keeps every
+        # identity in the same split as in the reference. Ids already taken get a new one.
+        if (
+            isinstance(doc_id, int)
+            and not isinstance(doc_id, bool)
+            and 0 < doc_id < 2**31
+            and self.session.get(Segment, doc_id) is None
+        ):
+            segment.id = doc_id
+            self.kept_segment_ids = True
         self.session.add(segment)
         self.session.flush()
         for state_doc in segment_doc.get("feature_states") or []:

@@ -27,6 +27,9 @@ from ensign.services.values import decode_flag_value
 from ensign.storage.models import Feature, FeatureState, utcnow
 from ensign.storage.repositories import EnvironmentRows
 
+# Distinct flag outcomes kept serialised per snapshot; past this, outcomes are serialised per call.
+FLAG_BYTES_CACHE_SIZE = 100_000
+
 
 @dataclass(frozen=True)
 class FeatureInfo:
@@ -70,6 +73,7 @@ class Snapshot:
     defaults: list[tuple[str, int, bool, Any]]
     # Serialised `GET /flags/` bodies, per origin ("client", "server"), made on first use.
     _flags_bodies: dict[str, bytes] = field(default_factory=dict)
+    _flag_bytes: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
     # The enabled analytics integrations that identify calls record evaluations for.
     integrations: tuple[IntegrationTarget, ...] = ()
 
@@ -124,6 +128,36 @@ class Snapshot:
             "feature_segment": feature_segment,
             "enabled": enabled,
         }
+
+    def flag_bytes(
+        self,
+        name: str,
+        *,
+        state_id: int,
+        enabled: bool,
+        value: Any,
+        identity_id: int | None,
+        feature_segment: int | None,
+        variant: str | None,
+    ) -> bytes:
+        """An identity's flag object, serialised once per distinct outcome: most identities
+        get one of a few outcomes per feature, so the response is assembled from cached bytes."""
+        key = (state_id, enabled, type(value), value, identity_id, feature_segment, variant)
+        cached = self._flag_bytes.get(key)
+        if cached is None:
+            body = self.flag_json(
+                name,
+                state_id=state_id,
+                enabled=enabled,
+                value=value,
+                identity_id=identity_id,
+                feature_segment=feature_segment,
+            )
+            body["variant"] = variant
+            cached = orjson.dumps(body)
+            if len(self._flag_bytes) < FLAG_BYTES_CACHE_SIZE:
+                self._flag_bytes[key] = cached
+        return cached
 
     def environment_flags(self, *, is_server: bool) -> list[dict[str, Any]]:
         """The environment defaults: no segment is evaluated without an identity (§2.1)."""

@@ -68,6 +68,13 @@ class Database:
             finally:
                 session.rollback()
 
+    @property
+    def write_lock(self) -> threading.Lock | None:
+        """The lock this process's SQLite writers queue on (None on PostgreSQL). Writers on raw
+        connections take it too, so that they queue behind the sessions' writers (and the
+        delivery dispatcher's) instead of sleeping in SQLite's busy handler."""
+        return self._write_lock
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         if self._write_lock is None:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ensign.storage.db import Database
 from ensign.storage.models import utcnow
 from ensign.storage.outbox_queries import OutboxRecord
 from ensign.storage.repositories import StoredIdentity, StoredTrait, hash_identifier
+
+T = TypeVar("T")
 
 _LOAD = (
     "SELECT i.id, i.identifier, t.id, t.key, t.value_type, t.value_text "
@@ -104,29 +107,41 @@ class IdentityStore:
         """Record evaluations for the analytics dispatcher, due at once."""
         if not records:
             return
-        now = utcnow()
-        stamp = self._stamp
-        self._cursor.executemany(
-            self._sql(_INSERT_OUTBOX),
-            [
+        # One call's records share their evaluation time: format each moment once.
+        now = self._stamp(utcnow())
+        stamps: dict[Any, Any] = {}
+        rows = []
+        for r in records:
+            evaluated_at = stamps.get(r.evaluated_at)
+            if evaluated_at is None:
+                evaluated_at = stamps[r.evaluated_at] = self._stamp(r.evaluated_at)
+            rows.append(
                 (
                     r.integration_id,
                     r.event_key,
                     r.identifier,
                     r.flags,
-                    stamp(r.evaluated_at),
-                    stamp(now),
+                    evaluated_at,
+                    now,
                     r.is_test,
-                    stamp(now),
+                    now,
                 )
-                for r in records
-            ],
-        )
+            )
+        self._cursor.executemany(self._sql(_INSERT_OUTBOX), rows)
 
     def _stamp(self, moment: Any) -> Any:
         if self._pg:
             return moment
         return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# How long work on the event loop may wait for another writer before it is handed to the
+# database thread (which waits as long as it takes).
+INLINE_BUSY_TIMEOUT_MS = 5
+
+
+class DatabaseBusy(Exception):
+    """Another writer holds the database; nothing was written."""
 
 
 class IdentityStorePool:
@@ -151,10 +166,31 @@ class IdentityStorePool:
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
         return self._executor
 
+    @property
+    def runs_inline(self) -> bool:
+        """SQLite work takes tens of microseconds: cheaper to do on the event loop than to hand
+        to a thread, as long as it never waits for a lock there (see `inline`)."""
+        return not self._is_pg
+
+    def inline(self, work: Callable[[], T]) -> T:
+        """Run `work` on the calling thread with a short lock wait; `DatabaseBusy` if another
+        writer holds the database, so the caller can queue it on the database thread instead."""
+        self._local.inline = True
+        try:
+            return work()
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise DatabaseBusy from error
+            raise
+        finally:
+            self._local.inline = False
+
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._db.engine.raw_connection()
+            if getattr(self._local, "inline", False):
+                connection.cursor().execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
             if not self._is_pg:
                 # Checkpoints fsync the database file; run inside a request they stall every
                 # queued request behind it, so the checkpointer thread does them instead.
@@ -183,23 +219,43 @@ class IdentityStorePool:
             connection.close()
 
     @contextmanager
+    def _writer_lock(self, write: bool) -> Iterator[None]:
+        """On SQLite a write waits for the process's other writers (admin, the delivery
+        dispatcher) on their lock rather than in SQLite's busy handler, which sleeps in steps
+        of up to 100 ms. Inline work never waits for it: it is `DatabaseBusy` at once."""
+        lock = self._db.write_lock if write else None
+        if lock is None:
+            yield
+            return
+        if getattr(self._local, "inline", False):
+            if not lock.acquire(blocking=False):
+                raise DatabaseBusy
+        else:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
     def unit(self, *, write: bool) -> Iterator[IdentityStore]:
         """A transaction on this thread's connection; commits on success."""
         connection = self._connection()
-        cursor = connection.cursor()
-        try:
-            if not self._is_pg:
-                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield IdentityStore(cursor, is_postgres=self._is_pg)
-            connection.commit() if self._is_pg else cursor.execute("COMMIT")
-        except BaseException:
+        with self._writer_lock(write):
+            cursor = connection.cursor()
             try:
-                connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
-            except Exception:
-                self._local.connection = None
-            raise
-        finally:
-            cursor.close()
+                if not self._is_pg:
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield IdentityStore(cursor, is_postgres=self._is_pg)
+                connection.commit() if self._is_pg else cursor.execute("COMMIT")
+            except BaseException:
+                try:
+                    connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
+                except Exception:
+                    self._local.connection = None
+                raise
+            finally:
+                cursor.close()
 
     def shutdown(self) -> None:
         self._stopping.set()

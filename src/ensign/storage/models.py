@@ -451,3 +451,7 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+from ensign.storage import cohort_models as _cohort_models  # noqa: E402,F401
+from ensign.storage import user_models as _user_models  # noqa: E402,F401

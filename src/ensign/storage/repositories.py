@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -62,6 +62,18 @@ def environment_revisions(session: Session, ids: Iterable[int]) -> dict[int, int
         select(Environment.id, Environment.revision).where(Environment.id.in_(ids))
     )
     return {int(r.id): int(r.revision) for r in rows}
+
+
+def sync_id_sequence(session: Session, table: str) -> None:
+    """After rows were inserted with explicit ids, move PostgreSQL's id sequence past them
+    (SQLite picks max(id) + 1 by itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT GREATEST(MAX(id), 1) FROM {table}))"
+            )
+        )
 
 
 def touch_environments(

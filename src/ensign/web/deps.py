@@ -16,7 +16,7 @@ from ensign.services.keys import AdminPrincipal, authenticate_admin
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
 from ensign.storage.db import Database
-from ensign.storage.identity_store import IdentityStorePool
+from ensign.storage.identity_store import DatabaseBusy, IdentityStorePool
 
 T = TypeVar("T")
 
@@ -29,7 +29,13 @@ class AppState:
     identities: IdentityStorePool
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
-        """Run identify-path database work on its dedicated threads."""
+        """Run identify-path database work: on SQLite right here unless another writer holds
+        the file, otherwise on the dedicated database threads."""
+        if self.identities.runs_inline:
+            try:
+                return self.identities.inline(work)
+            except DatabaseBusy:
+                pass
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.identities.executor, work)
 

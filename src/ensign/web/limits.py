@@ -5,6 +5,11 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Paths that accept larger bodies than `max_body_bytes`. Cohort sync takes up to 10,000
+# members per request; a Mixpanel page that size, with the exported profile properties, is
+# well over 1 MiB, and a 413 would pause the customer's sync (analytics-apis.md §3.4).
+LARGER_LIMITS: tuple[tuple[str, int], ...] = (("/api/v1/cohort-sync/", 16 * 1024 * 1024),)
+
 
 class BodyTooLarge(Exception):
     pass
@@ -21,14 +26,18 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        max_bytes = max(
+            [self.max_bytes, *(size for prefix, size in LARGER_LIMITS if path.startswith(prefix))]
+        )
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
+                if declared > max_bytes:
+                    await self._reject(send, max_bytes)
                     return
         received = 0
         started = False
@@ -38,7 +47,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -52,10 +61,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
-        body = orjson.dumps({"detail": f"Request body is larger than {self.max_bytes} bytes."})
+    async def _reject(self, send: Send, max_bytes: int) -> None:
+        body = orjson.dumps({"detail": f"Request body is larger than {max_bytes} bytes."})
         await send(
             {
                 "type": "http.response.start",

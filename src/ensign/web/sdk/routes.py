@@ -130,7 +130,7 @@ async def deprecated_identity_flags(request: Request) -> Response:
     prepared = await state.run_identity_work(
         lambda: _identity_flags(state, snapshot, identifier, False)
     )
-    return json_response(identities.evaluate(snapshot, prepared, is_server=is_server).flags)
+    return json_response(identities.evaluate(snapshot, prepared, is_server=is_server).flags_json)
 
 
 # --- identities -------------------------------------------------------------------------------
@@ -149,6 +149,24 @@ def _identity_flags(
     return prepared
 
 
+def _identity_flags_recorded(
+    state: AppState, snapshot: Snapshot, identifier: str, transient: bool, is_server: bool
+) -> identities.IdentifyResult:
+    """`_identity_flags`, evaluated and recorded for the integrations in the same transaction."""
+    with state.identities.unit(write=True) as store:
+        if transient:
+            prepared: identities.PreparedIdentity | None = identities.PreparedIdentity(
+                identifier, None, []
+            )
+        else:
+            prepared = identities.load_or_create(store, snapshot, identifier)
+        if prepared is None:
+            prepared = identities.create(store, snapshot, identifier)
+        result = identities.evaluate(snapshot, prepared, is_server=is_server)
+        outbox.record_identify(store, snapshot, result, utcnow())
+    return result
+
+
 @sdk_route(
     "/identities/", ["GET"], summary="Identity flags (`?identifier=`, `&transient=`, `&feature=`)"
 )
@@ -162,18 +180,22 @@ async def get_identity(request: Request) -> Response:
         # The reference answers 200 here, and clients rely on it.
         return json_response({"detail": "Missing identifier"})
     checked = identities.check_identifier(identifier, limits_of(state))
+    if feature is None and snapshot.integrations:
+        # The all-flags form feeds the integrations: identity, evaluation and the outbox
+        # records in one transaction, on one trip to the database thread.
+        result = await state.run_identity_work(
+            lambda: _identity_flags_recorded(state, snapshot, checked, bool(transient), is_server)
+        )
+        return json_response(
+            result.body(snapshot), headers={UPDATED_AT: snapshot.updated_at_header}
+        )
     prepared = await state.run_identity_work(
         lambda: _identity_flags(state, snapshot, checked, bool(transient))
     )
-    evaluated_at = utcnow()
     result = identities.evaluate(snapshot, prepared, is_server=is_server)
     if feature is not None:
         return json_response(identities.single_flag(result, feature))
-    if snapshot.integrations:
-        await state.run_identity_work(
-            lambda: outbox.record_identify_now(state.identities, snapshot, result, evaluated_at)
-        )
-    return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
+    return json_response(result.body(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
 
 
 @sdk_route("/identities/", ["POST"], summary="Identify with traits")
@@ -192,9 +214,11 @@ async def post_identity(request: Request) -> Response:
     if transient is not None and not isinstance(transient, bool):
         raise InvalidInput("transient: must be a boolean.", field="transient")
 
-    def work() -> identities.PreparedIdentity:
-        with state.identities.unit(write=bool(identifier) and not transient) as store:
-            return identities.identify(
+    record = bool(snapshot.integrations)
+
+    def work() -> identities.IdentifyResult | identities.PreparedIdentity:
+        with state.identities.unit(write=record or (bool(identifier) and not transient)) as store:
+            prepared = identities.identify(
                 store,
                 snapshot,
                 identifier=identifier,
@@ -202,15 +226,19 @@ async def post_identity(request: Request) -> Response:
                 transient=bool(transient),
                 is_server=is_server,
             )
+            if not record:
+                return prepared
+            # Evaluated inside the transaction, so that the evaluations for the integrations
+            # are recorded in the same commit as the identity, on one trip to the database
+            # thread.
+            result = identities.evaluate(snapshot, prepared, is_server=is_server)
+            outbox.record_identify(store, snapshot, result, utcnow())
+            return result
 
-    prepared = await state.run_identity_work(work)
-    evaluated_at = utcnow()
-    result = identities.evaluate(snapshot, prepared, is_server=is_server)
-    if snapshot.integrations:
-        await state.run_identity_work(
-            lambda: outbox.record_identify_now(state.identities, snapshot, result, evaluated_at)
-        )
-    return json_response(result.as_json(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
+    done = await state.run_identity_work(work)
+    if isinstance(done, identities.PreparedIdentity):
+        done = identities.evaluate(snapshot, done, is_server=is_server)
+    return json_response(done.body(snapshot), headers={UPDATED_AT: snapshot.updated_at_header})
 
 
 # --- traits -----------------------------------------------------------------------------------

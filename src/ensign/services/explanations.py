@@ -1,0 +1,117 @@
+"""Why an identity gets each flag, and whether someone would match a segment: the dashboard's
+read-only views of the engine, computed exactly as the SDK API would."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ensign.engine import evaluate
+from ensign.services.identities import PreparedIdentity, TraitOutput
+from ensign.services.identities import evaluate as evaluate_identity
+from ensign.services.snapshots import Snapshot
+from ensign.services.values import TraitValue
+
+DEFAULT = "default"
+SEGMENT = "segment"
+SPLIT = "split"
+IDENTITY_OVERRIDE = "identity override"
+
+
+@dataclass(frozen=True)
+class ExplainedFlag:
+    """One flag as the SDK receives it, with where its state came from."""
+
+    name: str
+    enabled: bool
+    value: Any
+    source: str
+    detail: str
+
+
+def explain_identity_flags(
+    snapshot: Snapshot,
+    *,
+    identifier: str,
+    identity_id: int | None,
+    traits: dict[str, TraitValue],
+) -> list[ExplainedFlag]:
+    """The flags a server-key SDK would receive for this identity, each with its reason:
+    the identity's override, a segment's override, a percentage split, or the default."""
+    prepared = PreparedIdentity(
+        identifier,
+        identity_id,
+        [TraitOutput(None, key, value, False) for key, value in traits.items()],
+    )
+    served = evaluate_identity(snapshot, prepared, is_server=True)
+    reasons = snapshot.compiled.evaluate_identity(
+        {
+            "identifier": identifier,
+            "key": f"{snapshot.api_key}_{identifier}",
+            "traits": dict(traits),
+        }
+    )["flags"]
+    overridden = {o.feature_name for o in snapshot.identity_overrides.get(identity_id or -1, ())}
+    explained = []
+    for flag in served.flags:
+        name = flag["feature"]["name"]
+        reason = str(reasons[name]["reason"]) if name in reasons else "DEFAULT"
+        if name in overridden:
+            source, detail = IDENTITY_OVERRIDE, "set for this identity"
+        elif reason.startswith("TARGETING_MATCH"):
+            source, detail = SEGMENT, reason.partition("segment=")[2]
+        elif reason.startswith("SPLIT"):
+            source, detail = SPLIT, f"variant {flag.get('variant') or ''}".strip()
+        else:
+            source, detail = DEFAULT, "environment default"
+        explained.append(
+            ExplainedFlag(name, flag["enabled"], flag["feature_state_value"], source, detail)
+        )
+    return explained
+
+
+def _context_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": rule.get("type", "ALL"),
+        "rules": [_context_rule(r) for r in rule.get("rules", [])],
+        "conditions": [
+            {
+                "operator": c.get("operator"),
+                "property": c.get("property") or "",
+                "value": c.get("value"),
+            }
+            for c in rule.get("conditions", [])
+        ],
+    }
+
+
+def segment_matches(
+    rules: Sequence[dict[str, Any]],
+    *,
+    segment_key: str,
+    environment_key: str,
+    identifier: str,
+    traits: dict[str, TraitValue],
+) -> bool:
+    """Whether an identity with these traits would be in a segment with these (stored) rules.
+
+    `segment_key` must be the segment's id as text: percentage splits hash on it."""
+    context = {
+        "environment": {"key": environment_key, "name": environment_key},
+        "features": {},
+        "segments": {
+            segment_key: {
+                "key": segment_key,
+                "name": segment_key,
+                "rules": [_context_rule(r) for r in rules],
+                "overrides": [],
+            }
+        },
+        "identity": {
+            "identifier": identifier,
+            "key": f"{environment_key}_{identifier}",
+            "traits": dict(traits),
+        },
+    }
+    return bool(evaluate(context)["segments"])

@@ -1,0 +1,36 @@
+"""Dashboard sign-in: users of an organisation, and the server's own persisted secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ensign.storage.models import Base, utcnow
+
+
+class User(Base):
+    """A person who signs in to the dashboard. Only an Argon2 hash of the password is kept."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class ServerSecret(Base):
+    """A secret the server generated for itself (the session-signing key when
+    `ENSIGN_SECRET_KEY` is unset), kept so that restarts and other processes agree."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,239 @@
+"""Cohort-sync receivers: Mixpanel's custom-webhook cohort sync and a generic cohort webhook.
+
+Both authenticate with an environment's cohort-sync key, sent as the HTTP Basic password (any
+username: Mixpanel's destination form offers only Basic auth) or as a Bearer token.
+
+Replies follow Mixpanel's contract (analytics-apis.md §3.3), whose status codes decide what
+Mixpanel does next: a 4xx pauses the customer's sync and emails them, a 5xx is retried. So 400
+is kept for malformed envelopes and 401 for credentials, and any fault of ours is a 5xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ensign.errors import AuthenticationFailed, InvalidInput
+from ensign.services import cohort_requests as requests
+from ensign.services import cohorts
+from ensign.services.cohorts import SyncCaller, SyncResult
+from ensign.web.deps import AppState, get_state
+
+logger = logging.getLogger("ensign.cohorts")
+router = APIRouter(prefix="/api/v1/cohort-sync", tags=["Cohort sync"])
+T = TypeVar("T")
+
+MISSING = (
+    "Authentication credentials were not provided: send the cohort-sync key as the HTTP Basic "
+    "password."
+)
+MALFORMED = "Malformed Authorization header: send HTTP Basic credentials or a Bearer token."
+NOT_JSON = "The body is not valid JSON."
+DATABASE_FAULT = "Temporary database failure; please retry."
+INTERNAL_FAULT = "Internal error; please retry."
+_NOT_JSON = object()
+
+
+def credential(header: str | None) -> str:
+    """The key an Authorization header carries: the Basic password, or the Bearer token."""
+    if not header or not header.strip():
+        raise AuthenticationFailed(MISSING)
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("ascii")
+        except (binascii.Error, ValueError):
+            raise AuthenticationFailed(MALFORMED) from None
+        _, colon, key = decoded.partition(":")
+        if not colon:
+            raise AuthenticationFailed(MALFORMED)
+    elif scheme.lower() == "bearer":
+        key = value
+    else:
+        raise AuthenticationFailed(MALFORMED)
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise AuthenticationFailed(MALFORMED)
+    if not key:
+        raise AuthenticationFailed(MISSING)
+    return key
+
+
+def _reply(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def failure(action: str | None, status: int, message: str) -> Response:
+    """Mixpanel's failure reply; `code` repeats the HTTP status."""
+    headers = {"WWW-Authenticate": 'Basic realm="ensign cohort sync"'} if status == 401 else None
+    body = {"action": action, "status": "failure", "error": {"message": message, "code": status}}
+    return _reply(body, status, headers)
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else _NOT_JSON
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _authenticate(state: AppState, key: str) -> SyncCaller:
+    with state.read() as session:
+        return cohorts.authenticate(session, key)
+
+
+def _log_failure(state: AppState, caller: SyncCaller, **details: Any) -> None:
+    try:
+        with state.db.session() as session:
+            cohorts.log_failure(session, caller, **details)
+    except Exception:
+        # The database is what failed, most likely; the reply matters more than the log.
+        logger.warning("could not log a failed cohort sync", exc_info=True)
+
+
+async def _run(
+    request: Request,
+    action: str | None,
+    source: str,
+    body: Any,
+    work: Callable[[AppState, SyncCaller], T],
+    cohort: str | None = None,
+) -> T | Response:
+    """Authenticate, then run `work` in a thread; failures become Mixpanel-shaped replies."""
+    state = get_state(request)
+    started = time.perf_counter()
+    try:
+        key = credential(request.headers.get("authorization"))
+        caller = await run_in_threadpool(_authenticate, state, key)
+    except AuthenticationFailed as error:
+        return failure(action, 401, error.detail)
+    except Exception as error:
+        logger.exception("cohort-sync authentication failed")
+        fault = DATABASE_FAULT if cohorts.is_database_fault(error) else INTERNAL_FAULT
+        return failure(action, 503 if cohorts.is_database_fault(error) else 500, fault)
+    try:
+        if body is _NOT_JSON:
+            raise InvalidInput(NOT_JSON)
+        return await run_in_threadpool(work, state, caller)
+    except InvalidInput as error:
+        status, message = 400, error.detail
+    except Exception as error:
+        logger.exception("cohort sync failed")
+        is_db = cohorts.is_database_fault(error)
+        status, message = (503, DATABASE_FAULT) if is_db else (500, INTERNAL_FAULT)
+    details = {
+        "source": source,
+        "status_code": status,
+        "message": message,
+        "body": None if body is _NOT_JSON else body,
+        "cohort_external_id": cohort,
+        "duration_ms": (time.perf_counter() - started) * 1000,
+    }
+    await run_in_threadpool(lambda: _log_failure(state, caller, **details))
+    return failure(action, status, message)
+
+
+async def mixpanel(request: Request) -> Response:
+    """Receive one call of a Mixpanel cohort sync (`members`, `add_members` or
+    `remove_members`) and answer as Mixpanel expects."""
+    body = _json(await request.body())
+    action = requests.mixpanel_action(body)
+
+    def work(state: AppState, caller: SyncCaller) -> SyncResult:
+        sync = requests.parse_mixpanel(body, max_members=state.settings.cohort_sync_max_members)
+        with state.write() as session:
+            return cohorts.apply_mixpanel_sync(
+                session,
+                caller,
+                sync,
+                max_identifier_length=state.settings.max_identifier_length,
+                session_expiry=_expiry(state),
+            )
+
+    result = await _run(request, action, cohorts.MIXPANEL, body, work)
+    if isinstance(result, Response):
+        return result
+    return _reply({"action": action, "status": "success"}, 200)
+
+
+def _expiry(state: AppState) -> dt.timedelta:
+    return dt.timedelta(minutes=state.settings.cohort_session_expiry_minutes)
+
+
+def _webhook(action: str) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        cohort = str(request.path_params["cohort"])
+        body = _json(await request.body())
+
+        def work(state: AppState, caller: SyncCaller) -> SyncResult:
+            name = requests.check_webhook_cohort(cohort)
+            identifiers = requests.parse_webhook(
+                body, max_members=state.settings.cohort_sync_max_members
+            )
+            with state.write() as session:
+                return cohorts.apply_webhook_sync(
+                    session,
+                    caller,
+                    name,
+                    action,
+                    identifiers,
+                    max_identifier_length=state.settings.max_identifier_length,
+                )
+
+        result = await _run(request, action, cohorts.WEBHOOK, body, work, cohort=cohort[:200])
+        if isinstance(result, Response):
+            return result
+        return _reply(
+            {
+                "action": action,
+                "status": "success",
+                "added": result.added,
+                "removed": result.removed,
+                "skipped": result.skipped,
+            },
+            200,
+        )
+
+    return endpoint
+
+
+def _register(path: str, endpoint: Callable[..., Any], name: str, summary: str) -> None:
+    """Register with and without the trailing slash: redirects lose request bodies."""
+    router.add_api_route(
+        path, endpoint, methods=["POST"], summary=summary, name=name, operation_id=name
+    )
+    alternate = path.rstrip("/") if path.endswith("/") else path + "/"
+    router.add_api_route(
+        alternate, endpoint, methods=["POST"], name=f"{name}_alternate", include_in_schema=False
+    )
+
+
+_register(
+    "/mixpanel/",
+    mixpanel,
+    "cohort_sync_mixpanel",
+    "Mixpanel cohort sync (custom webhook destination)",
+)
+_register(
+    "/webhook/{cohort}/members/add",
+    _webhook(requests.ADD_MEMBERS),
+    "cohort_sync_webhook_add",
+    "Add identities to a cohort (generic webhook)",
+)
+_register(
+    "/webhook/{cohort}/members/remove",
+    _webhook(requests.REMOVE_MEMBERS),
+    "cohort_sync_webhook_remove",
+    "Remove identities from a cohort (generic webhook)",
+)

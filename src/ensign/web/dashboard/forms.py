@@ -1,0 +1,128 @@
+"""Parsing the dashboard's form fields into typed values, with a message per bad field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ensign.services.values import INT32_MAX, INT32_MIN, FlagValue, TraitValue
+from ensign.web.dashboard.core import FormErrors
+
+VALUE_TYPES = ("string", "integer", "boolean", "none")
+
+
+def value_type_of(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return "string"
+
+
+def value_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def pretty_json(value: Any) -> str | None:
+    """A string value that holds a JSON object or array, indented; otherwise None."""
+    if not isinstance(value, str) or not value.strip().startswith(("{", "[")):
+        return None
+    try:
+        return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
+    except ValueError:
+        return None
+
+
+def parse_flag_value(
+    errors: FormErrors, kind: str, text: str, *, field: str = "value", max_bytes: int = 20_000
+) -> FlagValue:
+    if kind not in VALUE_TYPES:
+        errors.set(f"{field}_type", "Choose string, integer, boolean or none.")
+        return None
+    if kind == "none":
+        return None
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            errors.set(field, "A boolean value is true or false.")
+            return None
+        return lowered == "true"
+    if kind == "integer":
+        try:
+            number = int(text.strip())
+        except ValueError:
+            errors.set(field, "Enter a whole number, such as 42.")
+            return None
+        if not INT32_MIN <= number <= INT32_MAX:
+            errors.set(field, "Integers must fit in 32 bits; use a string for larger numbers.")
+            return None
+        return number
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        errors.set(field, f"At most {max_bytes} bytes.")
+    return text
+
+
+def parse_weight(errors: FormErrors, text: str, field: str) -> float:
+    try:
+        weight = float(text.strip() or "0")
+    except ValueError:
+        errors.set(field, "Enter a percentage from 0 to 100.")
+        return 0.0
+    if not 0 <= weight <= 100:
+        errors.set(field, "Enter a percentage from 0 to 100.")
+        return 0.0
+    return weight
+
+
+def parse_trait_value(errors: FormErrors, text: str, field: str = "trait_value") -> TraitValue:
+    """A trait typed in a text box: numbers and booleans are recognised, as JSON would."""
+    stripped = text.strip()
+    if stripped in ("true", "false"):
+        return stripped == "true"
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        number = float(stripped)
+    except ValueError:
+        return text
+    if number != number or number in (float("inf"), float("-inf")):
+        errors.set(field, "Not a usable number.")
+    return number
+
+
+def parse_traits(errors: FormErrors, text: str, field: str = "traits") -> dict[str, TraitValue]:
+    """Traits typed one per line as `key=value`, or as a JSON object."""
+    stripped = text.strip()
+    if not stripped:
+        return {}
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            errors.set(field, "Not valid JSON: write key=value lines or a JSON object.")
+            return {}
+        traits: dict[str, TraitValue] = {}
+        for key, value in data.items():
+            if isinstance(value, bool | int | float | str):
+                traits[str(key)] = value
+            else:
+                traits[str(key)] = json.dumps(value)
+        return traits
+    traits = {}
+    for number, line in enumerate(stripped.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip():
+            errors.set(field, f"Line {number}: write key=value.")
+            return {}
+        traits[key.strip()] = parse_trait_value(errors, value.strip(), field)
+    return traits

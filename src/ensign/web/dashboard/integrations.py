@@ -1,0 +1,198 @@
+"""Heap and Mixpanel for an environment: configuration, delivery counters, recent attempts,
+and "send test event" (queued for the dispatcher, whose answer is shown)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from ensign.errors import EnsignError, NotFound
+from ensign.services import integrations
+from ensign.services.admin import features
+from ensign.services.integrations import IntegrationInput
+from ensign.web.dashboard import nav
+from ensign.web.dashboard.core import (
+    DashboardRoute,
+    DashContext,
+    FormErrors,
+    reading,
+    redirect,
+    render,
+)
+
+router = APIRouter(route_class=DashboardRoute)
+
+KINDS = {integrations.HEAP: "Heap", integrations.MIXPANEL: "Mixpanel"}
+KEY_LABELS = {integrations.HEAP: "Heap environment ID", integrations.MIXPANEL: "Project token"}
+CUSTOM = "custom"
+RECENT_ATTEMPTS = 10
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise NotFound("No such integration.")
+    return kind
+
+
+def _page(
+    dash: DashContext,
+    env_id: int,
+    errors: FormErrors | None = None,
+    error_kind: str | None = None,
+) -> Response:
+    with reading(dash.state) as session:
+        context = nav.environment_context(session, dash.user, env_id, "integrations")
+        env = context["environment"]
+        cards: list[dict[str, Any]] = []
+        for kind, label in KINDS.items():
+            configs = integrations.list_integrations(session, dash.user, env.api_key, kind)
+            config = configs[0] if configs else None
+            card: dict[str, Any] = {
+                "kind": kind,
+                "label": label,
+                "key_label": KEY_LABELS[kind],
+                "regions": list(integrations.REGIONS[kind]),
+                "config": config,
+            }
+            if config is not None:
+                card["status"] = integrations.delivery_status(
+                    session, dash.user, env.api_key, kind, config.id
+                )
+                card["attempts"] = integrations.delivery_attempts(
+                    session,
+                    dash.user,
+                    env.api_key,
+                    kind,
+                    config.id,
+                    offset=0,
+                    limit=RECENT_ATTEMPTS,
+                )[0]
+                card["event_name"] = (config.options or {}).get("event_name", "")
+            cards.append(card)
+        context.update(
+            cards=cards,
+            feature_names=[
+                f.name
+                for f in features.list_features(session, dash.user, env.project_id, nav.ALL).items
+            ],
+            errors=errors or FormErrors(),
+            error_kind=error_kind,
+            form=dash,
+            custom=CUSTOM,
+        )
+        return render(dash, "pages/integrations.html", context, status_code=400 if errors else 200)
+
+
+@router.get("/environments/{env_id}/integrations")
+def show_integrations(env_id: int, dash: DashContext) -> Response:
+    return _page(dash, env_id)
+
+
+def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput:
+    region = dash.value("region", "us")
+    base_url = dash.value("base_url").strip()
+    given = {"api_key", "enabled", "feature_names", "region", "base_url"}
+    if region == CUSTOM:
+        if not base_url:
+            errors.set("base_url", "Enter the endpoint URL, or pick a region.")
+        region_value, url_value = None, base_url
+    else:
+        region_value, url_value = region, None
+    names = [n for n in dash.values("feature_names") if n]
+    event_name = None
+    if kind == integrations.HEAP:
+        given.add("event_name")
+        event_name = dash.value("event_name")
+    return IntegrationInput(
+        api_key=dash.value("api_key"),
+        region=region_value,
+        base_url=url_value,
+        enabled=dash.value("enabled") == "on",
+        feature_names=names or None,
+        event_name=event_name,
+        given=frozenset(given),
+    )
+
+
+@router.post("/environments/{env_id}/integrations/{kind}")
+def create_integration(env_id: int, kind: str, dash: DashContext) -> Response:
+    kind = _kind(kind)
+    errors = FormErrors()
+    data = _input(dash, kind, errors)
+    if not errors:
+        try:
+            with dash.state.write() as session:
+                env = nav.environment(session, dash.user, env_id)
+                integrations.create_integration(
+                    session,
+                    dash.user,
+                    env.api_key,
+                    kind,
+                    data,
+                    allow_private=dash.state.settings.allow_private_destinations,
+                )
+        except EnsignError as error:
+            errors.add(error, "api_key")
+    if errors:
+        return _page(dash, env_id, errors, kind)
+    dash.flash(f"{KINDS[kind]} integration added.")
+    return redirect(f"/environments/{env_id}/integrations")
+
+
+@router.post("/environments/{env_id}/integrations/{kind}/{integration_id}")
+def update_integration(env_id: int, kind: str, integration_id: int, dash: DashContext) -> Response:
+    kind = _kind(kind)
+    errors = FormErrors()
+    data = _input(dash, kind, errors)
+    if not errors:
+        try:
+            with dash.state.write() as session:
+                env = nav.environment(session, dash.user, env_id)
+                integrations.update_integration(
+                    session,
+                    dash.user,
+                    env.api_key,
+                    kind,
+                    integration_id,
+                    data,
+                    allow_private=dash.state.settings.allow_private_destinations,
+                )
+        except EnsignError as error:
+            errors.add(error, "api_key")
+    if errors:
+        return _page(dash, env_id, errors, kind)
+    dash.flash(f"{KINDS[kind]} integration saved.")
+    return redirect(f"/environments/{env_id}/integrations")
+
+
+@router.post("/environments/{env_id}/integrations/{kind}/{integration_id}/delete")
+def delete_integration(env_id: int, kind: str, integration_id: int, dash: DashContext) -> Response:
+    kind = _kind(kind)
+    with dash.state.write() as session:
+        env = nav.environment(session, dash.user, env_id)
+        integrations.delete_integration(session, dash.user, env.api_key, kind, integration_id)
+    dash.flash(f"{KINDS[kind]} integration removed.")
+    return redirect(f"/environments/{env_id}/integrations")
+
+
+@router.post("/environments/{env_id}/integrations/{kind}/{integration_id}/test")
+def send_test_event(env_id: int, kind: str, integration_id: int, dash: DashContext) -> Response:
+    kind = _kind(kind)
+    with dash.state.write() as session:
+        env = nav.environment(session, dash.user, env_id)
+        row_id = integrations.request_test_event(
+            session, dash.user, env.api_key, kind, integration_id
+        )
+    result = None
+    deadline = time.monotonic() + dash.state.settings.delivery_timeout_seconds + 5
+    while time.monotonic() < deadline:
+        with reading(dash.state) as session:
+            result = integrations.test_event_result(session, row_id)
+        if result is not None:
+            with dash.state.write() as session:
+                integrations.discard_test_event(session, row_id)
+            break
+        time.sleep(0.1)
+    return render(dash, "partials/test_event.html", {"result": result})
