@@ -1,6 +1,5 @@
 # Ensign's tasks. CI runs only these targets (through .ci/run).
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-export UV
+UV ?= scripts/uv
 
 .PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations docs
 

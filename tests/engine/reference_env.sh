@@ -6,7 +6,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${ENSIGN_REFERENCE_VENV:-$root/.venv-ref}"
 python="$venv/bin/python"
 if ! "$python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("flagsmith-flag-engine") != "10.2.0")' 2>/dev/null; then
-    uv venv -q "$venv" >&2
-    uv pip install -q --python "$python" "flagsmith-flag-engine==10.2.0" >&2
+    "$root/scripts/uv" venv -q "$venv" >&2
+    "$root/scripts/uv" pip install -q --python "$python" "flagsmith-flag-engine==10.2.0" >&2
 fi
 echo "$python"
