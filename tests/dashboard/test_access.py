@@ -7,10 +7,19 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 
-from ensign.web.dashboard import audit, auth, features, identities, integrations, projects, segments
+from ensign.web.dashboard import (
+    audit,
+    auth,
+    cohorts,
+    features,
+    identities,
+    integrations,
+    projects,
+    segments,
+)
 from tests.dashboard.conftest import Browser
 
-AREAS = (auth, projects, features, segments, identities, integrations, audit)
+AREAS = (auth, projects, features, segments, identities, integrations, cohorts, audit)
 PUBLIC = {"/sign-in"}
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ensign.web.dashboard import (
     audit,
     auth,
+    cohorts,
     features,
     identities,
     integrations,
@@ -18,5 +19,5 @@ from ensign.web.dashboard.core import DashboardRoute
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(auth.static_router)
-for area in (projects, features, segments, identities, integrations, audit):
+for area in (projects, features, segments, identities, integrations, cohorts, audit):
     router.include_router(area.router)

@@ -1,0 +1,181 @@
+"""Cohort sync for an environment: its cohort-sync keys (the secret shown once, with the
+settings to paste into Mixpanel), how cohort members map to identities, the synced cohorts
+with their managed segments, and the sync log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ensign.errors import EnsignError
+from ensign.services import cohorts
+from ensign.storage.admin_queries import Window
+from ensign.storage.cohort_models import CohortSyncKey
+from ensign.web.dashboard import nav
+from ensign.web.dashboard.core import (
+    DashboardRoute,
+    DashContext,
+    FormErrors,
+    reading,
+    redirect,
+    render,
+)
+from ensign.web.dashboard.projects import check_name
+
+router = APIRouter(route_class=DashboardRoute)
+
+LOG_PAGE_SIZE = 25
+MAX_PAGE = 100_000
+MIXPANEL_PATH = "/api/v1/cohort-sync/mixpanel/"
+# The member-mapping choices offered by name; OTHER means "the property typed next to it".
+MEMBER_KEYS = {
+    cohorts.DEFAULT_MEMBER_KEY: "Mixpanel distinct ID (mixpanel_distinct_id)",
+    "email": "Email (email)",
+}
+OTHER = "other"
+
+
+def _page_number(dash: DashContext) -> int:
+    text = dash.request.query_params.get("page", "1")
+    return max(1, min(int(text) if text.isdigit() else 1, MAX_PAGE))
+
+
+def _destination_url(dash: DashContext) -> str:
+    return str(dash.request.base_url).rstrip("/") + MIXPANEL_PATH
+
+
+def _page(
+    dash: DashContext,
+    env_id: int,
+    *,
+    errors: FormErrors | None = None,
+    new_key: tuple[CohortSyncKey, str] | None = None,
+    mapping: tuple[str, str] | None = None,
+    status_code: int | None = None,
+) -> Response:
+    """The cohort-sync page. `new_key` is a key just created, shown this once; `mapping` is
+    the member-mapping form as submitted (choice, other property), when it is shown again."""
+    page = _page_number(dash)
+    with reading(dash.state) as session:
+        context = nav.environment_context(session, dash.user, env_id, "cohorts")
+        env = context["environment"]
+        current = cohorts.member_key(session, env)
+        if mapping is None:
+            mapping = (current, "") if current in MEMBER_KEYS else (OTHER, current)
+        log = cohorts.sync_log(session, env, Window((page - 1) * LOG_PAGE_SIZE, LOG_PAGE_SIZE))
+        context.update(
+            keys=list(cohorts.list_keys(session, env)),
+            new_key=new_key,
+            destination_url=_destination_url(dash),
+            member_key=current,
+            member_keys=MEMBER_KEYS,
+            other=OTHER,
+            mapping_choice=mapping[0],
+            mapping_other=mapping[1],
+            cohorts=cohorts.list_cohorts(session, env),
+            log=list(log.items),
+            log_count=log.count,
+            page=page,
+            has_next=page * LOG_PAGE_SIZE < log.count,
+            form_key_name=dash.value("key_name") if dash.form is not None and not new_key else "",
+            errors=errors or FormErrors(),
+        )
+        status = status_code if status_code is not None else (400 if errors else 200)
+        return render(dash, "pages/cohorts.html", context, status_code=status)
+
+
+@router.get("/environments/{env_id}/cohorts")
+def show_cohorts(env_id: int, dash: DashContext) -> Response:
+    return _page(dash, env_id)
+
+
+@router.post("/environments/{env_id}/cohorts/keys")
+def create_key(env_id: int, dash: DashContext) -> Response:
+    errors = FormErrors()
+    name = check_name(errors, dash.value("key_name"), "key_name")
+    created: tuple[CohortSyncKey, str] | None = None
+    if not errors:
+        try:
+            with dash.state.write() as session:
+                env = nav.environment(session, dash.user, env_id)
+                row, secret = cohorts.create_key(session, env, name, dash.user)
+                session.flush()
+                session.expunge(row)
+                created = (row, secret)
+        except EnsignError as error:
+            if error.field is None:
+                raise
+            errors.add(error, "key_name")
+    if created is None:
+        return _page(dash, env_id, errors=errors)
+    # The secret is answered in this response only: never put in the session or a redirect.
+    return _page(dash, env_id, new_key=created, status_code=201)
+
+
+@router.get("/environments/{env_id}/cohorts/keys/{key_id}/revoke")
+def confirm_revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
+    with reading(dash.state) as session:
+        env = nav.environment(session, dash.user, env_id)
+        key = next((k for k in cohorts.list_keys(session, env) if k.id == key_id), None)
+        if key is None or not key.active:
+            return redirect(f"/environments/{env_id}/cohorts")
+        return render(
+            dash,
+            "pages/confirm.html",
+            {
+                "title": f"Revoke cohort-sync key {key.name!r}?",
+                "message": "Mixpanel syncs sent with it are refused (401) from now on; cohorts "
+                "already synced keep their members. This cannot be undone.",
+                "action": f"/environments/{env_id}/cohorts/keys/{key_id}/revoke",
+                "cancel": f"/environments/{env_id}/cohorts",
+                "confirm_label": "Yes, revoke",
+            },
+        )
+
+
+@router.post("/environments/{env_id}/cohorts/keys/{key_id}/revoke")
+def revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
+    with dash.state.write() as session:
+        env = nav.environment(session, dash.user, env_id)
+        row = cohorts.revoke_key(session, env, key_id, dash.user)
+        name = row.name
+    dash.flash(f"Cohort-sync key {name!r} revoked.")
+    return redirect(f"/environments/{env_id}/cohorts")
+
+
+def _mapping_input(dash: DashContext, errors: FormErrors) -> tuple[str, str, str]:
+    """The submitted member mapping: (choice, other property, the member key it means)."""
+    choice = dash.value("member_key")
+    other = dash.value("member_key_other").strip()
+    if choice in MEMBER_KEYS:
+        return choice, other, choice
+    if choice != OTHER:
+        errors.set("member_key", "Choose how members map to identities.")
+        return choice, other, ""
+    if not other:
+        errors.set("member_key_other", "Enter the member property that holds the identifier.")
+    elif len(other) > 200:
+        errors.set("member_key_other", "At most 200 characters.")
+    elif "\x00" in other:
+        errors.set("member_key_other", "Must not contain NUL characters.")
+    return choice, other, other
+
+
+@router.post("/environments/{env_id}/cohorts/member-mapping")
+def update_member_mapping(env_id: int, dash: DashContext) -> Response:
+    errors = FormErrors()
+    choice, other, key = _mapping_input(dash, errors)
+    if not errors:
+        try:
+            with dash.state.write() as session:
+                env = nav.environment(session, dash.user, env_id)
+                cohorts.set_member_key(session, env, key, dash.user)
+        except EnsignError as error:
+            if error.field is None:
+                raise
+            errors.add(error, "member_key")
+            if choice == OTHER and "member_key" in errors.fields:
+                errors.set("member_key_other", errors.fields.pop("member_key"))
+    if errors:
+        return _page(dash, env_id, errors=errors, mapping=(choice, other))
+    dash.flash(f"Cohort members now map to identities by {key}.")
+    return redirect(f"/environments/{env_id}/cohorts")
