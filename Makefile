@@ -1,7 +1,7 @@
 # Ensign's tasks. CI runs only these targets (through .ci/run).
 UV ?= scripts/uv
 
-.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations docs
+.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations docs screenshots
 
 install:
 	@scripts/bootstrap
@@ -41,3 +41,5 @@ bench-integrations: install
 
 docs: install
 	$(UV) run python -m ensign.docs > docs/settings.md
+screenshots:
+	ENSIGN_UPDATE_SCREENSHOTS=1 $(UV) run pytest tests/dashboard/test_browser.py

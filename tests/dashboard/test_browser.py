@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,13 @@ from tests.fakes.fixtures import Served, vendors
 __all__ = ["vendors"]
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# The README's screenshots are taken here. They are rewritten only when asked
+# (ENSIGN_UPDATE_SCREENSHOTS=1), so that an ordinary test run leaves the work tree clean.
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("ENSIGN_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="ensign-screenshots-"))
+)
 EMAIL = "admin@example.com"
 SERVER_ENV = {
     "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
