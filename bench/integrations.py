@@ -305,6 +305,7 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
         result = import_document(session, organisation_id, data, project_name="drain bench")
         principal = AdminPrincipal(organisation_id, 0, "bench")
         ids = []
+        environment_id = 0
         for kind in ("heap", "mixpanel"):
             config = integrations.create_integration(
                 session,
@@ -319,9 +320,15 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
                 allow_private=True,
             )
             ids.append(config.id)
+            environment_id = config.environment_id
+    # Stored as the outbox stores them: feature name → value sent.
     flags = orjson.dumps(
         {
-            state["feature"]["name"]: (state["enabled"], state["feature_state_value"])
+            state["feature"]["name"]: (
+                state["feature_state_value"]
+                if state["enabled"] and state["feature_state_value"] is not None
+                else bool(state["enabled"])
+            )
             for state in data["feature_states"]
         }
     ).decode()
@@ -331,9 +338,8 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
         store = IdentityStore(connection.cursor(), is_postgres=not db.is_sqlite)
         for start in range(0, count, 5000):
             records = [
-                OutboxRecord(integration_id, uuid.uuid4().hex, f"drain-{i}", flags, now)
+                OutboxRecord(environment_id, tuple(ids), uuid.uuid4().hex, f"drain-{i}", flags, now)
                 for i in range(start, min(count, start + 5000))
-                for integration_id in ids
             ]
             store.insert_outbox(records)
             connection.commit()

@@ -15,13 +15,14 @@ import datetime as dt
 import logging
 import random
 import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
-import orjson
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
@@ -44,6 +45,54 @@ log = logging.getLogger("ensign.delivery")
 
 # How often a task checks for rows too old to keep retrying.
 GIVE_UP_SWEEP_SECONDS = 30.0
+# How often the dispatcher looks for evaluations no queue row points at (a safety net: the
+# delivery transaction deletes each evaluation with its last queue row).
+ORPHAN_SWEEP_SECONDS = 300.0
+ORPHAN_SWEEP_LIMIT = 5000
+
+
+class LocalClaims:
+    """The queue rows this process's dispatchers hold, on SQLite.
+
+    SQLite runs one dispatcher process (`ensign serve`'s, or one `ensign worker`), so rows
+    are claimed in memory rather than by rewriting them: a plain SELECT skips the ids held
+    here, and a crashed process holds nothing, so its rows are due again at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[int, set[int]] = {}
+
+    def held(self, integration_id: int) -> list[int]:
+        with self._lock:
+            return list(self._held.get(integration_id, ()))
+
+    def take(self, integration_id: int, ids: Sequence[int]) -> list[int]:
+        """Hold those of `ids` nobody holds; answers them."""
+        with self._lock:
+            held = self._held.setdefault(integration_id, set())
+            taken = [i for i in ids if i not in held]
+            held.update(taken)
+            return taken
+
+    def release(self, integration_id: int, ids: Sequence[int]) -> None:
+        with self._lock:
+            held = self._held.get(integration_id)
+            if held is not None:
+                held.difference_update(ids)
+
+
+_LOCAL_CLAIMS: weakref.WeakKeyDictionary[Database, LocalClaims] = weakref.WeakKeyDictionary()
+_LOCAL_CLAIMS_LOCK = threading.Lock()
+
+
+def local_claims(db: Database) -> LocalClaims:
+    """The in-memory claims shared by every dispatcher of this process on `db`."""
+    with _LOCAL_CLAIMS_LOCK:
+        claims = _LOCAL_CLAIMS.get(db)
+        if claims is None:
+            claims = _LOCAL_CLAIMS[db] = LocalClaims()
+        return claims
 
 
 @dataclass(frozen=True)
@@ -106,6 +155,8 @@ class Dispatcher:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._last_sweep: dict[int, float] = {}
+        self._last_orphan_sweep = time.monotonic()
+        self._local = local_claims(db) if db.is_sqlite else None
 
     # --- running ------------------------------------------------------------------------------
 
@@ -117,6 +168,12 @@ class Dispatcher:
                     await self.refresh()
                 except Exception:
                     log.exception("delivery: cannot read integrations")
+                if time.monotonic() - self._last_orphan_sweep > ORPHAN_SWEEP_SECONDS:
+                    self._last_orphan_sweep = time.monotonic()
+                    try:
+                        await asyncio.to_thread(self.sweep_orphans)
+                    except Exception:
+                        log.exception("delivery: cannot remove unreferenced evaluations")
                 await self._sleep(self._settings.refresh_interval_seconds)
         finally:
             await self._cancel_tasks()
@@ -203,16 +260,37 @@ class Dispatcher:
         )
         if not claimed:
             return BatchResult(0, None, limit=limit)
+        try:
+            return await self._deliver(target, destination, claimed, token, failures, limit)
+        finally:
+            if self._local is not None:
+                self._local.release(target.id, [row.id for row in claimed])
+
+    async def _deliver(
+        self,
+        target: q.DispatchTarget,
+        destination: Destination,
+        claimed: list[q.ClaimedRow],
+        token: str,
+        failures: int,
+        limit: int,
+    ) -> BatchResult:
         # Building a full batch takes milliseconds of CPU: off the event loop, which inside
         # `ensign serve` is also answering flag requests.
         prepared = await asyncio.to_thread(_build, destination, target, claimed)
-        ids_by_key = {row.event_key: row.id for row in claimed}
-        rejected = {ids_by_key[k]: reason for k, reason in prepared.rejected.items()}
+        claim_token = None if self._local is not None else token
+        by_key = {row.event_key: row for row in claimed}
+        rejected = {by_key[k].id: reason for k, reason in prepared.rejected.items()}
         if rejected:
-            await asyncio.to_thread(self._reject, target.id, token, rejected)
+            claim = q.Claim([r.id for r in claimed], [], claim_token)
+            await asyncio.to_thread(self._reject, target.id, claim, rejected)
             metrics.EVALUATIONS.labels(target.kind, "failed").inc(len(rejected))
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
+        remaining = [r for r in claimed if r.id not in rejected]
+        claim = q.Claim(
+            [r.id for r in remaining], [r.evaluation_id for r in remaining], claim_token
+        )
         request = prepared.request
         started = time.perf_counter()
         try:
@@ -236,14 +314,13 @@ class Dispatcher:
         pause = self._pause(failures + 1, outcome) if outcome.outcome is Outcome.RETRY else 0.0
         finished = self._clock()
         counts = await asyncio.to_thread(
-            self._record, target.id, token, outcome, sent, duration, finished, pause
+            self._record, target.id, claim, outcome, sent, duration, finished, pause
         )
         if outcome.outcome is Outcome.DELIVERED:
             metrics.EVALUATIONS.labels(target.kind, "delivered").inc(counts[0])
             latency = metrics.LATENCY_SECONDS.labels(target.kind)
-            for row in claimed:
-                if row.id not in rejected:
-                    latency.observe(max(0.0, (finished - row.evaluated_at).total_seconds()))
+            for row in remaining:
+                latency.observe(max(0.0, (finished - row.evaluated_at).total_seconds()))
         elif outcome.outcome is Outcome.FAILED:
             metrics.EVALUATIONS.labels(target.kind, "failed").inc(counts[0])
         else:
@@ -261,15 +338,35 @@ class Dispatcher:
         with self._db.read_session() as session:
             return q.queue_depth_by_kind(session)
 
+    def sweep_orphans(self) -> int:
+        """Delete evaluations no queue row points at; answers how many."""
+        with self._db.read_session() as session:
+            ids = q.unreferenced_evaluations(session, ORPHAN_SWEEP_LIMIT)
+        if not ids:
+            return 0
+        with self._db.session() as session:
+            return q.delete_unreferenced(session, ids)
+
+    def _give_up_expired(self, integration_id: int, now: dt.datetime) -> None:
+        with self._db.session() as session:
+            gave_up = q.give_up_expired(session, integration_id, now - self._settings.max_age)
+        if gave_up:
+            kind = self._targets[integration_id].kind
+            metrics.EVALUATIONS.labels(kind, "given_up").inc(gave_up)
+
     def _claim(
         self, integration_id: int, now: dt.datetime, token: str, limit: int, *, sweep: bool
     ) -> list[q.ClaimedRow]:
+        if sweep:
+            self._give_up_expired(integration_id, now)
+        if self._local is not None:
+            # SQLite: read without writing; the claim is held in memory.
+            held = self._local.held(integration_id)
+            with self._db.read_session() as session:
+                rows = q.read_due(session, integration_id, now=now, limit=limit, exclude=held)
+            taken = set(self._local.take(integration_id, [r.id for r in rows]))
+            return [r for r in rows if r.id in taken]
         with self._db.session() as session:
-            if sweep:
-                gave_up = q.give_up_expired(session, integration_id, now - self._settings.max_age)
-                if gave_up:
-                    kind = self._targets[integration_id].kind
-                    metrics.EVALUATIONS.labels(kind, "given_up").inc(gave_up)
             return q.claim_due(
                 session,
                 integration_id,
@@ -279,14 +376,14 @@ class Dispatcher:
                 token=token,
             )
 
-    def _reject(self, integration_id: int, token: str, rejected: dict[int, str]) -> None:
+    def _reject(self, integration_id: int, claim: q.Claim, rejected: dict[int, str]) -> None:
         now = self._clock()
         with self._db.session() as session:
             for row_id, reason in rejected.items():
                 q.mark_failed(
                     session,
                     integration_id,
-                    token,
+                    claim,
                     attempt_id=None,
                     message=reason,
                     now=now,
@@ -296,7 +393,7 @@ class Dispatcher:
     def _record(
         self,
         integration_id: int,
-        token: str,
+        claim: q.Claim,
         outcome: DeliveryOutcome,
         sent: int,
         duration: float,
@@ -315,17 +412,17 @@ class Dispatcher:
         with self._db.session() as session:
             attempt_id = q.add_attempt(session, integration_id, attempt, now)
             if outcome.outcome is Outcome.DELIVERED:
-                return q.mark_delivered(session, integration_id, token, attempt_id, now), 0
+                return q.mark_delivered(session, integration_id, claim, attempt_id, now), 0
             if outcome.outcome is Outcome.FAILED:
                 message = error or "failed"
                 count = q.mark_failed(
-                    session, integration_id, token, attempt_id=attempt_id, message=message, now=now
+                    session, integration_id, claim, attempt_id=attempt_id, message=message, now=now
                 )
                 return count, 0
             return q.mark_retry(
                 session,
                 integration_id,
-                token,
+                claim,
                 attempt_id=attempt_id,
                 message=error or "retry",
                 now=now,
@@ -337,10 +434,9 @@ class Dispatcher:
 def _build(
     destination: Destination, target: q.DispatchTarget, claimed: list[q.ClaimedRow]
 ) -> PreparedBatch:
-    # The stored flags map names to `[enabled, value]` pairs, which the destinations read as
-    # they are (converting each to a tuple would cost more than building the payload).
+    # The stored flags map names to the values sent: the destinations copy them as they are.
     evaluations = [
-        Evaluation(row.event_key, row.identifier, orjson.loads(row.flags), row.evaluated_at)
+        Evaluation(row.event_key, row.identifier, {}, row.evaluated_at, values_json=row.flags)
         for row in claimed
     ]
     return destination.build(Target(target.api_key, target.base_url, target.options), evaluations)

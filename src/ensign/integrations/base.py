@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
+import orjson
+
 # Vendor answers are kept for people to read; a few hundred characters say what went wrong.
 MAX_MESSAGE_CHARS = 500
 
@@ -26,6 +28,12 @@ class Evaluation:
     identity: str
     flags: Mapping[str, tuple[bool, Any]]
     evaluated_at: dt.datetime
+    # Feature name → value sent, when already resolved from the flags by `property_value`;
+    # `flags` is then unused.
+    values: dict[str, Any] | None = None
+    # The same as JSON text, as the outbox stores it: builders copy it into the request as it
+    # is, without parsing it (`values` and `flags` are then unused).
+    values_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,16 @@ def properties(flags: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         name: pair[1] if pair[0] and pair[1] is not None else pair[0]
         for name, pair in flags.items()
     }
+
+
+def sent_values(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation's values sent: as given, or resolved from its flags."""
+    if evaluation.values is not None:
+        return evaluation.values
+    if evaluation.values_json is not None:
+        values: dict[str, Any] = orjson.loads(evaluation.values_json)
+        return values
+    return properties(evaluation.flags)
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

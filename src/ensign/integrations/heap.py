@@ -20,7 +20,7 @@ from ensign.integrations.base import (
     Target,
     classify_http,
     iso_timestamp,
-    properties,
+    sent_values,
 )
 
 DEFAULT_EVENT_NAME = "Flagsmith Feature Flags"
@@ -38,7 +38,7 @@ def _clip(value: Any) -> Any:
 
 def event_properties(evaluation: Evaluation) -> dict[str, Any]:
     """Feature name → value sent, by the shared value rule, clipped to Heap's limits."""
-    sent = properties(evaluation.flags)
+    sent = sent_values(evaluation)
     # Names and values past Heap's limit are rare: look for one before rebuilding the map.
     for name, value in sent.items():
         if len(name) > MAX_PROPERTY_CHARS or (
@@ -59,6 +59,37 @@ def build_event(evaluation: Evaluation, event_name: str) -> dict[str, Any]:
     }
 
 
+def _fits(values_json: str) -> bool:
+    """Whether no name or string value in the JSON text can be past Heap's limit: with no
+    escapes, every string is a run between two quotes, and a run that short is short enough."""
+    if len(values_json) <= MAX_PROPERTY_CHARS:
+        return True
+    return "\\" not in values_json and max(map(len, values_json.split('"'))) <= MAX_PROPERTY_CHARS
+
+
+def encode_event(evaluation: Evaluation, event_name_json: bytes) -> bytes:
+    """`build_event`, serialised; the stored values are copied in without parsing them when
+    nothing in them needs clipping."""
+    text = evaluation.values_json
+    if text is None or not _fits(text):
+        return orjson.dumps(build_event(evaluation, orjson.loads(event_name_json)))
+    return b"".join(
+        (
+            b'{"identity":',
+            orjson.dumps(evaluation.identity),
+            b',"event":',
+            event_name_json,
+            b',"properties":',
+            text.encode(),
+            b',"timestamp":"',
+            iso_timestamp(evaluation.evaluated_at).encode(),
+            b'","idempotency_key":',
+            orjson.dumps(evaluation.key),
+            b"}",
+        )
+    )
+
+
 class Heap:
     kind = "heap"
     max_batch = MAX_EVENTS
@@ -67,19 +98,23 @@ class Heap:
         """A bulk-track request for up to 1000 evaluations; identities Heap refuses are set aside."""
         if len(evaluations) > MAX_EVENTS:
             raise ValueError(f"Heap takes at most {MAX_EVENTS} events a request")
-        event_name = str(target.options.get("event_name") or DEFAULT_EVENT_NAME)
-        events, sent, rejected = [], [], {}
+        event_name = orjson.dumps(str(target.options.get("event_name") or DEFAULT_EVENT_NAME))
+        events: list[bytes] = []
+        sent: list[str] = []
+        rejected: dict[str, str] = {}
         for evaluation in evaluations:
             if len(evaluation.identity) > MAX_IDENTITY_CHARS:
                 rejected[evaluation.key] = (
                     f"identity longer than {MAX_IDENTITY_CHARS} characters; Heap refuses it"
                 )
                 continue
-            events.append(build_event(evaluation, event_name))
+            events.append(encode_event(evaluation, event_name))
             sent.append(evaluation.key)
         if not events:
             return PreparedBatch(None, (), rejected)
-        body = orjson.dumps({"app_id": target.api_key, "events": events})
+        body = b"".join(
+            (b'{"app_id":', orjson.dumps(target.api_key), b',"events":[', b",".join(events), b"]}")
+        )
         request = OutboundRequest(
             "POST",
             target.base_url.rstrip("/") + "/api/track",

@@ -21,7 +21,7 @@ from ensign.integrations.base import (
     Target,
     body_text,
     classify_http,
-    properties,
+    sent_values,
     truncate,
 )
 
@@ -31,7 +31,7 @@ MAX_UPDATES = 2000
 def profile_properties(evaluation: Evaluation) -> dict[str, Any]:
     """Feature name → value sent, by the shared value rule (unlike the reference, `0`, `""`
     and `false` are sent as themselves)."""
-    return properties(evaluation.flags)
+    return sent_values(evaluation)
 
 
 def build_update(evaluation: Evaluation, token: str, *, ignore_time: bool) -> dict[str, Any]:
@@ -45,6 +45,26 @@ def build_update(evaluation: Evaluation, token: str, *, ignore_time: bool) -> di
     if ignore_time:
         update["$ignore_time"] = True
     return update
+
+
+def encode_update(evaluation: Evaluation, token_json: bytes, *, ignore_time: bool) -> bytes:
+    """`build_update`, serialised; the stored values are copied in without parsing them."""
+    text = evaluation.values_json
+    if text is None:
+        token = orjson.loads(token_json)
+        return orjson.dumps(build_update(evaluation, token, ignore_time=ignore_time))
+    return b"".join(
+        (
+            b'{"$token":',
+            token_json,
+            b',"$distinct_id":',
+            orjson.dumps(evaluation.identity),
+            b',"$set":',
+            text.encode(),
+            b',"$ip":"0"',
+            b',"$ignore_time":true}' if ignore_time else b"}",
+        )
+    )
 
 
 def latest_per_identity(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
@@ -68,15 +88,16 @@ class Mixpanel:
         if not evaluations:
             return PreparedBatch(None, (), {})
         ignore_time = bool(target.options.get("ignore_time", True))
+        token = orjson.dumps(target.api_key)
         updates = [
-            build_update(e, target.api_key, ignore_time=ignore_time)
+            encode_update(e, token, ignore_time=ignore_time)
             for e in latest_per_identity(evaluations)
         ]
         request = OutboundRequest(
             "POST",
             target.base_url.rstrip("/") + "/engage?verbose=1",
             {"Content-Type": "application/json", "Accept": "application/json"},
-            orjson.dumps(updates),
+            b"[" + b",".join(updates) + b"]",
         )
         return PreparedBatch(request, tuple(e.key for e in evaluations), {})
 

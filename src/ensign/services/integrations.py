@@ -311,8 +311,14 @@ def delivery_attempts(
 
 
 def sample_flags(environment_flags: dict[str, tuple[bool, Any]] | None = None) -> str:
+    """The test event's flags, stored as the outbox stores them: name → value sent."""
     flags = environment_flags or {"ensign_test_event": (True, "sent from Ensign")}
-    return orjson.dumps(flags).decode()
+    return orjson.dumps(
+        {
+            name: value if enabled and value is not None else enabled
+            for name, (enabled, value) in flags.items()
+        }
+    ).decode()
 
 
 def request_test_event(
@@ -323,7 +329,13 @@ def request_test_event(
     config = get_integration(session, principal, api_key, kind, integration_id)
     now = utcnow()
     record = q.OutboxRecord(
-        config.id, uuid.uuid4().hex, TEST_IDENTITY, sample_flags(), now, is_test=True
+        config.environment_id,
+        (config.id,),
+        uuid.uuid4().hex,
+        TEST_IDENTITY,
+        sample_flags(),
+        now,
+        is_test=True,
     )
     (row_id,) = q.insert_records(session, [record], now, due_at=now - dt.timedelta(days=1))
     return row_id

@@ -70,28 +70,39 @@ def evaluated_flags(result: IdentifyResult) -> dict[str, tuple[bool, Any]]:
     return {flag.name: (bool(flag.enabled), flag.value) for flag in result.served}
 
 
+def sent_values(result: IdentifyResult) -> dict[str, Any]:
+    """Feature name → the value the vendors receive (`integrations.property_value`), which is
+    what the outbox stores, so that delivery does no per-flag work."""
+    return {
+        flag.name: flag.value if flag.enabled and flag.value is not None else bool(flag.enabled)
+        for flag in result.served
+    }
+
+
 def identify_records(
     snapshot: Snapshot, result: IdentifyResult, evaluated_at: dt.datetime
 ) -> list[OutboxRecord]:
-    """One record per enabled integration for one identity evaluation."""
+    """The evaluation to record, once for all the enabled integrations sending the same flags
+    (once per distinct flag selection)."""
     if not snapshot.integrations:
         return []
-    flags = evaluated_flags(result)
-    encoded: dict[frozenset[str] | None, str] = {}
-    records = []
+    values = sent_values(result)
+    groups: dict[frozenset[str] | None, list[int]] = {}
     for target in snapshot.integrations:
-        text = encoded.get(target.feature_names)
-        if text is None:
-            selected = (
-                flags
-                if target.feature_names is None
-                else {n: v for n, v in flags.items() if n in target.feature_names}
-            )
-            text = orjson.dumps(selected).decode()
-            encoded[target.feature_names] = text
+        groups.setdefault(target.feature_names, []).append(target.id)
+    records = []
+    for names, integration_ids in groups.items():
+        selected = values if names is None else {n: v for n, v in values.items() if n in names}
         # 128 random bits (a uuid4 has 122), at a fifth of `uuid.uuid4()`'s cost.
         records.append(
-            OutboxRecord(target.id, os.urandom(16).hex(), result.identifier, text, evaluated_at)
+            OutboxRecord(
+                snapshot.environment_id,
+                tuple(integration_ids),
+                os.urandom(16).hex(),
+                result.identifier,
+                orjson.dumps(selected).decode(),
+                evaluated_at,
+            )
         )
     return records
 
@@ -104,12 +115,13 @@ def record_identify(
 ) -> int:
     """Record one identify call's flags for every enabled integration of its environment.
 
-    Call it inside the request's write transaction; answers how many records were written.
+    Call it inside the request's write transaction; answers how many queue rows were written
+    (one per integration).
     """
     records = identify_records(snapshot, result, evaluated_at)
     if records:
         writer.insert_outbox(records)
-    return len(records)
+    return sum(len(r.integration_ids) for r in records)
 
 
 class OutboxUnits(Protocol):

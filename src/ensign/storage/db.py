@@ -91,10 +91,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Let Python's sqlite3 stop issuing its own BEGIN so that ours (IMMEDIATE) is used.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # `migrate` already put the file in WAL mode (a switch needs every other connection
+    # closed), so this is normally a no-op; it matters for files made by other means.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -110,6 +112,13 @@ def migrate(url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+    if normalise_url(url).startswith("sqlite"):
+        # WAL lets readers run beside the writer; the mode is kept in the file, and setting
+        # it here, before the server opens its connections, avoids racing them for the switch.
+        engine = create_engine(normalise_url(url))
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        engine.dispose()
 
 
 def alembic_config(url: str) -> Any:

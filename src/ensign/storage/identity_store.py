@@ -41,10 +41,13 @@ _INSERT_TRAIT = (
 )
 _UPDATE_TRAIT = "UPDATE traits SET value_type = ?, value_text = ? WHERE id = ?"
 _DELETE_TRAIT = "DELETE FROM traits WHERE id = ?"
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox_evaluations (integration_id, status, event_key, identifier, flags, "
-    "evaluated_at, next_attempt_at, attempts, is_test, created_at) "
-    "VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)"
+_INSERT_EVALUATION = (
+    "INSERT INTO evaluations (environment_id, event_key, identifier, flags, evaluated_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO outbox_deliveries (integration_id, evaluation_id, status, next_attempt_at, "
+    "attempts, is_test, created_at) VALUES (?, ?, 'pending', ?, 0, ?, ?)"
 )
 
 
@@ -104,30 +107,29 @@ class IdentityStore:
             self._cursor.execute(self._sql(_DELETE_TRAIT), (trait_id,))
 
     def insert_outbox(self, records: Sequence[OutboxRecord]) -> None:
-        """Record evaluations for the analytics dispatcher, due at once."""
+        """Record evaluations for the analytics dispatcher, due at once: each evaluation's
+        flags once, and a narrow queue row for each integration sending it."""
         if not records:
             return
         # One call's records share their evaluation time: format each moment once.
         now = self._stamp(utcnow())
         stamps: dict[Any, Any] = {}
+        insert_evaluation = self._sql(_INSERT_EVALUATION)
+        if self._pg:
+            insert_evaluation += " RETURNING id"
         rows = []
         for r in records:
             evaluated_at = stamps.get(r.evaluated_at)
             if evaluated_at is None:
                 evaluated_at = stamps[r.evaluated_at] = self._stamp(r.evaluated_at)
-            rows.append(
-                (
-                    r.integration_id,
-                    r.event_key,
-                    r.identifier,
-                    r.flags,
-                    evaluated_at,
-                    now,
-                    r.is_test,
-                    now,
-                )
+            self._cursor.execute(
+                insert_evaluation,
+                (r.environment_id, r.event_key, r.identifier, r.flags, evaluated_at),
             )
-        self._cursor.executemany(self._sql(_INSERT_OUTBOX), rows)
+            evaluation_id = self._cursor.fetchone()[0] if self._pg else self._cursor.lastrowid
+            for integration_id in r.integration_ids:
+                rows.append((integration_id, evaluation_id, now, r.is_test, now))
+        self._cursor.executemany(self._sql(_INSERT_DELIVERY), rows)
 
     def _stamp(self, moment: Any) -> Any:
         if self._pg:

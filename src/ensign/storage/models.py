@@ -400,32 +400,50 @@ class IntegrationConfig(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class OutboxEvaluation(Base):
-    """One identity evaluation waiting to reach one integration.
+class RecordedEvaluation(Base):
+    """One identity evaluation's flags, stored once for every integration that sends it.
 
-    Written by the request path inside its transaction; claimed by a dispatcher, which pushes
-    `next_attempt_at` forward as a lease, so a crashed dispatcher's rows come due again.
+    `OutboxDelivery` rows (one per integration) point here; the row is deleted with the last
+    of them. `flags` is JSON text {feature name: value sent} (the value rule of
+    `integrations.property_value` already applied), so delivery needs no per-flag work.
+    """
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    # Unique to the evaluation: the vendors' idempotency key (each vendor sees it once).
+    event_key: Mapped[str] = mapped_column(String(40))
+    identifier: Mapped[str] = mapped_column(Text)
+    flags: Mapped[str] = mapped_column(Text)
+    evaluated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class OutboxDelivery(Base):
+    """One evaluation waiting to reach one integration: a narrow row, cheap to write and claim.
+
+    Written by the request path inside its transaction. On PostgreSQL a dispatcher claims rows
+    by giving them its token and pushing `next_attempt_at` forward as a lease, so a crashed
+    dispatcher's rows come due again; on SQLite (one dispatcher) claims are kept in memory.
     Delivered rows are deleted; failed and given-up ones stay for inspection.
     """
 
-    __tablename__ = "outbox_evaluations"
+    __tablename__ = "outbox_deliveries"
     __table_args__ = (
-        Index("ix_outbox_evaluations_due", "integration_id", "status", "next_attempt_at"),
+        Index("ix_outbox_deliveries_due", "integration_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
     integration_id: Mapped[int] = mapped_column(
         ForeignKey("integration_configs.id", ondelete="CASCADE")
     )
+    evaluation_id: Mapped[int] = mapped_column(
+        OutboxId, ForeignKey("evaluations.id", ondelete="CASCADE"), index=True
+    )
     # pending (first try or retrying), delivered (test events only), failed, given_up
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    event_key: Mapped[str] = mapped_column(String(40))
-    identifier: Mapped[str] = mapped_column(Text)
-    # JSON text {feature name: [enabled, value]}, kept as text so the raw driver writes it as is.
-    flags: Mapped[str] = mapped_column(Text)
-    evaluated_at: Mapped[dt.datetime] = mapped_column()
     next_attempt_at: Mapped[dt.datetime] = mapped_column()
-    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     last_attempt_id: Mapped[int | None] = mapped_column(OutboxId, nullable=True)
