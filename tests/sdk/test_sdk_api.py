@@ -744,3 +744,17 @@ def test_identities__traits_of_every_type__round_trip_typed(client: TestClient, 
         "e": "",
     }
     assert isinstance({t["trait_key"]: t["trait_value"] for t in stored}["b"], bool)
+
+
+def test_flags__cached_fast_path__same_answer_as_full_route(client: TestClient, env: Env) -> None:
+    # The first call compiles the environment (full route); later plain calls take the fast path.
+    first = client.get("/api/v1/flags/", headers=env.client)
+    cached = client.get("/api/v1/flags/", headers=env.client)
+    # A CORS request always goes through the full route, middleware included.
+    cors = client.get("/api/v1/flags/", headers={**env.client, "Origin": "https://app.example.com"})
+    assert first.content == cached.content == cors.content
+    for response in (first, cached, cors):
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["x-flagsmith-document-updated-at"] == first.headers["x-flagsmith-document-updated-at"]
+    assert cors.headers["access-control-allow-origin"] == "*"

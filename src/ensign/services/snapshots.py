@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,9 @@ from ensign.services.outbox import IntegrationTarget, integration_targets
 from ensign.services.values import decode_flag_value
 from ensign.storage.models import Feature, FeatureState, utcnow
 from ensign.storage.repositories import EnvironmentRows
+
+# Unknown keys remembered at most (each for one poll interval).
+UNKNOWN_KEYS_REMEMBERED = 10_000
 
 # Distinct flag outcomes kept serialised per snapshot; past this, outcomes are serialised per call.
 FLAG_BYTES_CACHE_SIZE = 100_000
@@ -281,6 +285,7 @@ class SnapshotCache:
         self._poll_interval = poll_interval
         self._by_id: dict[int, Snapshot] = {}
         self._by_key: dict[str, int] = {}
+        self._unknown: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -300,8 +305,14 @@ class SnapshotCache:
         snapshot = self.peek(key)
         if snapshot is not None:
             return snapshot
+        if key in self._unknown and self._unknown[key] > time.monotonic():
+            return None
         env_id = self._find_environment(key)
         if env_id is None:
+            # Remembered briefly, so that a client retrying a bad key costs no query each time.
+            if len(self._unknown) >= UNKNOWN_KEYS_REMEMBERED:
+                self._unknown.clear()
+            self._unknown[key] = time.monotonic() + self._poll_interval
             return None
         snapshot = self.for_id(env_id)
         if snapshot is not None:
@@ -322,6 +333,7 @@ class SnapshotCache:
 
     def check_now(self) -> None:
         """Drop every snapshot whose environment changed or disappeared."""
+        self._unknown.clear()
         ids = list(self._by_id)
         if not ids:
             return

@@ -31,6 +31,7 @@ from ensign.web.deps import AppState
 from ensign.web.limits import BodySizeLimit
 from ensign.web.metrics import router as metrics_router
 from ensign.web.responses import OrjsonResponse
+from ensign.web.sdk.fastpath import FlagsFastPath
 
 SDK_REQUEST_HEADERS = [
     "X-Environment-Key",
@@ -107,7 +108,9 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
     app.add_exception_handler(Exception, errors.handle_unexpected)
-    app.router.routes.extend(sdk.routes)
+    # Routes are matched in order, one pattern at a time: the SDK API, the hot path, goes
+    # before FastAPI's own documentation routes and the hundreds of admin and dashboard ones.
+    app.router.routes[0:0] = sdk.routes
     app.include_router(admin_router)
     app.include_router(integrations_router)
     app.include_router(cohort_admin_router)
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         max_age=86400,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FlagsFastPath, state=app_state)  # outermost: see its docstring
 
     app.openapi = lambda: _openapi_with_sdk(app)  # type: ignore[method-assign]
 
