@@ -65,11 +65,6 @@ def integration_targets(
     return tuple(targets)
 
 
-def evaluated_flags(result: IdentifyResult) -> dict[str, tuple[bool, Any]]:
-    """Feature name → (enabled, value) of the flags returned to the caller."""
-    return {flag.name: (bool(flag.enabled), flag.value) for flag in result.served}
-
-
 def sent_values(result: IdentifyResult) -> dict[str, Any]:
     """Feature name → the value the vendors receive (`integrations.property_value`), which is
     what the outbox stores, so that delivery does no per-flag work."""

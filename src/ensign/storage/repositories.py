@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,7 +25,6 @@ from ensign.storage.models import (
     Project,
     Segment,
     ServerKey,
-    Trait,
     utcnow,
 )
 
@@ -169,30 +168,6 @@ class StoredIdentity:
     traits: list[StoredTrait]
 
 
-def load_identity(session: Session, environment_id: int, identifier: str) -> StoredIdentity | None:
-    """The identity and its traits, in one query."""
-    rows = session.execute(
-        select(
-            Identity.id,
-            Identity.identifier,
-            Trait.id,
-            Trait.key,
-            Trait.value_type,
-            Trait.value_text,
-        )
-        .outerjoin(Trait, Trait.identity_id == Identity.id)
-        .where(
-            Identity.environment_id == environment_id,
-            Identity.identifier_hash == hash_identifier(identifier),
-        )
-        .order_by(Trait.id)
-    ).all()
-    if not rows:
-        return None
-    traits = [StoredTrait(r[2], r[3], r[4], r[5]) for r in rows if r[2] is not None]
-    return StoredIdentity(int(rows[0][0]), rows[0][1], traits)
-
-
 def _upsert_insert(session: Session, table: Any) -> Any:
     """An INSERT that can take ON CONFLICT clauses, on SQLite and PostgreSQL alike."""
     if session.get_bind().dialect.name == "postgresql":
@@ -227,42 +202,6 @@ def get_or_create_identity(
     return int(existing), False
 
 
-def insert_traits(
-    session: Session, identity_id: int, traits: Sequence[tuple[str, str, str]]
-) -> dict[str, int]:
-    """Insert (key, value_type, value_text) rows; answers their ids by key."""
-    if not traits:
-        return {}
-    now = utcnow()
-    result = session.execute(
-        insert(Trait).returning(Trait.id, Trait.key, sort_by_parameter_order=True),
-        [
-            {
-                "identity_id": identity_id,
-                "key": k,
-                "value_type": t,
-                "value_text": v,
-                "created_at": now,
-            }
-            for k, t, v in traits
-        ],
-    )
-    return {row.key: int(row.id) for row in result}
-
-
-def update_trait(session: Session, trait_id: int, value_type: str, value_text: str) -> None:
-    session.execute(
-        update(Trait)
-        .where(Trait.id == trait_id)
-        .values(value_type=value_type, value_text=value_text)
-    )
-
-
-def delete_traits(session: Session, trait_ids: Sequence[int]) -> None:
-    if trait_ids:
-        session.execute(delete(Trait).where(Trait.id.in_(trait_ids)))
-
-
 # --- feature states -------------------------------------------------------------------------
 
 
@@ -291,11 +230,6 @@ def remember_hashing_seed(
 
 
 # --- SDK analytics --------------------------------------------------------------------------
-
-
-def feature_ids_by_name(session: Session, project_id: int) -> dict[str, int]:
-    rows = session.execute(select(Feature.name, Feature.id).where(Feature.project_id == project_id))
-    return {r.name: int(r.id) for r in rows}
 
 
 def add_evaluation_counts(
