@@ -31,3 +31,18 @@ class AuthenticationFailed(EnsignError):
 
 class PermissionDenied(EnsignError):
     """A known credential that may not do this."""
+
+
+class DatabaseUnavailable(EnsignError):
+    """The database failed in a way a retry can fix (down, locked, timed out, serialisation).
+
+    Storage raises it instead of letting driver exceptions travel up; every surface answers
+    it with a 5xx so that clients retry."""
+
+
+class RateLimited(EnsignError):
+    """Too many attempts; `retry_after_seconds` says when to try again."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

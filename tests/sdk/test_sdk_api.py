@@ -756,5 +756,8 @@ def test_flags__cached_fast_path__same_answer_as_full_route(client: TestClient, 
     for response in (first, cached, cors):
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
-        assert response.headers["x-flagsmith-document-updated-at"] == first.headers["x-flagsmith-document-updated-at"]
+        assert (
+            response.headers["x-flagsmith-document-updated-at"]
+            == first.headers["x-flagsmith-document-updated-at"]
+        )
     assert cors.headers["access-control-allow-origin"] == "*"
