@@ -55,8 +55,10 @@ class Settings(BaseSettings):
 
     allow_private_destinations: bool = Field(
         default=False,
-        description="Allow integration `base_url`s that use plain http or resolve to private, "
-        "loopback or link-local addresses (local development and tests).",
+        description="Allow integration `base_url`s that use plain http or reach addresses that "
+        "are not globally routable (private, loopback, link-local, shared, and their IPv6 "
+        "forms). Checked when an integration is saved and again at every connection, so "
+        "turning it off stops such integrations from sending. Local development and tests only.",
     )
     delivery_in_serve: bool = Field(
         default=True,

@@ -69,10 +69,14 @@ def free_port() -> int:
 
 
 class ServedApp:
-    """A Starlette app served by uvicorn on a free 127.0.0.1 port, in a thread."""
+    """A Starlette app served by uvicorn on a free 127.0.0.1 port, in a thread; over TLS when
+    given a certificate and its key (PEM files)."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(
+        self, app: Starlette, *, certfile: str | None = None, keyfile: str | None = None
+    ) -> None:
         self.port = free_port()
+        self.scheme = "https" if certfile else "http"
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -80,13 +84,15 @@ class ServedApp:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self._thread.start()

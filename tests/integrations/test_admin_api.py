@@ -20,6 +20,11 @@ from tests.fakes.fixtures import Env, Served
 from tests.fakes.script import Answer
 
 BASE = "/api/v1/environments/{key}/integrations/{kind}/"
+NOT_PUBLIC = (
+    "base_url: must resolve only to public addresses, not to private, loopback, link-local or "
+    "shared ones. To send to such an address in local development, set "
+    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS=true."
+)
 
 
 @pytest.fixture
@@ -115,22 +120,31 @@ def test_create__second_of_a_kind__400(
         (
             "heap",
             {"api_key": "1", "base_url": "https://127.0.0.1:8443"},
-            "base_url: must not resolve to a private, loopback or link-local address.",
+            NOT_PUBLIC,
         ),
         (
             "mixpanel",
             {"api_key": "1", "base_url": "https://10.1.2.3"},
-            "base_url: must not resolve to a private, loopback or link-local address.",
+            NOT_PUBLIC,
         ),
         (
             "mixpanel",
             {"api_key": "1", "base_url": "https://169.254.169.254/latest"},
-            "base_url: must not resolve to a private, loopback or link-local address.",
+            NOT_PUBLIC,
         ),
         (
             "heap",
             {"api_key": "1", "base_url": "https://localhost"},
-            "base_url: must not resolve to a private, loopback or link-local address.",
+            NOT_PUBLIC,
+        ),
+        ("heap", {"api_key": "1", "base_url": "https://100.64.0.1"}, NOT_PUBLIC),
+        ("heap", {"api_key": "1", "base_url": "https://100.100.100.200/latest"}, NOT_PUBLIC),
+        ("mixpanel", {"api_key": "1", "base_url": "https://[2002:7f00:1::1]"}, NOT_PUBLIC),
+        ("mixpanel", {"api_key": "1", "base_url": "https://[2002:a9fe:a9fe::1]"}, NOT_PUBLIC),
+        (
+            "heap",
+            {"api_key": "1", "base_url": "heapanalytics.com/api"},
+            "base_url: must start with https:// (no scheme was given).",
         ),
         (
             "heap",
@@ -216,7 +230,10 @@ def test_deliveries_attempts_and_test_event(
     def run() -> None:
         async def main() -> None:
             config = DispatchSettings(
-                timeout_seconds=1, poll_interval_seconds=0.05, refresh_interval_seconds=0.05
+                timeout_seconds=1,
+                poll_interval_seconds=0.05,
+                refresh_interval_seconds=0.05,
+                allow_private_destinations=True,
             )
             async with make_client(config) as http:
                 dispatcher = Dispatcher(state.db, http, config)

@@ -26,6 +26,12 @@ import httpx
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
+from ensign.delivery.transport import (
+    REFUSED,
+    DestinationRefused,
+    DestinationTransport,
+    network_error_message,
+)
 from ensign.integrations import (
     DESTINATIONS,
     DeliveryOutcome,
@@ -36,6 +42,7 @@ from ensign.integrations import (
     Target,
 )
 from ensign.integrations.base import network_failure, truncate
+from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
 from ensign.storage import outbox_queries as q
 from ensign.storage.db import Database
@@ -104,6 +111,7 @@ class DispatchSettings:
     batch_size: int = 1000
     # How often the list of integrations (and the queue-depth gauge) is refreshed.
     refresh_interval_seconds: float = 2.0
+    allow_private_destinations: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchSettings:
@@ -115,6 +123,7 @@ class DispatchSettings:
             ),
             poll_interval_seconds=settings.delivery_poll_interval_seconds,
             batch_size=settings.delivery_batch_size,
+            allow_private_destinations=settings.allow_private_destinations,
         )
 
     @property
@@ -303,10 +312,12 @@ class Dispatcher:
                 )
                 body = await response.aread()
             outcome = destination.classify(response.status_code, response.headers, body)
+        except DestinationRefused:
+            outcome = REFUSED
         except TimeoutError:
             outcome = network_failure(f"timed out after {self._settings.timeout_seconds:g} seconds")
         except httpx.HTTPError as error:
-            outcome = network_failure(f"{type(error).__name__}: {error}".rstrip(": "))
+            outcome = network_failure(network_error_message(error, self._settings.timeout_seconds))
         duration = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(target.kind).observe(duration)
         metrics.REQUESTS.labels(target.kind, outcome.outcome.value).inc()
@@ -449,13 +460,19 @@ def _describe(outcome: DeliveryOutcome) -> str:
     return truncate(f"{text}: {outcome.message}") if outcome.message else text
 
 
-def make_client(settings: DispatchSettings) -> httpx.AsyncClient:
-    """The vendors' HTTP client: explicit timeouts, no redirects (a redirect could lead a
-    request to an address the destination check refused), a bounded connection pool."""
+def make_client(
+    settings: DispatchSettings, *, resolve: Resolver = resolve_host
+) -> httpx.AsyncClient:
+    """The vendors' HTTP client: explicit timeouts, no redirects, a bounded connection pool,
+    and every connection checked against the destination rules (see `transport`)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        transport=DestinationTransport(
+            allow_private=settings.allow_private_destinations,
+            resolve=resolve,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        ),
         headers={"User-Agent": "ensign-delivery"},
     )
 

@@ -7,19 +7,16 @@ identify path starts (or stops) recording for the integration at once.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import socket
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
 from ensign.services.admin.access import environment_for
+from ensign.services.destinations import Resolver, check_base_url, resolve_host
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import outbox_queries as q
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
@@ -40,8 +37,6 @@ REGIONS: dict[str, dict[str, str]] = {
 DEFAULT_HEAP_EVENT_NAME = "Flagsmith Feature Flags"
 TEST_IDENTITY = "ensign-test-event"
 DUPLICATE = "This integration already exists for this environment."
-
-Resolver = Callable[[str, int], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -69,64 +64,6 @@ class DeliveryStatus:
     last_success_at: dt.datetime | None
     last_error_at: dt.datetime | None
     last_error: str | None
-
-
-def resolve_host(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to."""
-    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    return [str(info[4][0]) for info in infos]
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-def check_base_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> str:
-    """A destination URL, refused unless https and public (analytics-apis.md §5), since the
-    server would otherwise post to whatever internal address an admin names."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidInput("base_url: not a valid URL.", field="base_url") from None
-    allowed = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in allowed:
-        raise InvalidInput("base_url: must use https.", field="base_url")
-    if not parts.hostname:
-        raise InvalidInput("base_url: a host is required.", field="base_url")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise InvalidInput(
-            "base_url: must not carry credentials, a query or a fragment.", field="base_url"
-        )
-    if allow_private:
-        return url.rstrip("/")
-    host = parts.hostname
-    try:
-        addresses = [str(ipaddress.ip_address(host))]
-    except ValueError:
-        try:
-            addresses = list(resolve(host, port or 443))
-        except (OSError, UnicodeError):
-            raise InvalidInput(
-                "base_url: the host name does not resolve.", field="base_url"
-            ) from None
-    if not addresses or not all(_is_public(a) for a in addresses):
-        raise InvalidInput(
-            "base_url: must not resolve to a private, loopback or link-local address.",
-            field="base_url",
-        )
-    return url.rstrip("/")
 
 
 def _environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
