@@ -267,6 +267,8 @@ class Dispatcher:
         claimed = await asyncio.to_thread(
             self._claim, target.id, now, token, limit, sweep=sweep_due
         )
+        if any(row.is_test for row in claimed):
+            claimed = await asyncio.to_thread(self._tests_alone, target.id, claimed, token, now)
         if not claimed:
             return BatchResult(0, None, limit=limit)
         try:
@@ -386,6 +388,19 @@ class Dispatcher:
                 limit=limit,
                 token=token,
             )
+
+    def _tests_alone(
+        self, integration_id: int, claimed: list[q.ClaimedRow], token: str, now: dt.datetime
+    ) -> list[q.ClaimedRow]:
+        """Keep only the test events of a claim: a test request carries the sample alone, so
+        no real evaluation is sent early or shares the test's outcome."""
+        others = [row.id for row in claimed if not row.is_test]
+        if others and self._local is not None:
+            self._local.release(integration_id, others)
+        elif others:
+            with self._db.session() as session:
+                q.release_claim(session, q.Claim(others, [], token), now)
+        return [row for row in claimed if row.is_test]
 
     def _reject(self, integration_id: int, claim: q.Claim, rejected: dict[int, str]) -> None:
         now = self._clock()

@@ -15,6 +15,8 @@ import orjson
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
+from ensign.services import integration_audit
+from ensign.services.admin import audit
 from ensign.services.admin.access import environment_for
 from ensign.services.destinations import Resolver, check_base_url, resolve_host
 from ensign.services.keys import AdminPrincipal
@@ -80,7 +82,12 @@ def list_integrations(
 def get_integration(
     session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
 ) -> IntegrationConfig:
-    env = _environment(session, principal, api_key)
+    return _config_in(session, _environment(session, principal, api_key), kind, integration_id)
+
+
+def _config_in(
+    session: Session, env: Environment, kind: str, integration_id: int
+) -> IntegrationConfig:
     config = q.config_by_id(session, integration_id)
     if config is None or config.environment_id != env.id or config.kind != kind:
         raise NotFound("Integration not found.")
@@ -183,6 +190,7 @@ def create_integration(
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
     q.add_config(session, config)
     touch_environments(session, environment_ids=[env.id])
+    integration_audit.record(session, principal, env, config, action=audit.CREATED)
     return config
 
 
@@ -197,11 +205,22 @@ def update_integration(
     allow_private: bool,
     resolve: Resolver = resolve_host,
 ) -> IntegrationConfig:
-    config = get_integration(session, principal, api_key, kind, integration_id)
+    env = _environment(session, principal, api_key)
+    config = _config_in(session, env, kind, integration_id)
+    before, key = integration_audit.snapshot(config), config.api_key
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
     config.updated_at = utcnow()
     session.flush()
     touch_environments(session, environment_ids=[config.environment_id])
+    integration_audit.record(
+        session,
+        principal,
+        env,
+        config,
+        action=audit.UPDATED,
+        before=before,
+        key_changed=config.api_key != key,
+    )
     return config
 
 
@@ -209,10 +228,18 @@ def delete_integration(
     session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
 ) -> None:
     """Remove the configuration, with its undelivered evaluations and attempt log."""
-    config = get_integration(session, principal, api_key, kind, integration_id)
-    environment_id = config.environment_id
+    env = _environment(session, principal, api_key)
+    config = _config_in(session, env, kind, integration_id)
+    integration_audit.record(
+        session,
+        principal,
+        env,
+        config,
+        action=audit.DELETED,
+        before=integration_audit.snapshot(config),
+    )
     q.delete_config(session, config)
-    touch_environments(session, environment_ids=[environment_id])
+    touch_environments(session, environment_ids=[env.id])
 
 
 def delivery_status(

@@ -68,6 +68,7 @@ class ClaimedRow:
     identifier: str
     flags: str
     evaluated_at: dt.datetime
+    is_test: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,7 @@ _CLAIMED_COLUMNS = (
     RecordedEvaluation.identifier,
     RecordedEvaluation.flags,
     RecordedEvaluation.evaluated_at,
+    OutboxDelivery.is_test,
 )
 
 
@@ -271,7 +273,7 @@ def claim_due(
         .returning(*_CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     ).all()
-    claimed = [ClaimedRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    claimed = [ClaimedRow(*r) for r in rows]
     claimed.sort(key=lambda r: r.id)
     return claimed
 
@@ -296,9 +298,20 @@ def read_due(
     if exclude:
         statement = statement.where(OutboxDelivery.id.not_in(list(exclude)))
     rows = session.execute(statement).all()
-    claimed = [ClaimedRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    claimed = [ClaimedRow(*r) for r in rows]
     claimed.sort(key=lambda r: r.id)
     return claimed
+
+
+def release_claim(session: Session, claim: Claim, now: dt.datetime) -> None:
+    """Hand a claim's rows back, due at once, unsent (PostgreSQL; SQLite's claims are held
+    in memory)."""
+    session.execute(
+        update(OutboxDelivery)
+        .where(_held(claim))
+        .values(claim_token=None, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def give_up_expired(session: Session, integration_id: int, cutoff: dt.datetime) -> int:
@@ -311,9 +324,10 @@ def give_up_expired(session: Session, integration_id: int, cutoff: dt.datetime) 
             OutboxDelivery.created_at < cutoff,
         )
         .values(status=GIVEN_UP, claim_token=None, last_error="gave up: too old to deliver")
+        .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
-    count = int(getattr(result, "rowcount", 0) or 0)
+    count = _real(result)
     if count:
         _add_counts(session, integration_id, given_up=count)
     return count
@@ -341,6 +355,12 @@ def add_attempt(
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _real(result: Any) -> int:
+    """How many of the rows a statement returned (by their `is_test`) are real deliveries:
+    test events never count in an integration's delivery counters."""
+    return sum(1 for is_test in result.scalars() if not is_test)
 
 
 def _add_counts(
@@ -392,14 +412,15 @@ def mark_delivered(
     session: Session, integration_id: int, claim: Claim, attempt_id: int, now: dt.datetime
 ) -> int:
     """Delivered rows are deleted (test events are kept, for their sender to read), and so
-    is every evaluation no integration still has to send."""
+    is every evaluation no integration still has to send; answers how many real deliveries
+    were delivered."""
     lock_evaluations(session, claim.evaluation_ids)
     deleted = session.execute(
         delete(OutboxDelivery)
         .where(_held(claim), OutboxDelivery.is_test.is_(False))
         .execution_options(synchronize_session=False)
     )
-    kept = session.execute(
+    session.execute(
         update(OutboxDelivery)
         .where(_held(claim))
         .values(
@@ -410,7 +431,7 @@ def mark_delivered(
         )
         .execution_options(synchronize_session=False)
     )
-    count = _rowcount(deleted) + _rowcount(kept)
+    count = _rowcount(deleted)
     delete_unreferenced(session, claim.evaluation_ids, locked=True)
     _add_counts(session, integration_id, delivered=count, success_at=now)
     return count
@@ -426,7 +447,8 @@ def mark_failed(
     now: dt.datetime,
     ids: Sequence[int] | None = None,
 ) -> int:
-    """A permanent failure: the rows (all the claim's, or `ids` of it) are not retried."""
+    """A permanent failure: the rows (all the claim's, or `ids` of it) are not retried;
+    answers how many real deliveries failed."""
     result = session.execute(
         update(OutboxDelivery)
         .where(_held(claim, ids))
@@ -437,9 +459,10 @@ def mark_failed(
             last_attempt_id=attempt_id,
             last_error=message,
         )
+        .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
-    count = _rowcount(result)
+    count = _real(result)
     _add_counts(session, integration_id, failed=count, error_at=now, error=message)
     return count
 
@@ -456,7 +479,7 @@ def mark_retry(
     cutoff: dt.datetime,
 ) -> tuple[int, int]:
     """Retry the claim's rows at `next_attempt_at`, except those recorded before `cutoff`,
-    which are given up. Answers (retrying, given up)."""
+    which are given up (test events fail at once). Answers (retrying, real ones given up)."""
     expired = (OutboxDelivery.created_at < cutoff) | (OutboxDelivery.is_test.is_(True))
     given_up = session.execute(
         update(OutboxDelivery)
@@ -468,6 +491,7 @@ def mark_retry(
             last_attempt_id=attempt_id,
             last_error=message,
         )
+        .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
     retrying = session.execute(
@@ -482,7 +506,7 @@ def mark_retry(
         )
         .execution_options(synchronize_session=False)
     )
-    gave_up = _rowcount(given_up)
+    gave_up = _real(given_up)
     _add_counts(session, integration_id, given_up=gave_up, error_at=now, error=message)
     return _rowcount(retrying), gave_up
 

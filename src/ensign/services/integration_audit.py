@@ -1,0 +1,63 @@
+"""Audit entries for integration changes: what an integration sends where, never its key.
+
+The vendor key (Heap environment ID, Mixpanel project token) is a credential for the vendor's
+ingestion API; the audit log is readable by every admin of the organisation, so it records
+only that the key changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.services.admin import audit
+from ensign.services.keys import AdminPrincipal
+from ensign.storage.models import Environment, IntegrationConfig
+
+RESOURCE_TYPE = "integration"
+REDACTED = "[redacted]"
+
+
+def snapshot(config: IntegrationConfig) -> dict[str, Any]:
+    """The integration as the audit log shows it, its key redacted."""
+    return {
+        "id": config.id,
+        "kind": config.kind,
+        "api_key": REDACTED,
+        "base_url": config.base_url,
+        "region": config.region,
+        "enabled": config.enabled,
+        "feature_names": config.feature_names,
+        "tag": config.tag_label,
+        "options": dict(config.options or {}),
+    }
+
+
+def record(
+    session: Session,
+    principal: AdminPrincipal,
+    environment: Environment,
+    config: IntegrationConfig,
+    *,
+    action: str,
+    before: dict[str, Any] | None = None,
+    key_changed: bool = False,
+) -> None:
+    """Add the entry for a create (`before` None), update or delete of `config`."""
+    verb = {audit.CREATED: "created", audit.UPDATED: "updated", audit.DELETED: "deleted"}[action]
+    log = f"{config.kind.capitalize()} integration {verb}: {environment.name}"
+    if key_changed:
+        log += " (API key changed)"
+    audit.record(
+        session,
+        principal,
+        action=action,
+        resource_type=RESOURCE_TYPE,
+        resource_id=config.id,
+        log=log,
+        before=before,
+        after=None if action == audit.DELETED else snapshot(config),
+        project_id=environment.project_id,
+        environment_id=environment.id,
+    )
