@@ -1,7 +1,7 @@
-"""The Flagsmith environment document (contract §4) and the engine context, built from rows.
+"""The Flagsmith environment document (contract §4), built from rows, and the engine context.
 
-Both are made from the same rows by the same rules, so that remote evaluation and an SDK's
-local evaluation of the document agree for every identity.
+The context is the document mapped by the engine's mapper, the one local evaluation uses, so
+remote evaluation and an SDK's local evaluation of the document agree for every identity.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from ensign.engine.context import EvaluationContext, SegmentContext
+from ensign.engine.mapping import document_to_context
 from ensign.services.values import decode_flag_value
 from ensign.storage.models import Feature, FeatureState, MultivariateOption
 from ensign.storage.repositories import EnvironmentRows
@@ -28,15 +30,6 @@ def drf_datetime(moment: dt.datetime) -> str:
 
 def feature_type(feature: Feature) -> str:
     return "MULTIVARIATE" if feature.options else "STANDARD"
-
-
-def feature_state_key(state: FeatureState) -> str:
-    """The key that seeds multivariate hashing: the seed when there is one, else the uuid."""
-    return str(state.hash_seed) if state.hash_seed else state.uuid
-
-
-def variant_priority(hash_id: int | None, value_uuid: str) -> int:
-    return hash_id if hash_id else uuid.UUID(value_uuid).int
 
 
 def option_value(option: MultivariateOption) -> Any:
@@ -66,7 +59,7 @@ def build_document(rows: EnvironmentRows) -> dict[str, Any]:
         {
             "id": segment.id,
             "name": segment.name,
-            "rules": [_document_rule(rule) for rule in segment.rules],
+            "rules": [document_rule(rule) for rule in segment.rules],
             "feature_states": by_segment.get(segment.id, []),
         }
         for segment in rows.segments
@@ -151,10 +144,11 @@ def _document_feature_state(
     }
 
 
-def _document_rule(rule: dict[str, Any]) -> dict[str, Any]:
+def document_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A stored rule as the document carries it (conditions name their `property_`)."""
     return {
         "type": rule.get("type", "ALL"),
-        "rules": [_document_rule(r) for r in rule.get("rules", [])],
+        "rules": [document_rule(r) for r in rule.get("rules", [])],
         "conditions": [
             {"operator": c.get("operator"), "property_": c.get("property"), "value": c.get("value")}
             for c in rule.get("conditions", [])
@@ -162,84 +156,33 @@ def _document_rule(rule: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _context_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": rule.get("type", "ALL"),
-        "rules": [_context_rule(r) for r in rule.get("rules", [])],
-        "conditions": [
-            {
-                "operator": c.get("operator"),
-                "property": c.get("property") or "",
-                "value": c.get("value"),
-            }
-            for c in rule.get("conditions", [])
-        ],
-    }
-
-
-def build_context(rows: EnvironmentRows) -> dict[str, Any]:
+def build_context(rows: EnvironmentRows, document: dict[str, Any]) -> EvaluationContext:
     """The engine context for remote evaluation, without an identity.
 
-    It follows the SDK's document mapping (contract §2.10) field for field, except that each
-    feature context's metadata also names the feature state it came from (`fs`), so that
-    responses can carry the state's id. Identity overrides are applied after evaluation.
+    It is the environment document mapped by the engine's mapper, the one SDKs' local
+    evaluation follows, so that both bucket every identity alike. The server then differs in
+    three ways that change no flag: identity overrides are left out (the snapshot applies them
+    per identity), segments that override nothing are dropped (they cannot change a flag), and
+    each feature context's metadata also names the feature state it came from (`fs`), so that
+    responses can carry the state's id.
     """
-    features = {f.id: f for f in rows.features}
-    options = {o.id: o for f in rows.features for o in f.options}
-    context_features: dict[str, Any] = {}
-    overrides: dict[int, list[dict[str, Any]]] = {}
-    for state in rows.feature_states:
-        feature = features.get(state.feature_id)
-        if feature is None or state.identity_id is not None:
-            continue
-        feature_context = _feature_context(state, feature, options)
-        if state.segment_id is None:
-            context_features[feature.name] = feature_context
-        else:
-            feature_context["priority"] = state.priority
-            overrides.setdefault(state.segment_id, []).append(feature_context)
-    segments: dict[str, Any] = {}
-    for segment in rows.segments:
-        if segment.id not in overrides:
-            # Only segments that override something can change a flag.
-            continue
-        segments[str(segment.id)] = {
-            "key": str(segment.id),
-            "name": segment.name,
-            "rules": [_context_rule(rule) for rule in segment.rules],
-            "overrides": overrides[segment.id],
-            "metadata": {"id": segment.id, "source": "api"},
-        }
-    return {
-        "environment": {"key": rows.environment.api_key, "name": rows.environment.name},
-        "features": context_features,
-        "segments": segments,
+    context = document_to_context({**document, "identity_overrides": []})
+    # One state per feature and scope (the table's unique constraint), so this is exact.
+    state_ids = {
+        (state.feature_id, state.segment_id): state.id
+        for state in rows.feature_states
+        if state.identity_id is None
     }
-
-
-def _feature_context(
-    state: FeatureState, feature: Feature, options: dict[int, MultivariateOption]
-) -> dict[str, Any]:
-    context: dict[str, Any] = {
-        "key": feature_state_key(state),
-        "name": feature.name,
-        "enabled": state.enabled,
-        "value": decode_flag_value(state.value_type, state.value_text),
-        "metadata": {"id": feature.id, "fs": state.id},
-    }
-    variants = []
-    for mv in state.mv_values:
-        option = options.get(mv.option_id)
-        if option is None:
+    for feature in context.get("features", {}).values():
+        feature["metadata"]["fs"] = state_ids[(feature["metadata"]["id"], None)]
+    segments: dict[str, SegmentContext] = {}
+    for key, segment in context.get("segments", {}).items():
+        overrides = segment.get("overrides")
+        if not overrides:
             continue
-        variant: dict[str, Any] = {
-            "value": option_value(option),
-            "weight": mv.percentage_allocation,
-            "priority": variant_priority(mv.hash_id, mv.uuid),
-        }
-        if option.key is not None:
-            variant["key"] = option.key
-        variants.append(variant)
-    if variants:
-        context["variants"] = variants
+        segment_id = segment["metadata"]["id"]
+        for override in overrides:
+            override["metadata"]["fs"] = state_ids[(override["metadata"]["id"], segment_id)]
+        segments[key] = segment
+    context["segments"] = segments
     return context

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ensign.engine import evaluate
+from ensign.engine.mapping import document_to_context
+from ensign.services.documents import document_rule
 from ensign.services.identities import PreparedIdentity, TraitOutput
 from ensign.services.identities import evaluate as evaluate_identity
 from ensign.services.snapshots import Snapshot
@@ -71,21 +73,6 @@ def explain_identity_flags(
     return explained
 
 
-def _context_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": rule.get("type", "ALL"),
-        "rules": [_context_rule(r) for r in rule.get("rules", [])],
-        "conditions": [
-            {
-                "operator": c.get("operator"),
-                "property": c.get("property") or "",
-                "value": c.get("value"),
-            }
-            for c in rule.get("conditions", [])
-        ],
-    }
-
-
 def segment_matches(
     rules: Sequence[dict[str, Any]],
     *,
@@ -97,21 +84,26 @@ def segment_matches(
     """Whether an identity with these traits would be in a segment with these (stored) rules.
 
     `segment_key` must be the segment's id as text: percentage splits hash on it."""
-    context = {
-        "environment": {"key": environment_key, "name": environment_key},
-        "features": {},
-        "segments": {
-            segment_key: {
-                "key": segment_key,
-                "name": segment_key,
-                "rules": [_context_rule(r) for r in rules],
-                "overrides": [],
-            }
-        },
-        "identity": {
-            "identifier": identifier,
-            "key": f"{environment_key}_{identifier}",
-            "traits": dict(traits),
-        },
+    # Mapped as a one-segment document, by the same mapper as every served environment.
+    context = document_to_context(
+        {
+            "api_key": environment_key,
+            "name": environment_key,
+            "feature_states": [],
+            "project": {
+                "segments": [
+                    {
+                        "id": segment_key,
+                        "name": segment_key,
+                        "rules": [document_rule(rule) for rule in rules],
+                    }
+                ]
+            },
+        }
+    )
+    context["identity"] = {
+        "identifier": identifier,
+        "key": f"{environment_key}_{identifier}",
+        "traits": dict(traits),
     }
     return bool(evaluate(context)["segments"])

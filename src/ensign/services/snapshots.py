@@ -198,7 +198,7 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         else project.hide_disabled_flags
     )
     document = build_document(rows)
-    context = build_context(rows)
+    context = build_context(rows, document)
     defaults = [
         (name, f["metadata"]["fs"], f["enabled"], f["value"])
         for name, f in sorted(context["features"].items())
