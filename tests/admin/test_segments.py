@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
 from tests.admin.conftest import Admin
 
 PLAN_IS_GOLD = [
@@ -54,6 +55,34 @@ def test_segments__unknown_operator__400_naming_field(admin: Admin) -> None:
 
     assert response.status_code == 400
     assert response.json()["field"] == "rules.0.conditions.0.operator"
+
+
+def test_segments__openapi__lists_the_engine_operators_as_an_enum(admin: Admin) -> None:
+    schema = admin.client.get("/api/v1/openapi.json").json()
+
+    condition = schema["components"]["schemas"]["ConditionIn"]
+
+    assert condition["properties"]["operator"]["enum"] == list(OPERATOR_NAMES)
+
+
+def test_segments__every_engine_operator__accepted(admin: Admin) -> None:
+    project = admin.project()
+    values = {"PERCENTAGE_SPLIT": "50", "MODULO": "2|0", "REGEX": "^a"}
+    conditions = [
+        {
+            "operator": operator,
+            "property": "p",
+            "value": None if operator in VALUELESS_OPERATORS else values.get(operator, "1"),
+        }
+        for operator in OPERATOR_NAMES
+    ]
+
+    made = admin.made(
+        f"/api/v1/projects/{project['id']}/segments/",
+        {"name": "s", "rules": [{"type": "ANY", "conditions": conditions}]},
+    )
+
+    assert [c["operator"] for c in made["rules"][0]["conditions"]] == list(OPERATOR_NAMES)
 
 
 def test_segments__unknown_rule_type__400_naming_field(admin: Admin) -> None:

@@ -7,7 +7,9 @@ import re
 from typer.testing import CliRunner
 
 from ensign.cli import app as cli_app
+from ensign.engine.operators import OPERATOR_NAMES
 from ensign.services import accounts
+from ensign.web.dashboard.segments import OPERATOR_LABELS
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
 
@@ -212,6 +214,16 @@ def test_segment__two_groups__saved_and_tested(signed_in: Browser, seeded: Seede
     assert outside.context["matched"] is False
     bad = signed_in.post(f"{url}/test", {"identifier": "", "traits": "nonsense"})
     assert bad.context["errors"].get("identifier") == "Enter an identifier."
+
+
+def test_segment__editor__offers_every_engine_operator_with_a_label(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    assert set(OPERATOR_LABELS) == set(OPERATOR_NAMES)
+    response = signed_in.get(f"/environments/{seeded.environment_id}/segments/new")
+    offered = re.findall(r'<option value="([A-Z_]+)"[^>]*>([^<]*)<', response.text)
+    assert [name for name, _ in offered if name in OPERATOR_NAMES] == list(OPERATOR_NAMES)
+    assert ("GREATER_THAN", "&gt;") in offered
 
 
 def test_segment__add_condition__re_renders_without_saving(

@@ -6,6 +6,7 @@ import pytest
 
 from ensign.engine import evaluate
 from ensign.engine.hashing import hash_pct
+from ensign.engine.operators import OPERATOR_NAMES
 
 
 def _matches(operator: str, value: Any, trait: Any, prop: str = "t") -> bool:
@@ -152,3 +153,31 @@ def test_jsonpath__trait_of_that_name__wins_over_the_query() -> None:
         },
     }
     assert evaluate(context)["segments"] == [{"name": "s"}]
+
+
+# One condition each operator matches: (value, trait, property read).
+_MATCHING_EXAMPLE: dict[str, tuple[Any, Any, str]] = {
+    "EQUAL": ("a", "a", "t"),
+    "NOT_EQUAL": ("a", "b", "t"),
+    "GREATER_THAN": ("1", 2, "t"),
+    "GREATER_THAN_INCLUSIVE": ("2", 2, "t"),
+    "LESS_THAN": ("3", 2, "t"),
+    "LESS_THAN_INCLUSIVE": ("2", 2, "t"),
+    "CONTAINS": ("b", "abc", "t"),
+    "NOT_CONTAINS": ("z", "abc", "t"),
+    "REGEX": ("a.c", "abc", "t"),
+    "MODULO": ("2|0", 4, "t"),
+    "IN": ("a,b", "b", "t"),
+    "IS_SET": (None, "x", "t"),
+    "IS_NOT_SET": (None, "x", "unset"),
+    "PERCENTAGE_SPLIT": ("100", "x", "t"),
+}
+
+
+@pytest.mark.parametrize("operator", OPERATOR_NAMES)
+def test_operator_names__every_operator_offered__is_one_the_engine_evaluates(
+    operator: str,
+) -> None:
+    # An operator the engine does not know never matches, so a match proves it is evaluated.
+    value, trait, prop = _MATCHING_EXAMPLE[operator]
+    assert _matches(operator, value, trait, prop)

@@ -166,7 +166,29 @@ def percentage_split(raw: object) -> ValueMatcher:
     return lambda pct: pct <= threshold  # type: ignore[operator]
 
 
-# IS_SET and IS_NOT_SET look only at whether the value is null, so rules handle them.
+# Every condition operator, in the order editors offer them: the admin API's schema and
+# validation and the dashboard's rule editor all read this tuple.
+OPERATOR_NAMES: tuple[str, ...] = (
+    "EQUAL",
+    "NOT_EQUAL",
+    "GREATER_THAN",
+    "GREATER_THAN_INCLUSIVE",
+    "LESS_THAN",
+    "LESS_THAN_INCLUSIVE",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "REGEX",
+    "MODULO",
+    "IN",
+    "IS_SET",
+    "IS_NOT_SET",
+    "PERCENTAGE_SPLIT",
+)
+
+# These look only at whether the property is set: they take no value, and rules handle them.
+VALUELESS_OPERATORS = frozenset({"IS_SET", "IS_NOT_SET"})
+
+# The operators that compare a value, each with the factory of its matcher.
 OPERATORS: dict[str, OperatorFactory] = {
     "EQUAL": equal,
     "NOT_EQUAL": not_equal,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
 from ensign.errors import InvalidInput
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
@@ -17,24 +18,6 @@ from ensign.storage import repositories as repo
 from ensign.storage.models import Segment
 
 RULE_TYPES = frozenset({"ALL", "ANY", "NONE"})
-OPERATORS = frozenset(
-    {
-        "EQUAL",
-        "NOT_EQUAL",
-        "GREATER_THAN",
-        "GREATER_THAN_INCLUSIVE",
-        "LESS_THAN",
-        "LESS_THAN_INCLUSIVE",
-        "CONTAINS",
-        "NOT_CONTAINS",
-        "REGEX",
-        "MODULO",
-        "IN",
-        "IS_SET",
-        "IS_NOT_SET",
-        "PERCENTAGE_SPLIT",
-    }
-)
 MAX_RULE_DEPTH = 10
 
 
@@ -60,7 +43,7 @@ def _number(text: str) -> float | None:
 
 
 def _check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
-    if condition.operator not in OPERATORS:
+    if condition.operator not in OPERATOR_NAMES:
         raise InvalidInput(
             f"{path}.operator: unknown operator {condition.operator!r}.", field=f"{path}.operator"
         )
@@ -91,7 +74,7 @@ def _check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
                 f"{path}.value: a modulo condition's value is 'divisor|remainder'.",
                 field=f"{path}.value",
             )
-    if value is None and condition.operator not in ("IS_SET", "IS_NOT_SET"):
+    if value is None and condition.operator not in VALUELESS_OPERATORS:
         raise InvalidInput(f"{path}.value: this operator needs a value.", field=f"{path}.value")
     return {"operator": condition.operator, "property": condition.property, "value": value}
 

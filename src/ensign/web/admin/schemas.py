@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
+from ensign.engine.operators import OPERATOR_NAMES
 
 ID_MAX = 2**31 - 1
 
@@ -249,22 +251,12 @@ class IdentityOverrideCreate(Body):
 
 # --- segments -------------------------------------------------------------------------------
 
-Operator = Literal[
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "MODULO",
-    "IN",
-    "IS_SET",
-    "IS_NOT_SET",
-    "PERCENTAGE_SPLIT",
-]
+# The engine's operator table, as a Literal so that the OpenAPI document lists them as an enum.
+# Type checkers cannot read a Literal built from a variable; to them it is text.
+if TYPE_CHECKING:
+    Operator = str
+else:
+    Operator = Literal[OPERATOR_NAMES]
 
 
 def _condition_value_text(value: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
 from ensign.errors import EnsignError
 from ensign.services import explanations
 from ensign.services.admin import segments
@@ -25,22 +26,25 @@ from ensign.web.dashboard.projects import check_name
 
 router = APIRouter(route_class=DashboardRoute)
 
-OPERATORS = [
-    ("EQUAL", "equals"),
-    ("NOT_EQUAL", "does not equal"),
-    ("GREATER_THAN", ">"),
-    ("GREATER_THAN_INCLUSIVE", ">="),
-    ("LESS_THAN", "<"),
-    ("LESS_THAN_INCLUSIVE", "<="),
-    ("CONTAINS", "contains"),
-    ("NOT_CONTAINS", "does not contain"),
-    ("REGEX", "matches regex"),
-    ("MODULO", "modulo (divisor|remainder)"),
-    ("IN", "is one of (comma-separated)"),
-    ("IS_SET", "is set"),
-    ("IS_NOT_SET", "is not set"),
-    ("PERCENTAGE_SPLIT", "% split (value = percentage)"),
-]
+# How the rule editor names each of the engine's operators.
+OPERATOR_LABELS = {
+    "EQUAL": "equals",
+    "NOT_EQUAL": "does not equal",
+    "GREATER_THAN": ">",
+    "GREATER_THAN_INCLUSIVE": ">=",
+    "LESS_THAN": "<",
+    "LESS_THAN_INCLUSIVE": "<=",
+    "CONTAINS": "contains",
+    "NOT_CONTAINS": "does not contain",
+    "REGEX": "matches regex",
+    "MODULO": "modulo (divisor|remainder)",
+    "IN": "is one of (comma-separated)",
+    "IS_SET": "is set",
+    "IS_NOT_SET": "is not set",
+    "PERCENTAGE_SPLIT": "% split (value = percentage)",
+}
+# The editor's choices, in the engine's order; an operator without a label shows its name.
+OPERATORS = [(name, OPERATOR_LABELS.get(name, name)) for name in OPERATOR_NAMES]
 RULE_TYPES = [("ALL", "All of"), ("ANY", "Any of"), ("NONE", "None of")]
 MAX_GROUPS = 50
 MAX_CONDITIONS = 100
@@ -118,7 +122,7 @@ def rule_inputs(groups: list[Group]) -> list[RuleInput]:
                 ConditionInput(
                     c.operator,
                     c.property.strip() or None,
-                    None if c.operator in ("IS_SET", "IS_NOT_SET") else c.value,
+                    None if c.operator in VALUELESS_OPERATORS else c.value,
                 )
                 for c in g.conditions
                 if not c.is_blank() or c.operator == "PERCENTAGE_SPLIT"
