@@ -70,12 +70,17 @@ def _page(
                     limit=RECENT_ATTEMPTS,
                 )[0]
                 card["event_name"] = (config.options or {}).get("event_name", "")
+                card["ignore_time"] = bool((config.options or {}).get("ignore_time", True))
             cards.append(card)
         context.update(
             cards=cards,
             feature_names=[
                 f.name
                 for f in features.list_features(session, dash.user, env.project_id, nav.ALL).items
+            ],
+            tag_labels=[
+                t.label
+                for t in features.list_tags(session, dash.user, env.project_id, nav.ALL).items
             ],
             errors=errors or FormErrors(),
             error_kind=error_kind,
@@ -93,7 +98,7 @@ def show_integrations(env_id: int, dash: DashContext) -> Response:
 def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput:
     region = dash.value("region", "us")
     base_url = dash.value("base_url").strip()
-    given = {"api_key", "enabled", "feature_names", "region", "base_url"}
+    given = {"api_key", "enabled", "feature_names", "tag", "region", "base_url"}
     if region == CUSTOM:
         if not base_url:
             errors.set("base_url", "Enter the endpoint URL, or pick a region.")
@@ -102,16 +107,22 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         region_value, url_value = region, None
     names = [n for n in dash.values("feature_names") if n]
     event_name = None
+    ignore_time = None
     if kind == integrations.HEAP:
         given.add("event_name")
         event_name = dash.value("event_name")
+    else:
+        given.add("ignore_time")
+        ignore_time = dash.value("ignore_time") == "on"
     return IntegrationInput(
         api_key=dash.value("api_key"),
         region=region_value,
         base_url=url_value,
         enabled=dash.value("enabled") == "on",
         feature_names=names or None,
+        tag=dash.value("tag").strip() or None,
         event_name=event_name,
+        ignore_time=ignore_time,
         given=frozenset(given),
     )
 
