@@ -59,6 +59,12 @@ def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def database_url(_migrated_template: str, tmp_path: Path) -> str:
     """A migrated, empty database for this test alone."""
+    return fresh_database(_migrated_template, tmp_path)
+
+
+def fresh_database(template: str, directory: Path) -> str:
+    """A migrated, empty database: PostgreSQL's tables emptied, or a copy of the SQLite
+    template in `directory`."""
     if PG_URL:
         engine = create_engine(normalise_url(PG_URL))
         with engine.begin() as connection:
@@ -73,8 +79,8 @@ def database_url(_migrated_template: str, tmp_path: Path) -> str:
                 connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         engine.dispose()
         return PG_URL
-    path = tmp_path / "ensign.sqlite3"
-    shutil.copy(_migrated_template, path)
+    path = directory / "ensign.sqlite3"
+    shutil.copy(template, path)
     return f"sqlite:///{path}"
 
 
