@@ -167,6 +167,8 @@ class ServerProcess:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        # Fixtures never reach their teardown when setup fails: stop the server here.
+        self.stop()
         raise RuntimeError(f"ensign serve did not start: {self.log_path.read_text()}")
 
     def stop(self) -> None:
