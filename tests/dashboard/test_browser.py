@@ -248,7 +248,9 @@ def test_mixpanel__bad_then_good_url__a_delivery_is_counted(
     card.locator("select[name=region]").select_option("custom")
     card.locator("input[name=base_url]").fill("not a url")
     card.get_by_role("button", name="Add Mixpanel integration").click()
-    expect(page.locator("#integration-mixpanel #base_url-error")).to_have_text("Must use https.")
+    expect(page.locator("#integration-mixpanel #base_url-error")).to_have_text(
+        "Must start with https:// (no scheme was given)."
+    )
 
     # And then with the local fake vendor's URL
     card = page.locator("#integration-mixpanel")
