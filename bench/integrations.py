@@ -294,8 +294,8 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
     from ensign.services.keys import AdminPrincipal
     from ensign.services.organisations import default_organisation
     from ensign.storage.db import Database, migrate
-    from ensign.storage.identity_store import IdentityStore
-    from ensign.storage.outbox_queries import OutboxRecord
+    from ensign.storage.identities import IdentityStore
+    from ensign.storage.outbox import OutboxRecord
 
     migrate(database_url)
     db = Database(database_url)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from ensign.cohort_cli import cohort_key_app
 from ensign.errors import EnsignError
@@ -100,7 +99,8 @@ def _seed_demo(db: Database) -> bool:
     """Seed the demo when the database has no project; print how to use it either way."""
     from ensign.services.demo import seed_demo
     from ensign.services.organisations import is_empty
-    from ensign.storage.models import Environment, ServerKey
+    from ensign.storage import environments as environment_store
+    from ensign.storage import users as user_store
 
     settings = Settings()
     base = f"http://{settings.host}:{settings.port}"
@@ -114,14 +114,12 @@ def _seed_demo(db: Database) -> bool:
             client_key, server_key = keys.client_key, keys.server_key
             created = True
         else:
-            env = session.scalar(select(Environment).order_by(Environment.id).limit(1))
+            env = environment_store.first_environment(session)
             if env is None:
                 return False
             client_key = env.api_key
             server_key = (
-                session.scalar(
-                    select(ServerKey.key).where(ServerKey.environment_id == env.id).limit(1)
-                )
+                user_store.first_server_key(session, env.id)
                 or "(none: create one with the admin API)"
             )
             created = False

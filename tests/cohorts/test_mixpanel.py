@@ -6,8 +6,7 @@ import datetime as dt
 
 from sqlalchemy import update
 
-from ensign.storage.cohort_models import CohortSyncSession
-from ensign.storage.models import Environment, utcnow
+from ensign.storage.models import CohortSyncSession, Environment, utcnow
 from tests.cohorts.conftest import Sync, envelope, member, members
 
 

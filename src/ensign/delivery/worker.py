@@ -44,7 +44,9 @@ from ensign.integrations import (
 from ensign.integrations.base import network_failure, truncate
 from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
-from ensign.storage import outbox_queries as q
+from ensign.storage import dispatch as q
+from ensign.storage import integrations as integration_store
+from ensign.storage import outbox as outbox_store
 from ensign.storage.db import Database
 from ensign.storage.models import utcnow
 
@@ -349,16 +351,16 @@ class Dispatcher:
 
     def _read_depth(self) -> dict[str, int]:
         with self._db.read_session() as session:
-            return q.queue_depth_by_kind(session)
+            return integration_store.queue_depth_by_kind(session)
 
     def sweep_orphans(self) -> int:
         """Delete evaluations no queue row points at; answers how many."""
         with self._db.read_session() as session:
-            ids = q.unreferenced_evaluations(session, ORPHAN_SWEEP_LIMIT)
+            ids = outbox_store.unreferenced_evaluations(session, ORPHAN_SWEEP_LIMIT)
         if not ids:
             return 0
         with self._db.session() as session:
-            return q.delete_unreferenced(session, ids)
+            return outbox_store.delete_unreferenced(session, ids)
 
     def _give_up_expired(self, integration_id: int, now: dt.datetime) -> None:
         with self._db.session() as session:

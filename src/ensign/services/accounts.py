@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed, Conflict, InvalidInput
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import user_queries as q
-from ensign.storage.models import Organisation, utcnow
-from ensign.storage.user_models import User
+from ensign.storage import users as user_store
+from ensign.storage.models import Organisation, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1000
@@ -67,7 +66,7 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
     if session.get(Organisation, organisation_id) is None:
         raise InvalidInput("organisation: no such organisation.", field="organisation")
     user = User(organisation_id=organisation_id, email=email, password_hash=_hasher.hash(password))
-    if not q.add_user(session, user):
+    if not user_store.add_user(session, user):
         raise Conflict("email: a user with this email already exists.", field="email")
     return user
 
@@ -75,7 +74,7 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
 def authenticate(session: Session, *, email: str, password: str) -> User:
     """The user with this email and password; one message for every failure, so that the
     form does not reveal which emails exist."""
-    user = q.user_by_email(session, normalise_email(email))
+    user = user_store.user_by_email(session, normalise_email(email))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -90,13 +89,13 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
 
 
 def get_user(session: Session, user_id: int) -> User | None:
-    return q.user_by_id(session, user_id)
+    return user_store.user_by_id(session, user_id)
 
 
 def session_secret(session: Session, configured: str) -> str:
     """The configured secret, else one generated once and kept in the database."""
     if configured:
         return configured
-    return q.secret(session, SESSION_SECRET) or q.add_secret_once(
+    return user_store.secret(session, SESSION_SECRET) or user_store.add_secret_once(
         session, SESSION_SECRET, secrets.token_urlsafe(48)
     )

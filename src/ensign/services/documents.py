@@ -13,8 +13,8 @@ from typing import Any
 from ensign.engine.context import EvaluationContext, SegmentContext
 from ensign.engine.mapping import document_to_context
 from ensign.services.values import decode_flag_value
+from ensign.storage.environments import EnvironmentRows
 from ensign.storage.models import Feature, FeatureState, MultivariateOption
-from ensign.storage.repositories import EnvironmentRows
 
 
 def isoformat(moment: dt.datetime) -> str:

@@ -18,11 +18,11 @@ from ensign.services.values import (
     encode_trait_value,
     trait_value_from_json,
 )
-from ensign.storage import repositories as repo
+from ensign.storage import identities as repo
 
 
 class IdentityRepository(Protocol):
-    """The identity and trait queries an identify call needs (see `storage.identity_store`)."""
+    """The identity and trait queries an identify call needs (see `storage.identities`)."""
 
     def load_identity(self, environment_id: int, identifier: str) -> repo.StoredIdentity | None: ...
 

@@ -12,15 +12,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput
 from ensign.services.keys import new_client_key, new_server_key
 from ensign.services.values import encode_flag_value, flag_value_from_json
-from ensign.storage import repositories as repo
+from ensign.storage import audit as audit_store
+from ensign.storage import dialect
+from ensign.storage import environments as environment_store
+from ensign.storage import features as feature_store
+from ensign.storage import identities as identity_store
 from ensign.storage.models import (
-    AuditLog,
     Environment,
     Feature,
     FeatureState,
@@ -67,7 +69,7 @@ def import_document(
     if not isinstance(name, str):
         raise InvalidInput("name: must be a string.", field="name")
     api_key = _string(document, "api_key")
-    if session.scalar(select(Environment.id).where(Environment.api_key == api_key)) is not None:
+    if environment_store.environment_by_key(session, api_key) is not None:
         # Keys are global; a second import of one document gets a key of its own (and so
         # hashes identities differently from the reference, which the caller is told).
         api_key = new_client_key()
@@ -105,20 +107,18 @@ def import_document(
     for identity_doc in _list(document, "identity_overrides"):
         importer.add_identity_overrides(identity_doc)
     if importer.kept_segment_ids:
-        repo.sync_id_sequence(session, "segments")
-    session.add(
-        AuditLog(
-            organisation_id=organisation_id,
-            project_id=project.id,
-            environment_id=environment.id,
-            actor=actor,
-            action="import",
-            resource_type="environment",
-            resource_id=api_key,
-            log=f"Imported environment document '{name}' as project '{project.name}'",
-            before=None,
-            after={"project_id": project.id, "environment_key": api_key},
-        )
+        dialect.sync_id_sequence(session, "segments")
+    audit_store.add_entry(
+        session,
+        organisation_id=organisation_id,
+        actor=actor,
+        action="import",
+        resource_type="environment",
+        resource_id=api_key,
+        log=f"Imported environment document '{name}' as project '{project.name}'",
+        after={"project_id": project.id, "environment_key": api_key},
+        project_id=project.id,
+        environment_id=environment.id,
     )
     session.flush()
     return ImportResult(project.id, environment.id, api_key, server_key)
@@ -211,7 +211,7 @@ class _Importer:
             # Nothing to keep: seed from the new state's own id, as for states made here.
             state.hash_seed = state.id
         if state.hash_seed is not None:
-            repo.remember_hashing_seed(
+            feature_store.remember_hashing_seed(
                 self.session, self.environment.id, feature.id, scope, state.hash_seed
             )
         for mv_doc in state_doc.get("multivariate_feature_state_values") or []:
@@ -274,7 +274,9 @@ class _Importer:
         if not isinstance(identity_doc, dict):
             raise InvalidInput("identity_overrides: each entry must be an object.")
         identifier = _string(identity_doc, "identifier")
-        identity_id, _ = repo.get_or_create_identity(self.session, self.environment.id, identifier)
+        identity_id, _ = identity_store.get_or_create_identity(
+            self.session, self.environment.id, identifier
+        )
         for state_doc in identity_doc.get("identity_features") or []:
             self.add_state(state_doc, scope=f"i{identity_id}", identity_id=identity_id)
         self.ensure_defaults()

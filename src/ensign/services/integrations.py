@@ -20,9 +20,11 @@ from ensign.services.admin import audit
 from ensign.services.admin.access import environment_for
 from ensign.services.destinations import Resolver, check_base_url, resolve_host
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import outbox_queries as q
+from ensign.storage import integrations as integration_store
+from ensign.storage import outbox as outbox_store
+from ensign.storage.environments import touch_environments
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
-from ensign.storage.repositories import touch_environments
+from ensign.storage.pagination import Window
 
 HEAP = "heap"
 MIXPANEL = "mixpanel"
@@ -76,7 +78,7 @@ def list_integrations(
     session: Session, principal: AdminPrincipal, api_key: str, kind: str
 ) -> list[IntegrationConfig]:
     env = _environment(session, principal, api_key)
-    return [c for c in q.configs_of_environment(session, env.id) if c.kind == kind]
+    return [c for c in integration_store.configs_of_environment(session, env.id) if c.kind == kind]
 
 
 def get_integration(
@@ -88,7 +90,7 @@ def get_integration(
 def _config_in(
     session: Session, env: Environment, kind: str, integration_id: int
 ) -> IntegrationConfig:
-    config = q.config_by_id(session, integration_id)
+    config = integration_store.config_by_id(session, integration_id)
     if config is None or config.environment_id != env.id or config.kind != kind:
         raise NotFound("Integration not found.")
     return config
@@ -170,7 +172,7 @@ def create_integration(
 ) -> IntegrationConfig:
     """Configure a vendor for an environment; one of each kind per environment."""
     env = _environment(session, principal, api_key)
-    if any(c.kind == kind for c in q.configs_of_environment(session, env.id)):
+    if any(c.kind == kind for c in integration_store.configs_of_environment(session, env.id)):
         raise InvalidInput(DUPLICATE)
     if "api_key" not in data.given:
         raise InvalidInput("api_key: this field is required.", field="api_key")
@@ -188,7 +190,7 @@ def create_integration(
         updated_at=now,
     )
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
-    q.add_config(session, config)
+    integration_store.add_config(session, config)
     touch_environments(session, environment_ids=[env.id])
     integration_audit.record(session, principal, env, config, action=audit.CREATED)
     return config
@@ -238,7 +240,7 @@ def delete_integration(
         action=audit.DELETED,
         before=integration_audit.snapshot(config),
     )
-    q.delete_config(session, config)
+    integration_store.delete_config(session, config)
     touch_environments(session, environment_ids=[env.id])
 
 
@@ -246,7 +248,7 @@ def delivery_status(
     session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
 ) -> DeliveryStatus:
     config = get_integration(session, principal, api_key, kind, integration_id)
-    counts = q.queue_counts(session, config.id)
+    counts = integration_store.queue_counts(session, config.id)
     return DeliveryStatus(
         delivered=config.delivered_count,
         pending=counts.pending,
@@ -271,7 +273,8 @@ def delivery_attempts(
 ) -> tuple[list[DeliveryAttempt], int]:
     """The integration's requests to its vendor, newest first."""
     config = get_integration(session, principal, api_key, kind, integration_id)
-    return q.attempts_page(session, config.id, offset=offset, limit=limit)
+    found = integration_store.attempts(session, config.id, Window(offset, limit))
+    return list(found.items), found.count
 
 
 def sample_flags(environment_flags: dict[str, tuple[bool, Any]] | None = None) -> str:
@@ -292,7 +295,7 @@ def request_test_event(
     answers the record's id for `test_event_result`."""
     config = get_integration(session, principal, api_key, kind, integration_id)
     now = utcnow()
-    record = q.OutboxRecord(
+    record = outbox_store.OutboxRecord(
         config.environment_id,
         (config.id,),
         uuid.uuid4().hex,
@@ -301,7 +304,9 @@ def request_test_event(
         now,
         is_test=True,
     )
-    (row_id,) = q.insert_records(session, [record], now, due_at=now - dt.timedelta(days=1))
+    (row_id,) = outbox_store.insert_records(
+        session, [record], now, due_at=now - dt.timedelta(days=1)
+    )
     return row_id
 
 
@@ -315,7 +320,7 @@ class TestEventResult:
 
 def test_event_result(session: Session, row_id: int) -> TestEventResult | None:
     """What the vendor answered to a test event, once the dispatcher has tried it."""
-    row, attempt = q.test_event_state(session, row_id)
+    row, attempt = integration_store.test_event_state(session, row_id)
     if row is None:
         return TestEventResult("failed", None, None, "The test event was removed.")
     if attempt is None:
@@ -324,4 +329,4 @@ def test_event_result(session: Session, row_id: int) -> TestEventResult | None:
 
 
 def discard_test_event(session: Session, row_id: int) -> None:
-    q.delete_test_event(session, row_id)
+    integration_store.delete_test_event(session, row_id)

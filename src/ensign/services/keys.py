@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed
+from ensign.storage import users as user_store
 from ensign.storage.models import AdminApiKey, utcnow
 
 # The shortuuid alphabet: no 0/O, 1/l/I, so keys survive being read aloud or retyped.
@@ -63,7 +63,7 @@ def create_admin_key(session: Session, organisation_id: int, name: str) -> str:
 
 
 def authenticate_admin(session: Session, key: str) -> AdminPrincipal:
-    row = session.scalar(select(AdminApiKey).where(AdminApiKey.key_hash == hash_key(key)))
+    row = user_store.master_key_by_hash(session, hash_key(key))
     if row is None or not row.active:
         raise AuthenticationFailed("Invalid API key.")
     if row.expires_at is not None and row.expires_at <= utcnow():

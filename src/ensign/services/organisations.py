@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ensign.services.admin.organisations import create_organisation
-from ensign.storage.models import Organisation, Project
+from ensign.storage import environments as environment_store
+from ensign.storage.models import Organisation
 
 
 def default_organisation(session: Session) -> Organisation:
     """The first organisation, created as "Default" on an empty database."""
-    organisation = session.scalar(select(Organisation).order_by(Organisation.id).limit(1))
+    organisation = environment_store.first_organisation(session)
     return organisation or create_organisation(session, name="Default")
 
 
 def is_empty(session: Session) -> bool:
-    return not session.scalar(select(func.count()).select_from(Project))
+    return not environment_store.has_projects(session)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from ensign.storage.models import Feature, IntegrationConfig
-from ensign.storage.outbox_queries import OutboxRecord
+from ensign.storage.outbox import OutboxRecord
 
 if TYPE_CHECKING:
     from ensign.services.identities import IdentifyResult
@@ -37,7 +37,7 @@ class IntegrationTarget:
 
 
 class OutboxWriter(Protocol):
-    """Where records go: `storage.identity_store.IdentityStore` on the identify path."""
+    """Where records go: `storage.identities.IdentityStore` on the identify path."""
 
     def insert_outbox(self, records: Sequence[OutboxRecord]) -> None: ...
 
@@ -120,7 +120,7 @@ def record_identify(
 
 
 class OutboxUnits(Protocol):
-    """`storage.identity_store.IdentityStorePool`: write transactions on the identify threads."""
+    """`storage.identity_pool.IdentityStorePool`: write transactions on the identify threads."""
 
     def unit(self, *, write: bool) -> AbstractContextManager[OutboxWriter]: ...
 

@@ -25,8 +25,8 @@ from ensign.services.documents import (
 )
 from ensign.services.outbox import IntegrationTarget, integration_targets
 from ensign.services.values import decode_flag_value
+from ensign.storage.environments import EnvironmentRows
 from ensign.storage.models import Feature, FeatureState, utcnow
-from ensign.storage.repositories import EnvironmentRows
 
 # Unknown keys remembered at most (each for one poll interval).
 UNKNOWN_KEYS_REMEMBERED = 10_000

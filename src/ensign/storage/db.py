@@ -1,4 +1,7 @@
-"""Database engines and sessions, made from Settings, and bringing the schema up to date."""
+"""Database engines and sessions, made from Settings, and bringing the schema up to date.
+
+Sessions are storage's boundary: a transient driver fault inside one (including its commit)
+leaves it as `DatabaseUnavailable` (see `faults`)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from ensign.storage.faults import unavailable_on_fault
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -51,7 +56,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session for reads, or writes that tolerate waiting; commits on success."""
-        with self._locked(), self._write_sessions() as session:
+        with unavailable_on_fault(), self._locked(), self._write_sessions() as session:
             try:
                 yield session
                 session.commit()
@@ -62,7 +67,7 @@ class Database:
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A session that only reads; it never takes the writers' lock."""
-        with self.sessions() as session:
+        with unavailable_on_fault(), self.sessions() as session:
             try:
                 yield session
             finally:

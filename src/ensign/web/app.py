@@ -18,9 +18,9 @@ from ensign import __version__
 from ensign.errors import EnsignError
 from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
 from ensign.settings import Settings
-from ensign.storage import repositories as repo
+from ensign.storage import environments as repo
 from ensign.storage.db import Database
-from ensign.storage.identity_store import IdentityStorePool
+from ensign.storage.identity_pool import IdentityStorePool
 from ensign.web import errors, sdk
 from ensign.web.admin import router as admin_router
 from ensign.web.admin.cohorts import router as cohort_admin_router

@@ -22,10 +22,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ensign.errors import AuthenticationFailed, InvalidInput
+from ensign.errors import AuthenticationFailed, DatabaseUnavailable, InvalidInput
 from ensign.services import cohort_requests as requests
-from ensign.services import cohorts
-from ensign.services.cohorts import SyncCaller, SyncResult
+from ensign.services import cohort_sync, cohorts
+from ensign.services.cohort_sync import SyncResult
+from ensign.services.cohorts import SyncCaller
 from ensign.web.deps import AppState, get_state
 
 logger = logging.getLogger("ensign.cohorts")
@@ -96,7 +97,7 @@ def _authenticate(state: AppState, key: str) -> SyncCaller:
 def _log_failure(state: AppState, caller: SyncCaller, **details: Any) -> None:
     try:
         with state.db.session() as session:
-            cohorts.log_failure(session, caller, **details)
+            cohort_sync.log_failure(session, caller, **details)
     except Exception:
         # The database is what failed, most likely; the reply matters more than the log.
         logger.warning("could not log a failed cohort sync", exc_info=True)
@@ -120,8 +121,8 @@ async def _run(
         return failure(action, 401, error.detail)
     except Exception as error:
         logger.exception("cohort-sync authentication failed")
-        fault = DATABASE_FAULT if cohorts.is_database_fault(error) else INTERNAL_FAULT
-        return failure(action, 503 if cohorts.is_database_fault(error) else 500, fault)
+        fault = DATABASE_FAULT if isinstance(error, DatabaseUnavailable) else INTERNAL_FAULT
+        return failure(action, 503 if isinstance(error, DatabaseUnavailable) else 500, fault)
     try:
         if body is _NOT_JSON:
             raise InvalidInput(NOT_JSON)
@@ -130,7 +131,7 @@ async def _run(
         status, message = 400, error.detail
     except Exception as error:
         logger.exception("cohort sync failed")
-        is_db = cohorts.is_database_fault(error)
+        is_db = isinstance(error, DatabaseUnavailable)
         status, message = (503, DATABASE_FAULT) if is_db else (500, INTERNAL_FAULT)
     details = {
         "source": source,
@@ -153,7 +154,7 @@ async def mixpanel(request: Request) -> Response:
     def work(state: AppState, caller: SyncCaller) -> SyncResult:
         sync = requests.parse_mixpanel(body, max_members=state.settings.cohort_sync_max_members)
         with state.write() as session:
-            return cohorts.apply_mixpanel_sync(
+            return cohort_sync.apply_mixpanel_sync(
                 session,
                 caller,
                 sync,
@@ -182,7 +183,7 @@ def _webhook(action: str) -> Callable[[Request], Any]:
                 body, max_members=state.settings.cohort_sync_max_members
             )
             with state.write() as session:
-                return cohorts.apply_webhook_sync(
+                return cohort_sync.apply_webhook_sync(
                     session,
                     caller,
                     name,

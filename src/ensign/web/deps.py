@@ -16,7 +16,7 @@ from ensign.services.keys import AdminPrincipal, authenticate_admin
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
 from ensign.storage.db import Database
-from ensign.storage.identity_store import DatabaseBusy, IdentityStorePool
+from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
 
 T = TypeVar("T")
 

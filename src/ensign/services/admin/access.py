@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import admin_queries as q
+from ensign.storage import environments as environment_store
 from ensign.storage.models import (
     Environment,
     Feature,
@@ -52,7 +52,7 @@ def referenced_project(
 
 def environment_for(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
     is_plausible = len(api_key) <= 100 and "\x00" not in api_key
-    environment = q.environment_by_key(session, api_key) if is_plausible else None
+    environment = environment_store.environment_by_key(session, api_key) if is_plausible else None
     if environment is None:
         raise NotFound("Environment not found.")
     project = session.get(Project, environment.project_id)

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from ensign.services.admin import access
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import admin_queries as q
+from ensign.storage import audit as audit_store
 from ensign.storage.models import AuditLog
+from ensign.storage.pagination import Page, Window
 
 CREATED = "CREATED"
 UPDATED = "UPDATED"
@@ -30,31 +31,30 @@ def record(
     environment_id: int | None = None,
 ) -> None:
     """Add an audit entry in the caller's transaction, so it exists exactly when the change does."""
-    session.add(
-        AuditLog(
-            organisation_id=principal.organisation_id,
-            project_id=project_id,
-            environment_id=environment_id,
-            actor=principal.actor,
-            action=action,
-            resource_type=resource_type,
-            resource_id=None if resource_id is None else str(resource_id),
-            log=log,
-            before=before,
-            after=after,
-        )
+    audit_store.add_entry(
+        session,
+        organisation_id=principal.organisation_id,
+        actor=principal.actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        log=log,
+        before=before,
+        after=after,
+        project_id=project_id,
+        environment_id=environment_id,
     )
 
 
 def list_entries(
     session: Session,
     principal: AdminPrincipal,
-    window: q.Window,
+    window: Window,
     *,
     project_id: int | None = None,
     environment_key: str | None = None,
     search: str | None = None,
-) -> q.Page[AuditLog]:
+) -> Page[AuditLog]:
     """The caller's organisation's audit entries, newest first, optionally filtered."""
     if project_id is not None:
         access.project_for(session, principal, project_id)
@@ -64,7 +64,7 @@ def list_entries(
             environment_id = access.environment_by_id(session, principal, int(environment_key)).id
         else:
             environment_id = access.environment_for(session, principal, environment_key).id
-    return q.audit_entries(
+    return audit_store.entries(
         session,
         principal.organisation_id,
         window,

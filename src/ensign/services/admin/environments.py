@@ -12,9 +12,14 @@ from ensign.errors import NotFound
 from ensign.services.admin import access, audit, states
 from ensign.services.documents import build_document
 from ensign.services.keys import AdminPrincipal, new_client_key, new_server_key
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import environments as environment_store
+from ensign.storage import features as feature_store
+from ensign.storage import users as user_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
+from ensign.storage.faults import flush
 from ensign.storage.models import Environment, ServerKey
+from ensign.storage.pagination import Page, Window
 
 ENVIRONMENT_FIELDS = (
     "name",
@@ -28,13 +33,13 @@ ENVIRONMENT_FIELDS = (
 
 
 def list_environments(
-    session: Session, principal: AdminPrincipal, window: q.Window, *, project_id: int | None
-) -> q.Page[Environment]:
+    session: Session, principal: AdminPrincipal, window: Window, *, project_id: int | None
+) -> Page[Environment]:
     if project_id is None:
-        project_ids = q.project_ids(session, principal.organisation_id)
+        project_ids = environment_store.project_ids(session, principal.organisation_id)
     else:
         project_ids = [access.project_for(session, principal, project_id).id]
-    return q.environments(session, project_ids, window)
+    return environment_store.environments(session, project_ids, window)
 
 
 def get_environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
@@ -68,8 +73,8 @@ def create_environment(
         use_identity_overrides_in_local_eval=use_identity_overrides_in_local_eval,
     )
     session.add(environment)
-    q.flush(session, conflict="Could not allocate an environment key; try again.")
-    for feature in q.all_features(session, project.id):
+    flush(session, conflict="Could not allocate an environment key; try again.")
+    for feature in feature_store.all_features(session, project.id):
         states.add_default_state(session, environment.id, feature)
     audit.record(
         session,
@@ -78,7 +83,7 @@ def create_environment(
         resource_type="environment",
         resource_id=environment.id,
         log=f"Environment created: {name}",
-        after=q.row_snapshot(environment),
+        after=row_snapshot(environment),
         project_id=project.id,
         environment_id=environment.id,
     )
@@ -89,12 +94,12 @@ def update_environment(
     session: Session, principal: AdminPrincipal, api_key: str, changes: dict[str, Any]
 ) -> Environment:
     environment = access.environment_for(session, principal, api_key)
-    before = q.row_snapshot(environment)
+    before = row_snapshot(environment)
     for name in ENVIRONMENT_FIELDS:
         if name in changes:
             setattr(environment, name, changes[name])
     session.flush()
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     session.refresh(environment)
     audit.record(
         session,
@@ -104,7 +109,7 @@ def update_environment(
         resource_id=environment.id,
         log=f"Environment updated: {environment.name}",
         before=before,
-        after=q.row_snapshot(environment),
+        after=row_snapshot(environment),
         project_id=environment.project_id,
         environment_id=environment.id,
     )
@@ -113,7 +118,7 @@ def update_environment(
 
 def delete_environment(session: Session, principal: AdminPrincipal, api_key: str) -> None:
     environment = access.environment_for(session, principal, api_key)
-    before = q.row_snapshot(environment)
+    before = row_snapshot(environment)
     session.delete(environment)
     session.flush()
     audit.record(
@@ -133,7 +138,7 @@ def environment_document(
 ) -> dict[str, Any]:
     """The document an SDK in local-evaluation mode would download for this environment."""
     environment = access.environment_for(session, principal, api_key)
-    rows = repo.load_environment_rows(session, environment.id)
+    rows = environment_store.load_environment_rows(session, environment.id)
     assert rows is not None
     return build_document(rows)
 
@@ -153,7 +158,7 @@ def evaluation_counts(
     since = today - dt.timedelta(days=days - 1)
     return [
         EvaluationCount(name, day, count)
-        for name, day, count in repo.evaluation_counts(session, environment.id, since)
+        for name, day, count in environment_store.evaluation_counts(session, environment.id, since)
     ]
 
 
@@ -168,16 +173,16 @@ def _key_for(session: Session, environment: Environment, key_id: int) -> ServerK
 
 
 def _key_snapshot(row: ServerKey) -> dict[str, Any]:
-    snapshot = q.row_snapshot(row)
+    snapshot = row_snapshot(row)
     snapshot["key"] = row.key[:8] + "…"
     return snapshot
 
 
 def list_server_keys(
-    session: Session, principal: AdminPrincipal, api_key: str, window: q.Window
-) -> q.Page[ServerKey]:
+    session: Session, principal: AdminPrincipal, api_key: str, window: Window
+) -> Page[ServerKey]:
     environment = access.environment_for(session, principal, api_key)
-    return q.server_keys(session, environment.id, window)
+    return user_store.server_keys(session, environment.id, window)
 
 
 def get_server_key(
@@ -200,8 +205,8 @@ def create_server_key(
         environment_id=environment.id, key=new_server_key(), name=name, expires_at=expires_at
     )
     session.add(row)
-    q.flush(session, conflict="Could not allocate a key; try again.")
-    repo.touch_environments(session, environment_ids=[environment.id])
+    flush(session, conflict="Could not allocate a key; try again.")
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -226,7 +231,7 @@ def update_server_key(
         if name in changes:
             setattr(row, name, changes[name])
     session.flush()
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -250,7 +255,7 @@ def delete_server_key(
     before = _key_snapshot(row)
     session.delete(row)
     session.flush()
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,

@@ -1,4 +1,4 @@
-"""Features, their multivariate options, and the project's tags."""
+"""Features and their multivariate options."""
 
 from __future__ import annotations
 
@@ -11,23 +11,27 @@ from ensign.errors import Conflict, InvalidInput
 from ensign.services.admin import access, audit, states
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue, decode_flag_value, encode_flag_value
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import environments as environment_store
+from ensign.storage import features as feature_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
+from ensign.storage.faults import flush
 from ensign.storage.models import Feature, MultivariateOption, MultivariateStateValue, Tag
+from ensign.storage.pagination import Page, Window
 
 FEATURE_FIELDS = ("description", "initial_value", "default_enabled", "is_server_key_only")
 ALLOCATION_FIELD = "default_percentage_allocation"
 
 
 def feature_snapshot(feature: Feature) -> dict[str, Any]:
-    snapshot = q.row_snapshot(feature)
+    snapshot = row_snapshot(feature)
     snapshot["tags"] = [t.id for t in feature.tags]
     snapshot["multivariate_options"] = [option_snapshot(o) for o in feature.options]
     return snapshot
 
 
 def option_snapshot(option: MultivariateOption) -> dict[str, Any]:
-    snapshot = q.row_snapshot(option)
+    snapshot = row_snapshot(option)
     snapshot["value"] = decode_flag_value(option.value_type, option.value_text)
     return snapshot
 
@@ -35,7 +39,9 @@ def option_snapshot(option: MultivariateOption) -> dict[str, Any]:
 def _tags(session: Session, project_id: int, tag_ids: Sequence[int]) -> list[Tag]:
     wanted = set(tag_ids)
     found = list(
-        q.tags_by_id(session, project_id, sorted(i for i in wanted if access.is_valid_id(i)))
+        feature_store.tags_by_id(
+            session, project_id, sorted(i for i in wanted if access.is_valid_id(i))
+        )
     )
     if len(found) != len(wanted):
         raise InvalidInput("tags: no such tag in this project.", field="tags")
@@ -43,7 +49,7 @@ def _tags(session: Session, project_id: int, tag_ids: Sequence[int]) -> list[Tag
 
 
 def _check_name(session: Session, project_id: int, name: str, *, feature_id: int | None) -> None:
-    existing = q.feature_id_by_name(session, project_id, name)
+    existing = feature_store.feature_id_by_name(session, project_id, name)
     if existing is not None and existing != feature_id:
         raise Conflict(
             "name: a feature with this name already exists in this project.", field="name"
@@ -54,15 +60,15 @@ def list_features(
     session: Session,
     principal: AdminPrincipal,
     project_id: int,
-    window: q.Window,
+    window: Window,
     *,
     search: str | None = None,
     tag_ids: Sequence[int] = (),
-) -> q.Page[Feature]:
+) -> Page[Feature]:
     project = access.project_for(session, principal, project_id)
     if any(not access.is_valid_id(t) for t in tag_ids):
-        return q.Page([], 0)
-    return q.features(session, project.id, window, search=search, tag_ids=tag_ids)
+        return Page([], 0)
+    return feature_store.features(session, project.id, window, search=search, tag_ids=tag_ids)
 
 
 def get_feature(
@@ -98,10 +104,10 @@ def create_feature(
     )
     feature.tags = _tags(session, project.id, tag_ids)
     session.add(feature)
-    q.flush(session, conflict="name: a feature with this name already exists.", field="name")
-    for environment_id in q.environment_ids(session, project.id):
+    flush(session, conflict="name: a feature with this name already exists.", field="name")
+    for environment_id in environment_store.environment_ids(session, project.id):
         states.add_default_state(session, environment_id, feature)
-    repo.touch_environments(session, project_id=project.id)
+    touch_environments(session, project_id=project.id)
     audit.record(
         session,
         principal,
@@ -133,8 +139,8 @@ def update_feature(
             setattr(feature, name, changes[name])
     if "tags" in changes:
         feature.tags = _tags(session, feature.project_id, changes["tags"])
-    q.flush(session, conflict="name: a feature with this name already exists.", field="name")
-    repo.touch_environments(session, project_id=feature.project_id)
+    flush(session, conflict="name: a feature with this name already exists.", field="name")
+    touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -156,7 +162,7 @@ def delete_feature(
     before = feature_snapshot(feature)
     session.delete(feature)
     session.flush()
-    repo.touch_environments(session, project_id=project_id)
+    touch_environments(session, project_id=project_id)
     audit.record(
         session,
         principal,
@@ -173,10 +179,10 @@ def delete_feature(
 
 
 def list_options(
-    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, window: q.Window
-) -> q.Page[MultivariateOption]:
+    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, window: Window
+) -> Page[MultivariateOption]:
     feature = get_feature(session, principal, project_id, feature_id)
-    return q.options(session, feature.id, window)
+    return feature_store.options(session, feature.id, window)
 
 
 def get_option(
@@ -220,7 +226,7 @@ def create_option(
     feature.options.append(option)
     _check_option_defaults(feature)
     session.flush()
-    for state in q.default_states_of_feature(session, feature.id):
+    for state in feature_store.default_states_of_feature(session, feature.id):
         total = sum(mv.percentage_allocation for mv in state.mv_values)
         if total + default_percentage_allocation > 100:
             raise InvalidInput(
@@ -237,7 +243,7 @@ def create_option(
             )
         )
     session.flush()
-    repo.touch_environments(session, project_id=feature.project_id)
+    touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -271,7 +277,7 @@ def update_option(
         option.default_percentage_allocation = changes[ALLOCATION_FIELD]
         _check_option_defaults(feature)
     session.flush()
-    repo.touch_environments(session, project_id=feature.project_id)
+    touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -296,7 +302,7 @@ def delete_option(
     feature.options.remove(option)
     session.flush()
     session.expire_all()
-    repo.touch_environments(session, project_id=feature.project_id)
+    touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -304,100 +310,6 @@ def delete_option(
         resource_type="multivariate_option",
         resource_id=option_id,
         log=f"Multivariate option deleted from {feature_name!r}",
-        before=before,
-        project_id=project_id,
-    )
-
-
-# --- tags -----------------------------------------------------------------------------------
-
-
-def list_tags(
-    session: Session, principal: AdminPrincipal, project_id: int, window: q.Window
-) -> q.Page[Tag]:
-    return q.tags(session, access.project_for(session, principal, project_id).id, window)
-
-
-def get_tag(session: Session, principal: AdminPrincipal, project_id: int, tag_id: int) -> Tag:
-    return access.tag_for(session, access.project_for(session, principal, project_id), tag_id)
-
-
-def _check_label(session: Session, project_id: int, label: str, *, tag_id: int | None) -> None:
-    existing = q.tag_id_by_label(session, project_id, label)
-    if existing is not None and existing != tag_id:
-        raise Conflict("label: a tag with this label already exists.", field="label")
-
-
-def create_tag(
-    session: Session,
-    principal: AdminPrincipal,
-    project_id: int,
-    *,
-    label: str,
-    color: str | None = None,
-) -> Tag:
-    project = access.project_for(session, principal, project_id)
-    _check_label(session, project.id, label, tag_id=None)
-    tag = Tag(project_id=project.id, label=label)
-    if color is not None:
-        tag.color = color
-    session.add(tag)
-    q.flush(session, conflict="label: a tag with this label already exists.", field="label")
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
-        resource_type="tag",
-        resource_id=tag.id,
-        log=f"Tag created: {label}",
-        after=q.row_snapshot(tag),
-        project_id=project.id,
-    )
-    return tag
-
-
-def update_tag(
-    session: Session,
-    principal: AdminPrincipal,
-    project_id: int,
-    tag_id: int,
-    changes: dict[str, Any],
-) -> Tag:
-    tag = get_tag(session, principal, project_id, tag_id)
-    before = q.row_snapshot(tag)
-    if "label" in changes:
-        _check_label(session, tag.project_id, changes["label"], tag_id=tag.id)
-        tag.label = changes["label"]
-    if "color" in changes:
-        tag.color = changes["color"]
-    q.flush(session, conflict="label: a tag with this label already exists.", field="label")
-    audit.record(
-        session,
-        principal,
-        action=audit.UPDATED,
-        resource_type="tag",
-        resource_id=tag.id,
-        log=f"Tag updated: {tag.label}",
-        before=before,
-        after=q.row_snapshot(tag),
-        project_id=tag.project_id,
-    )
-    return tag
-
-
-def delete_tag(session: Session, principal: AdminPrincipal, project_id: int, tag_id: int) -> None:
-    tag = get_tag(session, principal, project_id, tag_id)
-    before = q.row_snapshot(tag)
-    session.delete(tag)
-    session.flush()
-    session.expire_all()
-    audit.record(
-        session,
-        principal,
-        action=audit.DELETED,
-        resource_type="tag",
-        resource_id=tag_id,
-        log=f"Tag deleted: {before['label']}",
         before=before,
         project_id=project_id,
     )

@@ -11,9 +11,12 @@ from ensign.errors import Conflict, NotFound
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import TraitValue, decode_trait_value, encode_trait_value
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import identities as identity_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
+from ensign.storage.faults import flush
 from ensign.storage.models import Identity, Trait
+from ensign.storage.pagination import Page, Window
 
 
 def trait_snapshot(trait: Trait) -> dict[str, Any]:
@@ -28,12 +31,12 @@ def list_identities(
     session: Session,
     principal: AdminPrincipal,
     api_key: str,
-    window: q.Window,
+    window: Window,
     *,
     search: str | None = None,
-) -> q.Page[Identity]:
+) -> Page[Identity]:
     environment = access.environment_for(session, principal, api_key)
-    return q.identities(session, environment.id, window, search=search)
+    return identity_store.identities(session, environment.id, window, search=search)
 
 
 def get_identity(
@@ -47,7 +50,9 @@ def create_identity(
     session: Session, principal: AdminPrincipal, api_key: str, *, identifier: str
 ) -> Identity:
     environment = access.environment_for(session, principal, api_key)
-    identity_id, created = repo.get_or_create_identity(session, environment.id, identifier)
+    identity_id, created = identity_store.get_or_create_identity(
+        session, environment.id, identifier
+    )
     if not created:
         raise Conflict("identifier: this identity already exists.", field="identifier")
     identity = session.get(Identity, identity_id)
@@ -59,7 +64,7 @@ def create_identity(
         resource_type="identity",
         resource_id=identity.id,
         log=f"Identity created: {identifier!r} in {environment.name!r}",
-        after=q.row_snapshot(identity),
+        after=row_snapshot(identity),
         project_id=environment.project_id,
         environment_id=environment.id,
     )
@@ -72,11 +77,11 @@ def delete_identity(
     """Delete an identity with its traits and overrides."""
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
-    before = q.row_snapshot(identity)
+    before = row_snapshot(identity)
     session.delete(identity)
     session.flush()
     session.expire_all()
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -94,7 +99,7 @@ def list_traits(
     session: Session, principal: AdminPrincipal, api_key: str, identity_id: int
 ) -> Sequence[Trait]:
     identity = get_identity(session, principal, api_key, identity_id)
-    return q.traits(session, identity.id)
+    return identity_store.traits(session, identity.id)
 
 
 def set_trait(
@@ -110,7 +115,7 @@ def set_trait(
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
     value_type, value_text = encode_trait_value(value)
-    trait = q.trait_by_key(session, identity.id, key)
+    trait = identity_store.trait_by_key(session, identity.id, key)
     before = None if trait is None else trait_snapshot(trait)
     if trait is None:
         trait = Trait(
@@ -119,7 +124,7 @@ def set_trait(
         session.add(trait)
     else:
         trait.value_type, trait.value_text = value_type, value_text
-    q.flush(
+    flush(
         session, conflict="trait_key: this trait was just set by someone else.", field="trait_key"
     )
     audit.record(

@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 from ensign.errors import NotFound
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal, create_admin_key, hash_key
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import environments as environment_store
+from ensign.storage import users as user_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
 from ensign.storage.models import AdminApiKey, Organisation
+from ensign.storage.pagination import Page, Window
 
 ORGANISATION_FIELDS = ("name", "persist_trait_data", "stop_serving_flags", "feature_analytics")
 
@@ -52,13 +55,13 @@ def update_organisation(
 ) -> Organisation:
     """Change the organisation's settings; flags of every environment may change with them."""
     organisation = access.organisation_for(session, principal, org_id)
-    before = q.row_snapshot(organisation)
+    before = row_snapshot(organisation)
     for name in ORGANISATION_FIELDS:
         if name in changes:
             setattr(organisation, name, changes[name])
     session.flush()
-    for project_id in q.project_ids(session, organisation.id):
-        repo.touch_environments(session, project_id=project_id)
+    for project_id in environment_store.project_ids(session, organisation.id):
+        touch_environments(session, project_id=project_id)
     audit.record(
         session,
         principal,
@@ -67,7 +70,7 @@ def update_organisation(
         resource_id=organisation.id,
         log=f"Organisation updated: {organisation.name}",
         before=before,
-        after=q.row_snapshot(organisation),
+        after=row_snapshot(organisation),
     )
     return organisation
 
@@ -82,16 +85,16 @@ class NewMasterKey:
 
 
 def _key_snapshot(row: AdminApiKey) -> dict[str, Any]:
-    snapshot = q.row_snapshot(row)
+    snapshot = row_snapshot(row)
     snapshot.pop("key_hash", None)
     return snapshot
 
 
 def list_master_keys(
-    session: Session, principal: AdminPrincipal, org_id: int, window: q.Window
-) -> q.Page[AdminApiKey]:
+    session: Session, principal: AdminPrincipal, org_id: int, window: Window
+) -> Page[AdminApiKey]:
     access.organisation_for(session, principal, org_id)
-    return q.master_keys(session, org_id, window)
+    return user_store.master_keys(session, org_id, window)
 
 
 def master_key_for(
@@ -115,7 +118,7 @@ def create_master_key(
     """Create an admin key; its secret is in the answer and nowhere else."""
     access.organisation_for(session, principal, org_id)
     key = create_admin_key(session, org_id, name)
-    row = q.master_key_by_hash(session, hash_key(key))
+    row = user_store.master_key_by_hash(session, hash_key(key))
     assert row is not None
     row.expires_at = expires_at
     session.flush()

@@ -18,9 +18,10 @@ from ensign.services.admin.states import (
 )
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import features as feature_store
+from ensign.storage.environments import touch_environments
 from ensign.storage.models import Environment, FeatureState, Project
+from ensign.storage.pagination import Page, Window
 
 PRIORITY_MAX = 2**31 - 1
 
@@ -59,12 +60,12 @@ def create_segment_override(
     if segment.feature_id is not None and segment.feature_id != feature.id:
         raise InvalidInput("segment: this segment belongs to another feature.", field="segment")
     scope = f"s{segment.id}"
-    if q.feature_state_in_scope(session, environment.id, feature.id, scope) is not None:
+    if feature_store.feature_state_in_scope(session, environment.id, feature.id, scope) is not None:
         raise Conflict("This segment already overrides this feature here.", field="segment")
     check_allocations(feature, allocations)
-    existing = list(q.segment_overrides_of(session, environment.id, feature.id))
+    existing = list(feature_store.segment_overrides_of(session, environment.id, feature.id))
     if priority is None:
-        lowest = q.lowest_priority(session, environment.id, feature.id)
+        lowest = feature_store.lowest_priority(session, environment.id, feature.id)
         priority = 0 if lowest is None else lowest + 1
     else:
         for other in existing:
@@ -83,7 +84,7 @@ def create_segment_override(
         segment_id=segment.id,
         priority=priority,
     )
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -101,16 +102,16 @@ def create_segment_override(
 def list_segment_overrides(
     session: Session,
     principal: AdminPrincipal,
-    window: q.Window,
+    window: Window,
     *,
     environment: str,
     feature_id: int | None = None,
-) -> q.Page[FeatureState]:
+) -> Page[FeatureState]:
     """Segment overrides of an environment (given by id or key), by feature, then priority."""
     env = _environment(session, principal, environment)
     if feature_id is not None and not access.is_valid_id(feature_id):
-        return q.Page([], 0)
-    return q.feature_states(
+        return Page([], 0)
+    return feature_store.feature_states(
         session, window, environment_ids=[env.id], feature_id=feature_id, kind="segment"
     )
 
@@ -149,7 +150,7 @@ def update_priorities(
             project_id=environment.project_id,
             environment_id=environment.id,
         )
-    repo.touch_environments(session, environment_ids=sorted(touched))
+    touch_environments(session, environment_ids=sorted(touched))
     return states
 
 
@@ -163,11 +164,11 @@ def _environment(session: Session, principal: AdminPrincipal, ref: str) -> Envir
 
 
 def list_identity_overrides(
-    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int, window: q.Window
-) -> q.Page[FeatureState]:
+    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int, window: Window
+) -> Page[FeatureState]:
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
-    return q.feature_states(
+    return feature_store.feature_states(
         session,
         window,
         environment_ids=[environment.id],
@@ -202,7 +203,7 @@ def create_identity_override(
     identity = access.identity_for(session, environment, identity_id)
     feature = access.referenced_feature(session, environment.project_id, feature_id)
     scope = f"i{identity.id}"
-    if q.feature_state_in_scope(session, environment.id, feature.id, scope) is not None:
+    if feature_store.feature_state_in_scope(session, environment.id, feature.id, scope) is not None:
         raise Conflict("This identity already overrides this feature.", field="feature")
     state = new_feature_state(
         session,
@@ -213,7 +214,7 @@ def create_identity_override(
         value=value,
         identity_id=identity.id,
     )
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,

@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 from ensign.errors import InvalidInput
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import environments as environment_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
 from ensign.storage.models import Project
+from ensign.storage.pagination import Page, Window
 
 PROJECT_FIELDS = ("name", "hide_disabled_flags", "enable_realtime_updates")
 
@@ -19,13 +21,13 @@ PROJECT_FIELDS = ("name", "hide_disabled_flags", "enable_realtime_updates")
 def list_projects(
     session: Session,
     principal: AdminPrincipal,
-    window: q.Window,
+    window: Window,
     *,
     organisation_id: int | None = None,
-) -> q.Page[Project]:
+) -> Page[Project]:
     if organisation_id is not None and organisation_id != principal.organisation_id:
-        return q.Page([], 0)
-    return q.projects(session, principal.organisation_id, window)
+        return Page([], 0)
+    return environment_store.projects(session, principal.organisation_id, window)
 
 
 def get_project(session: Session, principal: AdminPrincipal, project_id: int) -> Project:
@@ -59,7 +61,7 @@ def create_project(
         resource_type="project",
         resource_id=project.id,
         log=f"Project created: {name}",
-        after=q.row_snapshot(project),
+        after=row_snapshot(project),
         project_id=project.id,
     )
     return project
@@ -69,12 +71,12 @@ def update_project(
     session: Session, principal: AdminPrincipal, project_id: int, changes: dict[str, Any]
 ) -> Project:
     project = access.project_for(session, principal, project_id)
-    before = q.row_snapshot(project)
+    before = row_snapshot(project)
     for name in PROJECT_FIELDS:
         if name in changes:
             setattr(project, name, changes[name])
     session.flush()
-    repo.touch_environments(session, project_id=project.id)
+    touch_environments(session, project_id=project.id)
     audit.record(
         session,
         principal,
@@ -83,7 +85,7 @@ def update_project(
         resource_id=project.id,
         log=f"Project updated: {project.name}",
         before=before,
-        after=q.row_snapshot(project),
+        after=row_snapshot(project),
         project_id=project.id,
     )
     return project
@@ -92,7 +94,7 @@ def update_project(
 def delete_project(session: Session, principal: AdminPrincipal, project_id: int) -> None:
     """Delete a project with everything in it (the database cascades)."""
     project = access.project_for(session, principal, project_id)
-    before = q.row_snapshot(project)
+    before = row_snapshot(project)
     session.delete(project)
     session.flush()
     audit.record(

@@ -13,9 +13,11 @@ from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
 from ensign.errors import InvalidInput
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import features as feature_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
 from ensign.storage.models import Segment
+from ensign.storage.pagination import Page, Window
 
 RULE_TYPES = frozenset({"ALL", "ANY", "NONE"})
 MAX_RULE_DEPTH = 10
@@ -102,9 +104,11 @@ def check_rules(rules: Sequence[RuleInput], path: str = "rules", depth: int = 1)
 
 
 def list_segments(
-    session: Session, principal: AdminPrincipal, project_id: int, window: q.Window
-) -> q.Page[Segment]:
-    return q.segments(session, access.project_for(session, principal, project_id).id, window)
+    session: Session, principal: AdminPrincipal, project_id: int, window: Window
+) -> Page[Segment]:
+    return feature_store.segments(
+        session, access.project_for(session, principal, project_id).id, window
+    )
 
 
 def get_segment(
@@ -140,7 +144,7 @@ def create_segment(
     )
     session.add(segment)
     session.flush()
-    repo.touch_environments(session, project_id=project.id)
+    touch_environments(session, project_id=project.id)
     audit.record(
         session,
         principal,
@@ -148,7 +152,7 @@ def create_segment(
         resource_type="segment",
         resource_id=segment.id,
         log=f"Segment created: {name}",
-        after=q.row_snapshot(segment),
+        after=row_snapshot(segment),
         project_id=project.id,
     )
     return segment
@@ -163,7 +167,7 @@ def update_segment(
 ) -> Segment:
     """Edit a segment. `changes["rules"]`, when given, is a sequence of `RuleInput`."""
     segment = get_segment(session, principal, project_id, segment_id)
-    before = q.row_snapshot(segment)
+    before = row_snapshot(segment)
     if "rules" in changes:
         if segment.managed_by is not None:
             raise InvalidInput(
@@ -180,7 +184,7 @@ def update_segment(
         if name in changes:
             setattr(segment, name, changes[name])
     session.flush()
-    repo.touch_environments(session, project_id=segment.project_id)
+    touch_environments(session, project_id=segment.project_id)
     audit.record(
         session,
         principal,
@@ -189,7 +193,7 @@ def update_segment(
         resource_id=segment.id,
         log=f"Segment updated: {segment.name}",
         before=before,
-        after=q.row_snapshot(segment),
+        after=row_snapshot(segment),
         project_id=segment.project_id,
     )
     return segment
@@ -200,11 +204,11 @@ def delete_segment(
 ) -> None:
     """Delete a segment and, through the database, its overrides."""
     segment = get_segment(session, principal, project_id, segment_id)
-    before = q.row_snapshot(segment)
+    before = row_snapshot(segment)
     session.delete(segment)
     session.flush()
     session.expire_all()
-    repo.touch_environments(session, project_id=project_id)
+    touch_environments(session, project_id=project_id)
     audit.record(
         session,
         principal,

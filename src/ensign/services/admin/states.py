@@ -17,8 +17,10 @@ from ensign.errors import InvalidInput, NotFound
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue, encode_flag_value, flag_value_from_text
-from ensign.storage import admin_queries as q
-from ensign.storage import repositories as repo
+from ensign.storage import features as feature_store
+from ensign.storage.audit import row_snapshot
+from ensign.storage.environments import touch_environments
+from ensign.storage.faults import flush
 from ensign.storage.models import (
     Environment,
     Feature,
@@ -26,6 +28,7 @@ from ensign.storage.models import (
     MultivariateStateValue,
     utcnow,
 )
+from ensign.storage.pagination import Page, Window
 
 ALLOCATIONS_FIELD = "multivariate_feature_state_values"
 
@@ -47,7 +50,7 @@ class StateChanges:
 
 
 def state_snapshot(state: FeatureState) -> dict[str, Any]:
-    snapshot = q.row_snapshot(state)
+    snapshot = row_snapshot(state)
     snapshot["multivariate_feature_state_values"] = [
         {
             "multivariate_feature_option": mv.option_id,
@@ -128,11 +131,11 @@ def new_feature_state(
         uuid=str(uuid.uuid4()),
     )
     session.add(state)
-    q.flush(session, conflict="This feature already has a state here.", field="feature")
-    seed = repo.hashing_seed_for(session, environment_id, feature.id, scope)
+    flush(session, conflict="This feature already has a state here.", field="feature")
+    seed = feature_store.hashing_seed_for(session, environment_id, feature.id, scope)
     if seed is None:
         seed = state.id
-        repo.remember_hashing_seed(session, environment_id, feature.id, scope, seed)
+        feature_store.remember_hashing_seed(session, environment_id, feature.id, scope, seed)
     state.hash_seed = seed
     _set_allocations(state, allocations)
     session.flush()
@@ -186,15 +189,15 @@ def list_environment_states(
     session: Session,
     principal: AdminPrincipal,
     api_key: str,
-    window: q.Window,
+    window: Window,
     *,
     feature_id: int | None = None,
-) -> q.Page[FeatureState]:
+) -> Page[FeatureState]:
     """The environment's default states (overrides are listed elsewhere)."""
     environment = access.environment_for(session, principal, api_key)
     if feature_id is not None and not access.is_valid_id(feature_id):
-        return q.Page([], 0)
-    return q.feature_states(
+        return Page([], 0)
+    return feature_store.feature_states(
         session, window, environment_ids=[environment.id], feature_id=feature_id
     )
 
@@ -243,7 +246,7 @@ def _update(
 ) -> FeatureState:
     before = state_snapshot(state)
     apply_changes(session, state, changes)
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -271,7 +274,7 @@ def delete_feature_state(session: Session, principal: AdminPrincipal, state_id: 
     log = f"Override deleted: {describe(session, state)} in {environment.name!r}"
     session.delete(state)
     session.flush()
-    repo.touch_environments(session, environment_ids=[environment.id])
+    touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,

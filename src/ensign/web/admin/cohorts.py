@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
 
 from ensign.services import cohorts
-from ensign.storage.cohort_models import CohortSyncKey, CohortSyncLogEntry
+from ensign.storage.models import CohortSyncKey, CohortSyncLogEntry
 from ensign.web.admin.render import moment
 from ensign.web.admin.routing import Pages, admin_route, no_content, paginated, unpaginated
 from ensign.web.admin.schemas import Body, Name, NoNul

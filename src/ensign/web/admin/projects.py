@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ensign.errors import InvalidInput
 from ensign.services.admin import audit, features, projects, segments
+from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.segments import ConditionInput, RuleInput
 from ensign.services.values import FlagValue
 from ensign.web.admin import render
@@ -301,14 +302,14 @@ def list_tags(
     project_id: int, request: Request, paging: Pages, state: State, principal: Admin
 ) -> dict[str, Any]:
     with state.read() as session:
-        page = features.list_tags(session, principal, project_id, paging.window)
+        page = admin_tags.list_tags(session, principal, project_id, paging.window)
         return paginated(request, paging, page, render.tag)
 
 
 @route(router, "/projects/{project_id}/tags/", ["POST"], status_code=201, summary="Create a tag")
 def create_tag(project_id: int, body: TagCreate, state: State, principal: Admin) -> dict[str, Any]:
     with state.write() as session:
-        row = features.create_tag(
+        row = admin_tags.create_tag(
             session, principal, project_id, label=body.label, color=body.color
         )
         return render.tag(row)
@@ -317,7 +318,7 @@ def create_tag(project_id: int, body: TagCreate, state: State, principal: Admin)
 @route(router, "/projects/{project_id}/tags/{tag_id}/", ["GET"], summary="Read a tag")
 def get_tag(project_id: int, tag_id: int, state: State, principal: Admin) -> dict[str, Any]:
     with state.read() as session:
-        return render.tag(features.get_tag(session, principal, project_id, tag_id))
+        return render.tag(admin_tags.get_tag(session, principal, project_id, tag_id))
 
 
 @route(router, "/projects/{project_id}/tags/{tag_id}/", ["PUT", "PATCH"], summary="Update a tag")
@@ -325,7 +326,7 @@ def update_tag(
     project_id: int, tag_id: int, body: TagUpdate, state: State, principal: Admin
 ) -> dict[str, Any]:
     with state.write() as session:
-        row = features.update_tag(session, principal, project_id, tag_id, body.changes())
+        row = admin_tags.update_tag(session, principal, project_id, tag_id, body.changes())
         return render.tag(row)
 
 
@@ -338,7 +339,7 @@ def update_tag(
 )
 def delete_tag(project_id: int, tag_id: int, state: State, principal: Admin) -> Response:
     with state.write() as session:
-        features.delete_tag(session, principal, project_id, tag_id)
+        admin_tags.delete_tag(session, principal, project_id, tag_id)
     return no_content()
 
 

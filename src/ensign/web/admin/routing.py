@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ensign.errors import InvalidInput, NotFound
 from ensign.services.values import FlagValue, flag_value_from_json
-from ensign.storage.admin_queries import Page, Window
+from ensign.storage.pagination import Page, Window
 from ensign.web.deps import State
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from ensign.services.admin import audit
-from ensign.storage.admin_queries import Window
+from ensign.storage.pagination import Window
 from ensign.web.dashboard.core import DashboardRoute, DashContext, reading, render
 
 router = APIRouter(route_class=DashboardRoute)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.services import cohorts
-from ensign.storage.admin_queries import Window
-from ensign.storage.cohort_models import CohortSyncKey
+from ensign.storage.models import CohortSyncKey
+from ensign.storage.pagination import Window
 from ensign.web.dashboard import nav
 from ensign.web.dashboard.core import (
     DashboardRoute,

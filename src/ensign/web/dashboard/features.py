@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import EnsignError
 from ensign.services.admin import features, overrides, segments, states
+from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.states import Allocation, StateChanges
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue, decode_flag_value
@@ -73,7 +74,7 @@ def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int =
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
         rows = _rows(session, dash.user, env, search, tag_id)
-        tags = features.list_tags(session, dash.user, env.project_id, nav.ALL).items
+        tags = admin_tags.list_tags(session, dash.user, env.project_id, nav.ALL).items
         context.update(
             rows=rows,
             tags=tags,
@@ -202,7 +203,7 @@ def _feature_page(
                 for o in feature.options
             ],
             total_weight=sum(weights.values()),
-            tags=features.list_tags(session, dash.user, env.project_id, nav.ALL).items,
+            tags=admin_tags.list_tags(session, dash.user, env.project_id, nav.ALL).items,
             feature_tag_ids={t.id for t in feature.tags},
             overrides=[
                 {

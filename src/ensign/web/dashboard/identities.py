@@ -9,7 +9,7 @@ from ensign.services import explanations
 from ensign.services.admin import features, identities, overrides, states
 from ensign.services.admin.states import StateChanges
 from ensign.services.values import decode_flag_value, decode_trait_value
-from ensign.storage.admin_queries import Window
+from ensign.storage.pagination import Window
 from ensign.web.dashboard import forms, nav
 from ensign.web.dashboard.core import (
     DashboardRoute,

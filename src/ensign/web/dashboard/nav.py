@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from ensign.services.admin import access, environments, projects
 from ensign.services.keys import AdminPrincipal
-from ensign.storage.admin_queries import Window
 from ensign.storage.models import Environment, Project
+from ensign.storage.pagination import Window
 
 ALL = Window(0, 1000)
 

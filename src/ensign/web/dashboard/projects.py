@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
-from ensign.services.admin import environments, features, projects
+from ensign.services.admin import environments, projects
+from ensign.services.admin import tags as admin_tags
 from ensign.web.dashboard import nav
 from ensign.web.dashboard.core import (
     DashboardRoute,
@@ -68,7 +69,7 @@ def _project_page(
 ) -> Response:
     with reading(dash.state) as session:
         context = nav.project_context(session, dash.user, project_id)
-        context["tags"] = features.list_tags(session, dash.user, project_id, nav.ALL).items
+        context["tags"] = admin_tags.list_tags(session, dash.user, project_id, nav.ALL).items
         return render(
             dash,
             "pages/project.html",
@@ -140,7 +141,7 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
     if not errors:
         try:
             with dash.state.write() as session:
-                features.create_tag(session, dash.user, project_id, label=label, color=color)
+                admin_tags.create_tag(session, dash.user, project_id, label=label, color=color)
         except EnsignError as error:
             errors.add(error, "label")
     if errors:
@@ -152,7 +153,7 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
 @router.post("/projects/{project_id}/tags/{tag_id}/delete")
 def delete_tag(project_id: int, tag_id: int, dash: DashContext) -> Response:
     with dash.state.write() as session:
-        features.delete_tag(session, dash.user, project_id, tag_id)
+        admin_tags.delete_tag(session, dash.user, project_id, tag_id)
     dash.flash("Tag deleted.")
     return redirect(f"/projects/{project_id}")
 

@@ -22,7 +22,7 @@ from ensign.services import identities, outbox
 from ensign.services.identities import Limits, TraitInput
 from ensign.services.snapshots import Snapshot
 from ensign.services.values import trait_value_from_json
-from ensign.storage import repositories as repo
+from ensign.storage import environments as repo
 from ensign.storage.models import utcnow
 from ensign.web.deps import AppState
 

@@ -1,39 +1,56 @@
-"""Every query Ensign makes. Callers own the session and its transaction."""
+"""Organisations, projects and environments, and the rows an environment's flags are served
+from (`load_environment_rows`, read whole into a snapshot), with the revision that tells every
+process when to read them again. The evaluation counts SDKs report are kept per environment."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ensign.storage import dialect
+from ensign.storage.base import utcnow
+from ensign.storage.identities import identifiers_of
 from ensign.storage.models import (
     Environment,
     Feature,
     FeatureState,
     FlagEvaluationCount,
-    HashingSeed,
-    Identity,
     IntegrationConfig,
     Organisation,
     Project,
     Segment,
     ServerKey,
-    utcnow,
 )
+from ensign.storage.pagination import Page, Window, page
+
+# --- organisations and projects -------------------------------------------------------------
 
 
-def hash_identifier(identifier: str) -> str:
-    return hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()
+def first_organisation(session: Session) -> Organisation | None:
+    return session.scalar(select(Organisation).order_by(Organisation.id).limit(1))
 
 
-# --- environments ---------------------------------------------------------------------------
+def has_projects(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Project)))
+
+
+def projects(session: Session, organisation_id: int, window: Window) -> Page[Project]:
+    statement = (
+        select(Project).where(Project.organisation_id == organisation_id).order_by(Project.id)
+    )
+    return page(session, statement, window)
+
+
+def project_ids(session: Session, organisation_id: int) -> list[int]:
+    rows = session.scalars(select(Project.id).where(Project.organisation_id == organisation_id))
+    return [int(r) for r in rows]
+
+
+# --- environments -----------------------------------------------------------------------------
 
 
 def find_environment_id_by_key(session: Session, key: str) -> int | None:
@@ -53,6 +70,28 @@ def find_environment_id_by_key(session: Session, key: str) -> int | None:
     return None if env_id is None else int(env_id)
 
 
+def environment_by_key(session: Session, api_key: str) -> Environment | None:
+    return session.scalar(select(Environment).where(Environment.api_key == api_key))
+
+
+def first_environment(session: Session) -> Environment | None:
+    return session.scalar(select(Environment).order_by(Environment.id).limit(1))
+
+
+def environments(session: Session, project_ids: Sequence[int], window: Window) -> Page[Environment]:
+    statement = (
+        select(Environment).where(Environment.project_id.in_(project_ids)).order_by(Environment.id)
+    )
+    return page(session, statement, window)
+
+
+def environment_ids(session: Session, project_id: int) -> list[int]:
+    rows = session.scalars(
+        select(Environment.id).where(Environment.project_id == project_id).order_by(Environment.id)
+    )
+    return [int(r) for r in rows]
+
+
 def environment_revisions(session: Session, ids: Iterable[int]) -> dict[int, int]:
     ids = list(ids)
     if not ids:
@@ -61,18 +100,6 @@ def environment_revisions(session: Session, ids: Iterable[int]) -> dict[int, int
         select(Environment.id, Environment.revision).where(Environment.id.in_(ids))
     )
     return {int(r.id): int(r.revision) for r in rows}
-
-
-def sync_id_sequence(session: Session, table: str) -> None:
-    """After rows were inserted with explicit ids, move PostgreSQL's id sequence past them
-    (SQLite picks max(id) + 1 by itself)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT GREATEST(MAX(id), 1) FROM {table}))"
-            )
-        )
 
 
 def touch_environments(
@@ -86,6 +113,9 @@ def touch_environments(
     ids = list(environment_ids)
     if ids:
         session.execute(statement.where(Environment.id.in_(ids)))
+
+
+# --- the rows a snapshot is built from --------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -126,12 +156,6 @@ def load_environment_rows(session: Session, environment_id: int) -> EnvironmentR
         select(Segment).where(Segment.project_id == project.id).order_by(Segment.id)
     ).all()
     identity_ids = {fs.identity_id for fs in feature_states if fs.identity_id is not None}
-    identifiers: dict[int, str] = {}
-    if identity_ids:
-        rows = session.execute(
-            select(Identity.id, Identity.identifier).where(Identity.id.in_(identity_ids))
-        )
-        identifiers = {int(r.id): r.identifier for r in rows}
     integrations = session.scalars(
         select(IntegrationConfig)
         .where(IntegrationConfig.environment_id == environment_id)
@@ -145,91 +169,12 @@ def load_environment_rows(session: Session, environment_id: int) -> EnvironmentR
         features,
         feature_states,
         segments,
-        identifiers,
+        identifiers_of(session, sorted(identity_ids)),
         integrations,
     )
 
 
-# --- identities and traits -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredTrait:
-    id: int
-    key: str
-    value_type: str
-    value_text: str
-
-
-@dataclass(frozen=True)
-class StoredIdentity:
-    id: int
-    identifier: str
-    traits: list[StoredTrait]
-
-
-def _upsert_insert(session: Session, table: Any) -> Any:
-    """An INSERT that can take ON CONFLICT clauses, on SQLite and PostgreSQL alike."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(table)
-    return sqlite_insert(table)
-
-
-def get_or_create_identity(
-    session: Session, environment_id: int, identifier: str
-) -> tuple[int, bool]:
-    """The identity's id, and whether this call created it. Safe when two requests race."""
-    identifier_hash = hash_identifier(identifier)
-    result = session.execute(
-        _upsert_insert(session, Identity)
-        .values(
-            environment_id=environment_id,
-            identifier=identifier,
-            identifier_hash=identifier_hash,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["environment_id", "identifier_hash"])
-        .returning(Identity.id)
-    ).first()
-    if result is not None:
-        return int(result[0]), True
-    existing = session.scalar(
-        select(Identity.id).where(
-            Identity.environment_id == environment_id, Identity.identifier_hash == identifier_hash
-        )
-    )
-    assert existing is not None
-    return int(existing), False
-
-
-# --- feature states -------------------------------------------------------------------------
-
-
-def hashing_seed_for(
-    session: Session, environment_id: int, feature_id: int, scope: str
-) -> int | None:
-    seed = session.scalar(
-        select(HashingSeed.seed).where(
-            HashingSeed.environment_id == environment_id,
-            HashingSeed.feature_id == feature_id,
-            HashingSeed.scope == scope,
-        )
-    )
-    return None if seed is None else int(seed)
-
-
-def remember_hashing_seed(
-    session: Session, environment_id: int, feature_id: int, scope: str, seed: int
-) -> None:
-    if hashing_seed_for(session, environment_id, feature_id, scope) is None:
-        session.add(
-            HashingSeed(
-                environment_id=environment_id, feature_id=feature_id, scope=scope, seed=seed
-            )
-        )
-
-
-# --- SDK analytics --------------------------------------------------------------------------
+# --- evaluation counts reported by SDKs ---------------------------------------------------------
 
 
 def add_evaluation_counts(
@@ -238,7 +183,7 @@ def add_evaluation_counts(
     """Add counts per feature id for `day`, atomically, so concurrent reports all count."""
     if not counts:
         return
-    statement = _upsert_insert(session, FlagEvaluationCount)
+    statement = dialect.upsert(session, FlagEvaluationCount)
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "day"],
         set_={"count": FlagEvaluationCount.count + statement.excluded.count},

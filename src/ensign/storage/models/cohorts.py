@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensign.storage.models import Base, OutboxId, utcnow
+from ensign.storage.base import Base, OutboxId, utcnow
 
 
 class CohortSyncKey(Base):

@@ -1,13 +1,29 @@
-"""Dashboard sign-in: users of an organisation, and the server's own persisted secrets."""
+"""Who may act: an organisation's admin API keys, dashboard users, and the server's own
+persisted secrets."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensign.storage.models import Base, utcnow
+from ensign.storage.base import Base, utcnow
+
+
+class AdminApiKey(Base):
+    """An organisation's admin API key. Only a hash of the secret is stored."""
+
+    __tablename__ = "admin_api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class User(Base):

@@ -1,8 +1,5 @@
-"""The analytics outbox: recording evaluations, claiming them for delivery, recording results.
-
-An evaluation's flags are stored once (`evaluations`); each integration that sends it has a
-narrow queue row (`outbox_deliveries`) pointing at it, and the evaluation is deleted with the
-last of its rows. Results are written to the rows a dispatcher claimed, by id.
+"""Delivering the outbox: claiming due rows for a dispatcher, and recording each attempt's
+result on the rows it claimed, by id, with the integration's counters.
 
 On PostgreSQL a dispatcher claims due rows by giving them its claim token and pushing
 `next_attempt_at` forward by a lease, skipping rows another dispatcher has locked, so any
@@ -18,37 +15,17 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, select, update
+from sqlalchemy import and_, case, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ensign.storage import dialect, outbox
 from ensign.storage.models import (
     DeliveryAttempt,
     IntegrationConfig,
     OutboxDelivery,
     RecordedEvaluation,
 )
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"
-GIVEN_UP = "given_up"
-
-# Ids per statement when deleting evaluations by id.
-_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class OutboxRecord:
-    """One evaluation to record for each of `integration_ids`; `flags` is JSON text
-    {feature name: value sent} (see `services.outbox.sent_values`)."""
-
-    environment_id: int
-    integration_ids: tuple[int, ...]
-    event_key: str
-    identifier: str
-    flags: str
-    evaluated_at: dt.datetime
-    is_test: bool = False
+from ensign.storage.outbox import DELIVERED, FAILED, GIVEN_UP, PENDING
 
 
 @dataclass(frozen=True)
@@ -79,134 +56,6 @@ class AttemptRecord:
     duration_ms: float
     response: str | None
     error: str | None
-
-
-def insert_records(
-    session: Session,
-    records: Sequence[OutboxRecord],
-    now: dt.datetime,
-    *,
-    due_at: dt.datetime | None = None,
-) -> list[int]:
-    """Record evaluations, due at `due_at` (now by default); answers the queue rows' ids. The
-    identify path records through `IdentityStore.insert_outbox` instead."""
-    ids = []
-    for record in records:
-        evaluation_id = session.execute(
-            insert(RecordedEvaluation)
-            .values(
-                environment_id=record.environment_id,
-                event_key=record.event_key,
-                identifier=record.identifier,
-                flags=record.flags,
-                evaluated_at=record.evaluated_at,
-            )
-            .returning(RecordedEvaluation.id)
-        ).scalar_one()
-        for integration_id in record.integration_ids:
-            row_id = session.execute(
-                insert(OutboxDelivery)
-                .values(
-                    integration_id=integration_id,
-                    evaluation_id=evaluation_id,
-                    status=PENDING,
-                    next_attempt_at=due_at or now,
-                    attempts=0,
-                    is_test=record.is_test,
-                    created_at=now,
-                )
-                .returning(OutboxDelivery.id)
-            ).scalar_one()
-            ids.append(int(row_id))
-    return ids
-
-
-def configs_of_environment(session: Session, environment_id: int) -> list[IntegrationConfig]:
-    return list(
-        session.scalars(
-            select(IntegrationConfig)
-            .where(IntegrationConfig.environment_id == environment_id)
-            .order_by(IntegrationConfig.id)
-        ).all()
-    )
-
-
-def config_by_id(session: Session, integration_id: int) -> IntegrationConfig | None:
-    if not 1 <= integration_id <= 2**31 - 1:
-        return None
-    return session.get(IntegrationConfig, integration_id)
-
-
-def add_config(session: Session, config: IntegrationConfig) -> None:
-    session.add(config)
-    session.flush()
-
-
-def delete_config(session: Session, config: IntegrationConfig) -> None:
-    # Deleted explicitly, not left to ON DELETE CASCADE: SQLite only cascades with foreign
-    # keys switched on, which a connection made elsewhere may not do.
-    evaluation_ids = list(
-        session.scalars(
-            select(OutboxDelivery.evaluation_id).where(OutboxDelivery.integration_id == config.id)
-        )
-    )
-    session.execute(delete(OutboxDelivery).where(OutboxDelivery.integration_id == config.id))
-    delete_unreferenced(session, evaluation_ids)
-    session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.integration_id == config.id))
-    session.delete(config)
-    session.flush()
-
-
-def delete_unreferenced(
-    session: Session, evaluation_ids: Sequence[int], *, locked: bool = False
-) -> int:
-    """Delete those of `evaluation_ids` that no queue row points at any more.
-
-    On PostgreSQL the evaluations are locked first (in id order, so two dispatchers never
-    deadlock): two integrations delivering the same evaluation at once then check one after
-    the other, and the second sees the first's deletion, so the evaluation is never left behind.
-    """
-    unique = sorted(set(evaluation_ids))
-    count = 0
-    lock = not locked and session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
-        if lock:
-            session.execute(
-                select(RecordedEvaluation.id)
-                .where(RecordedEvaluation.id.in_(chunk))
-                .order_by(RecordedEvaluation.id)
-                .with_for_update()
-            ).all()
-        referenced = exists().where(OutboxDelivery.evaluation_id == RecordedEvaluation.id)
-        result = session.execute(
-            delete(RecordedEvaluation)
-            .where(RecordedEvaluation.id.in_(chunk), ~referenced)
-            .execution_options(synchronize_session=False)
-        )
-        count += _rowcount(result)
-    return count
-
-
-def lock_evaluations(session: Session, evaluation_ids: Sequence[int]) -> None:
-    """On PostgreSQL, lock evaluations (in id order) before deleting queue rows pointing at
-    them, so that `delete_unreferenced` in two transactions runs one after the other."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    unique = sorted(set(evaluation_ids))
-    for start in range(0, len(unique), _CHUNK):
-        session.execute(
-            select(RecordedEvaluation.id)
-            .where(RecordedEvaluation.id.in_(unique[start : start + _CHUNK]))
-            .order_by(RecordedEvaluation.id)
-            .with_for_update()
-        ).all()
-
-
-def unreferenced_evaluations(session: Session, limit: int) -> list[int]:
-    """Up to `limit` evaluations no queue row points at (none are expected: a safety net)."""
-    referenced = exists().where(OutboxDelivery.evaluation_id == RecordedEvaluation.id)
-    return list(session.scalars(select(RecordedEvaluation.id).where(~referenced).limit(limit)))
 
 
 def dispatch_targets(session: Session) -> list[DispatchTarget]:
@@ -256,12 +105,12 @@ def claim_due(
 ) -> list[ClaimedRow]:
     """Take up to `limit` due rows of one integration, oldest first, for this dispatcher
     (PostgreSQL: rows locked by another dispatcher are skipped)."""
-    due = (
+    due = dialect.for_update(
         select(OutboxDelivery.id)
         .where(_due(integration_id, now))
         .order_by(OutboxDelivery.next_attempt_at, OutboxDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        .limit(limit),
+        skip_locked=True,
     )
     rows = session.execute(
         update(OutboxDelivery)
@@ -353,10 +202,6 @@ def add_attempt(
     return int(result.scalar_one())
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def _real(result: Any) -> int:
     """How many of the rows a statement returned (by their `is_test`) are real deliveries:
     test events never count in an integration's delivery counters."""
@@ -414,7 +259,7 @@ def mark_delivered(
     """Delivered rows are deleted (test events are kept, for their sender to read), and so
     is every evaluation no integration still has to send; answers how many real deliveries
     were delivered."""
-    lock_evaluations(session, claim.evaluation_ids)
+    outbox.lock_evaluations(session, claim.evaluation_ids)
     deleted = session.execute(
         delete(OutboxDelivery)
         .where(_held(claim), OutboxDelivery.is_test.is_(False))
@@ -431,8 +276,8 @@ def mark_delivered(
         )
         .execution_options(synchronize_session=False)
     )
-    count = _rowcount(deleted)
-    delete_unreferenced(session, claim.evaluation_ids, locked=True)
+    count = dialect.rowcount(deleted)
+    outbox.delete_unreferenced(session, claim.evaluation_ids, locked=True)
     _add_counts(session, integration_id, delivered=count, success_at=now)
     return count
 
@@ -508,83 +353,4 @@ def mark_retry(
     )
     gave_up = _real(given_up)
     _add_counts(session, integration_id, given_up=gave_up, error_at=now, error=message)
-    return _rowcount(retrying), gave_up
-
-
-# --- what the admin API and metrics show --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    pending: int
-    retrying: int
-
-
-def queue_counts(session: Session, integration_id: int) -> QueueCounts:
-    """Pending evaluations never tried, and those waiting to be retried."""
-    row = session.execute(
-        select(
-            func.count().filter(OutboxDelivery.attempts == 0),
-            func.count().filter(OutboxDelivery.attempts > 0),
-        ).where(
-            OutboxDelivery.integration_id == integration_id,
-            OutboxDelivery.status == PENDING,
-            OutboxDelivery.is_test.is_(False),
-        )
-    ).one()
-    return QueueCounts(int(row[0] or 0), int(row[1] or 0))
-
-
-def queue_depth_by_kind(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(IntegrationConfig.kind, func.count(OutboxDelivery.id))
-        .join(
-            OutboxDelivery,
-            and_(
-                OutboxDelivery.integration_id == IntegrationConfig.id,
-                OutboxDelivery.status == PENDING,
-            ),
-        )
-        .group_by(IntegrationConfig.kind)
-    )
-    return {r[0]: int(r[1]) for r in rows}
-
-
-def attempts_page(
-    session: Session, integration_id: int, *, offset: int, limit: int
-) -> tuple[list[DeliveryAttempt], int]:
-    """The integration's attempts, newest first."""
-    count = session.scalar(
-        select(func.count())
-        .select_from(DeliveryAttempt)
-        .where(DeliveryAttempt.integration_id == integration_id)
-    )
-    items = session.scalars(
-        select(DeliveryAttempt)
-        .where(DeliveryAttempt.integration_id == integration_id)
-        .order_by(DeliveryAttempt.id.desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(items), int(count or 0)
-
-
-def test_event_state(
-    session: Session, row_id: int
-) -> tuple[OutboxDelivery | None, DeliveryAttempt | None]:
-    """A test event's row and its last attempt, if it was tried."""
-    row = session.get(OutboxDelivery, row_id)
-    if row is None or row.last_attempt_id is None:
-        return row, None
-    return row, session.get(DeliveryAttempt, row.last_attempt_id)
-
-
-def delete_test_event(session: Session, row_id: int) -> None:
-    evaluation_ids = list(
-        session.scalars(
-            delete(OutboxDelivery)
-            .where(OutboxDelivery.id == row_id, OutboxDelivery.is_test.is_(True))
-            .returning(OutboxDelivery.evaluation_id)
-        )
-    )
-    delete_unreferenced(session, evaluation_ids)
+    return dialect.rowcount(retrying), gave_up

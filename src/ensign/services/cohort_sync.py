@@ -1,0 +1,319 @@
+"""Applying cohort syncs: each call's members added or removed, and the cohort's managed
+segment kept up to date.
+
+Mixpanel's `members` action is a full replacement sent in pages sharing a session id: each
+page's members are added at once, and when every page of the session has arrived the members
+not seen since the session started are removed. A session whose pages stop arriving expires
+without removing anyone (analytics-apis.md §3.5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.services.admin import audit
+from ensign.services.cohort_requests import (
+    MEMBERS,
+    REMOVE_MEMBERS,
+    MixpanelSync,
+    bounded_int,
+    member_identifiers,
+    mixpanel_action,
+    optional_text,
+)
+from ensign.services.cohorts import MIXPANEL, WEBHOOK, CohortSpec, SyncCaller, member_key
+from ensign.storage import audit as audit_store
+from ensign.storage import cohorts as cohort_store
+from ensign.storage import features as feature_store
+from ensign.storage import identities as identity_store
+from ensign.storage.environments import touch_environments
+from ensign.storage.models import Cohort, CohortSyncLogEntry, Environment, Segment, utcnow
+
+SYNC_ACTOR = "cohort-sync"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    cohort_id: int
+    added: int
+    removed: int
+    skipped: int
+    message: str | None = None
+
+
+def segment_rules(trait_key: str) -> list[Any]:
+    """The managed segment's rules: the membership trait is set."""
+    condition = {"operator": "IS_SET", "property": trait_key, "value": None}
+    return [
+        {
+            "type": "ALL",
+            "rules": [{"type": "ALL", "rules": [], "conditions": [condition]}],
+            "conditions": [],
+        }
+    ]
+
+
+def _cohort(session: Session, caller: SyncCaller, spec: CohortSpec, now: dt.datetime) -> Cohort:
+    """The cohort, locked for this call, with its name and managed segment up to date."""
+    cohort, _ = cohort_store.locked_cohort(
+        session,
+        caller.environment_id,
+        spec.source,
+        spec.external_id,
+        name=spec.name or spec.external_id,
+        trait_key=spec.trait_key,
+        now=now,
+    )
+    if spec.name and spec.name != cohort.name:
+        cohort.name = spec.name
+    if spec.description is not None and spec.description != cohort.description:
+        cohort.description = spec.description
+    cohort.updated_at = now
+    _sync_segment(session, caller, spec, cohort.name)
+    return cohort
+
+
+def _sync_segment(session: Session, caller: SyncCaller, spec: CohortSpec, name: str) -> None:
+    wanted = spec.segment_name(name)[:2000]
+    segment = feature_store.managed_segment(session, caller.project_id, spec.managed_by)
+    if segment is None:
+        feature_store.lock_project(session, caller.project_id)
+        segment = feature_store.managed_segment(session, caller.project_id, spec.managed_by)
+    if segment is None:
+        segment = feature_store.add_segment(
+            session, caller.project_id, wanted, segment_rules(spec.trait_key), spec.managed_by
+        )
+        _audit_segment(session, caller, segment, audit.CREATED, f"Segment created: {wanted}")
+    elif segment.name != wanted:
+        segment.name = wanted
+        session.flush()
+        _audit_segment(session, caller, segment, audit.UPDATED, f"Segment renamed: {wanted}")
+    else:
+        return
+    touch_environments(session, project_id=caller.project_id)
+
+
+def _audit_segment(
+    session: Session, caller: SyncCaller, segment: Segment, action: str, log: str
+) -> None:
+    audit_store.add_entry(
+        session,
+        organisation_id=caller.organisation_id,
+        actor=f"{SYNC_ACTOR}:{caller.key_name}",
+        action=action,
+        resource_type="segment",
+        resource_id=segment.id,
+        log=log,
+        after={"id": segment.id, "name": segment.name, "managed_by": segment.managed_by},
+        project_id=caller.project_id,
+        environment_id=caller.environment_id,
+    )
+
+
+def apply_mixpanel_sync(
+    session: Session,
+    caller: SyncCaller,
+    sync: MixpanelSync,
+    *,
+    max_identifier_length: int,
+    session_expiry: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> SyncResult:
+    """Apply one Mixpanel call and log it. Safe to repeat: every step converges."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    environment = session.get(Environment, caller.environment_id)
+    assert environment is not None
+    identifiers, skipped = member_identifiers(
+        sync.members, member_key(session, environment), max_identifier_length
+    )
+    spec = CohortSpec(MIXPANEL, sync.cohort_id, sync.cohort_name, sync.cohort_description)
+    cohort = _cohort(session, caller, spec, now)
+    added = removed = 0
+    message = None
+    if sync.action == REMOVE_MEMBERS:
+        ids = identity_store.find_identities(session, caller.environment_id, identifiers)
+        removed = cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
+    else:
+        ids = identity_store.ensure_identities(session, caller.environment_id, identifiers, now)
+        added = cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now)
+    if sync.action == MEMBERS:
+        assert sync.session_id is not None
+        assert sync.page is not None
+        assert sync.total_pages is not None
+        removed, message = _record_page(
+            session, cohort, sync.session_id, sync.page, sync.total_pages, session_expiry, now
+        )
+    cohort_store.mark_key_used(session, caller.key_id, now)
+    _log(
+        session,
+        caller,
+        source=MIXPANEL,
+        cohort=cohort,
+        action=sync.action,
+        session_id=sync.session_id,
+        page=sync.page,
+        total_pages=sync.total_pages,
+        received=len(sync.members),
+        result=SyncResult(cohort.id, added, removed, skipped, message),
+        started=started,
+    )
+    return SyncResult(cohort.id, added, removed, skipped, message)
+
+
+def _record_page(
+    session: Session,
+    cohort: Cohort,
+    session_id: str,
+    page: int,
+    total_pages: int,
+    expiry: dt.timedelta,
+    now: dt.datetime,
+) -> tuple[int, str | None]:
+    """Note a page of a full sync; once all have arrived, remove the members not seen since the
+    session started. Answers how many were removed, and a note for the log."""
+    sync = cohort_store.locked_session(session, cohort.id, session_id, total_pages, now)
+    message = None
+    if sync.completed_at is not None:
+        message = f"Page {page} repeated after session {session_id} completed."
+    else:
+        if sync.pages and sync.started_at < now - expiry:
+            # Expired: its pages stopped coming. It removes no one; this page starts it again.
+            message = f"Session {session_id} had expired; it starts again from this page."
+            sync.pages = []
+            sync.started_at = now
+        pages = sorted({*sync.pages, page})
+        sync.pages = pages
+        sync.total_pages = max(sync.total_pages, total_pages)
+    sync.updated_at = now
+    removed = 0
+    if sync.completed_at is None and set(range(1, sync.total_pages + 1)) <= set(sync.pages):
+        removed = cohort_store.remove_members_unseen_since(
+            session, cohort.id, cohort.trait_key, sync.started_at
+        )
+        sync.completed_at = now
+        message = f"Session {session_id} complete: {sync.total_pages} pages."
+    session.flush()
+    cohort_store.delete_sessions_before(
+        session, cohort.id, sync.id, now - max(expiry, dt.timedelta(days=1))
+    )
+    return removed, message
+
+
+def apply_webhook_sync(
+    session: Session,
+    caller: SyncCaller,
+    cohort_name: str,
+    action: str,
+    identifiers: Sequence[Any],
+    *,
+    max_identifier_length: int,
+    now: dt.datetime | None = None,
+) -> SyncResult:
+    """Add (`add_members`) or remove (`remove_members`) identities from a generic cohort."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    usable, skipped = member_identifiers(identifiers, None, max_identifier_length)
+    cohort = _cohort(session, caller, CohortSpec(WEBHOOK, cohort_name, None, None), now)
+    added = removed = 0
+    if action == REMOVE_MEMBERS:
+        ids = identity_store.find_identities(session, caller.environment_id, usable)
+        removed = cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
+    else:
+        ids = identity_store.ensure_identities(session, caller.environment_id, usable, now)
+        added = cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now)
+    cohort_store.mark_key_used(session, caller.key_id, now)
+    result = SyncResult(cohort.id, added, removed, skipped)
+    _log(
+        session,
+        caller,
+        source=WEBHOOK,
+        cohort=cohort,
+        action=action,
+        received=len(identifiers),
+        result=result,
+        started=started,
+    )
+    return result
+
+
+def _log(
+    session: Session,
+    caller: SyncCaller,
+    *,
+    source: str,
+    cohort: Cohort,
+    action: str,
+    received: int,
+    result: SyncResult,
+    started: float,
+    session_id: str | None = None,
+    page: int | None = None,
+    total_pages: int | None = None,
+) -> None:
+    cohort_store.add_log_entry(
+        session,
+        CohortSyncLogEntry(
+            environment_id=caller.environment_id,
+            source=source,
+            cohort_external_id=cohort.external_id,
+            cohort_name=cohort.name,
+            action=action,
+            session_id=session_id,
+            page=page,
+            total_pages=total_pages,
+            received=received,
+            added=result.added,
+            removed=result.removed,
+            skipped=result.skipped,
+            outcome="success",
+            status_code=200,
+            message=result.message,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        ),
+    )
+
+
+def log_failure(
+    session: Session,
+    caller: SyncCaller,
+    *,
+    source: str,
+    status_code: int,
+    message: str,
+    body: Any = None,
+    cohort_external_id: str | None = None,
+    duration_ms: float = 0.0,
+) -> None:
+    """Log a call that failed (a malformed body, or a fault of ours), with what it named."""
+    parameters = body.get("parameters") if isinstance(body, dict) else None
+    parameters = parameters if isinstance(parameters, dict) else {}
+    page_info = parameters.get("page_info")
+    page_info = page_info if isinstance(page_info, dict) else {}
+    members = parameters.get("members")
+    external_id = cohort_external_id or parameters.get("mixpanel_cohort_id")
+    session_id = parameters.get("mixpanel_session_id")
+    cohort_store.add_log_entry(
+        session,
+        CohortSyncLogEntry(
+            environment_id=caller.environment_id,
+            source=source,
+            cohort_external_id=None if external_id is None else str(external_id)[:200],
+            cohort_name=optional_text(parameters.get("mixpanel_cohort_name"), 2000),
+            action=mixpanel_action(body) if source == MIXPANEL else None,
+            session_id=None if session_id is None else str(session_id)[:200],
+            page=bounded_int(page_info.get("page_count")),
+            total_pages=bounded_int(page_info.get("total_pages")),
+            received=len(members) if isinstance(members, list) else 0,
+            outcome="failure",
+            status_code=status_code,
+            message=message[:2000],
+            duration_ms=round(duration_ms, 3),
+        ),
+    )

@@ -1,0 +1,162 @@
+"""The identify path's units of work: transactions on raw driver connections, on dedicated
+threads (or inline on the event loop, for SQLite), with `identities.IdentityStore`'s statements.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+
+from ensign.errors import DatabaseUnavailable
+from ensign.storage import faults
+from ensign.storage.db import Database
+from ensign.storage.identities import IdentityStore
+
+T = TypeVar("T")
+
+# How long work on the event loop may wait for another writer before it is handed to the
+# database thread (which waits as long as it takes).
+INLINE_BUSY_TIMEOUT_MS = 5
+
+
+class DatabaseBusy(Exception):
+    """Another writer holds the database; nothing was written."""
+
+
+class IdentityStorePool:
+    """Runs identify-path units of work on dedicated threads.
+
+    SQLite takes one writer at a time, so its work runs on a single thread with a single
+    connection: requests queue in order instead of contending for the file lock. PostgreSQL
+    gets a small pool of threads and connections.
+    """
+
+    def __init__(self, db: Database, *, threads: int = 8) -> None:
+        self._db = db
+        self._is_pg = not db.is_sqlite
+        # The driver module (sqlite3 or psycopg), whose exceptions the raw connections raise.
+        self._dbapi: Any = db.engine.dialect.dbapi
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads if self._is_pg else 1, thread_name_prefix="ensign-db"
+        )
+        self._local = threading.local()
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        return self._executor
+
+    @property
+    def runs_inline(self) -> bool:
+        """SQLite work takes tens of microseconds: cheaper to do on the event loop than to hand
+        to a thread, as long as it never waits for a lock there (see `inline`)."""
+        return not self._is_pg
+
+    def inline(self, work: Callable[[], T]) -> T:
+        """Run `work` on the calling thread with a short lock wait; `DatabaseBusy` if another
+        writer holds the database, so the caller can queue it on the database thread instead."""
+        self._local.inline = True
+        try:
+            return work()
+        finally:
+            self._local.inline = False
+
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._db.engine.raw_connection()
+            if getattr(self._local, "inline", False):
+                connection.cursor().execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
+            if not self._is_pg:
+                # Checkpoints fsync the database file; run inside a request they stall every
+                # queued request behind it, so the checkpointer thread does them instead.
+                connection.cursor().execute("PRAGMA wal_autocheckpoint=0")
+                self._start_checkpointer()
+            self._local.connection = connection
+        return connection
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="ensign-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        connection = self._db.engine.raw_connection()
+        try:
+            while not self._stopping.wait(0.5):
+                try:
+                    # PASSIVE never blocks writers: it copies what it can and leaves the rest.
+                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:
+                    continue
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _writer_lock(self, write: bool) -> Iterator[None]:
+        """On SQLite a write waits for the process's other writers (admin, the delivery
+        dispatcher) on their lock rather than in SQLite's busy handler, which sleeps in steps
+        of up to 100 ms. Inline work never waits for it: it is `DatabaseBusy` at once."""
+        lock = self._db.write_lock if write else None
+        if lock is None:
+            yield
+            return
+        if getattr(self._local, "inline", False):
+            if not lock.acquire(blocking=False):
+                raise DatabaseBusy
+        else:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def unit(self, *, write: bool) -> Iterator[IdentityStore]:
+        """A transaction on this thread's connection; commits on success. Transient faults
+        leave it as `DatabaseUnavailable` (or `DatabaseBusy`, inline, when the file is locked)."""
+        try:
+            connection = self._connection()
+            with self._writer_lock(write):
+                cursor = connection.cursor()
+                try:
+                    if not self._is_pg:
+                        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    yield IdentityStore(cursor, is_postgres=self._is_pg)
+                    connection.commit() if self._is_pg else cursor.execute("COMMIT")
+                except BaseException:
+                    try:
+                        connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
+                    except Exception:
+                        self._local.connection = None
+                    raise
+                finally:
+                    cursor.close()
+        except DBAPIError as error:  # from opening a connection
+            if faults.is_transient(error):
+                raise DatabaseUnavailable(faults.UNAVAILABLE) from error
+            raise
+        except self._dbapi.Error as error:
+            if getattr(self._local, "inline", False) and self._is_locked(error):
+                raise DatabaseBusy from error
+            if faults.is_transient_driver_error(error, self._dbapi):
+                raise DatabaseUnavailable(faults.UNAVAILABLE) from error
+            raise
+
+    def _is_locked(self, error: BaseException) -> bool:
+        message = str(error)
+        return isinstance(error, self._dbapi.OperationalError) and (
+            "locked" in message or "busy" in message
+        )
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
