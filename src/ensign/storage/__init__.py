@@ -1,4 +1,9 @@
-"""Everything that talks to the database: the tables (`models`), sessions and migrations
-(`db`), and one query module per aggregate (`environments`, `features`, `identities`,
-`outbox`, `dispatch`, `integrations`, `cohorts`, `users`, `audit`), with what differs between
-SQLite and PostgreSQL in `dialect` and driver faults translated in `faults`."""
+"""Everything that talks to the database, and the only package that imports SQLAlchemy.
+
+`base` and `models` hold the tables; `db` the engine, sessions and migrations. Each aggregate
+has one query module holding its ORM and raw-driver paths side by side: `environments`,
+`features`, `identities` (with `identity_pool`, the identify path's units of work), `outbox`,
+`dispatch`, `integrations`, `cohorts`, `users` and `audit`. What differs between SQLite and
+PostgreSQL is in `dialect`, listings page through `pagination`, and driver faults become
+Ensign's errors in `faults`. Callers own the session and its transaction.
+"""

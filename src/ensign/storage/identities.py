@@ -47,24 +47,39 @@ class StoredIdentity:
 
 # --- the identify path, on the raw driver -------------------------------------------------------
 
-_LOAD = (
-    "SELECT i.id, i.identifier, t.id, t.key, t.value_type, t.value_text "
-    "FROM identities i LEFT JOIN traits t ON t.identity_id = i.id "
-    "WHERE i.environment_id = ? AND i.identifier_hash = ? ORDER BY t.id"
-)
-_INSERT_IDENTITY = (
-    "INSERT INTO identities (environment_id, identifier, identifier_hash, created_at) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (environment_id, identifier_hash) DO NOTHING RETURNING id"
-)
-_FIND_IDENTITY = "SELECT id FROM identities WHERE environment_id = ? AND identifier_hash = ?"
-_INSERT_TRAIT = (
-    "INSERT INTO traits (identity_id, key, value_type, value_text, created_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (identity_id, key) "
-    "DO UPDATE SET value_type = excluded.value_type, value_text = excluded.value_text "
-    "RETURNING id"
-)
-_UPDATE_TRAIT = "UPDATE traits SET value_type = ?, value_text = ? WHERE id = ?"
-_DELETE_TRAIT = "DELETE FROM traits WHERE id = ?"
+
+class _Statements:
+    """The identify path's statements in one driver's placeholder style, made once."""
+
+    def __init__(self, *, postgres: bool) -> None:
+        def sql(statement: str) -> str:
+            return dialect.driver_sql(statement, postgres=postgres)
+
+        self.load = sql(
+            "SELECT i.id, i.identifier, t.id, t.key, t.value_type, t.value_text "
+            "FROM identities i LEFT JOIN traits t ON t.identity_id = i.id "
+            "WHERE i.environment_id = ? AND i.identifier_hash = ? ORDER BY t.id"
+        )
+        self.insert_identity = sql(
+            "INSERT INTO identities (environment_id, identifier, identifier_hash, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (environment_id, identifier_hash) DO NOTHING "
+            "RETURNING id"
+        )
+        self.find_identity = sql(
+            "SELECT id FROM identities WHERE environment_id = ? AND identifier_hash = ?"
+        )
+        self.insert_trait = sql(
+            "INSERT INTO traits (identity_id, key, value_type, value_text, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (identity_id, key) "
+            "DO UPDATE SET value_type = excluded.value_type, value_text = excluded.value_text "
+            "RETURNING id"
+        )
+        self.update_trait = sql("UPDATE traits SET value_type = ?, value_text = ? WHERE id = ?")
+        self.delete_trait = sql("DELETE FROM traits WHERE id = ?")
+
+
+_SQLITE = _Statements(postgres=False)
+_POSTGRES = _Statements(postgres=True)
 
 
 class IdentityStore:
@@ -73,9 +88,7 @@ class IdentityStore:
     def __init__(self, cursor: Any, *, is_postgres: bool) -> None:
         self._cursor = cursor
         self._pg = is_postgres
-
-    def _sql(self, statement: str) -> str:
-        return dialect.driver_sql(statement, postgres=self._pg)
+        self._sql = _POSTGRES if is_postgres else _SQLITE
 
     def _now(self) -> Any:
         now = utcnow()
@@ -83,7 +96,7 @@ class IdentityStore:
         return now if self._pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def load_identity(self, environment_id: int, identifier: str) -> StoredIdentity | None:
-        self._cursor.execute(self._sql(_LOAD), (environment_id, hash_identifier(identifier)))
+        self._cursor.execute(self._sql.load, (environment_id, hash_identifier(identifier)))
         rows = self._cursor.fetchall()
         if not rows:
             return None
@@ -94,12 +107,12 @@ class IdentityStore:
         """The identity's id, and whether this call created it. Safe when two requests race."""
         identifier_hash = hash_identifier(identifier)
         self._cursor.execute(
-            self._sql(_INSERT_IDENTITY), (environment_id, identifier, identifier_hash, self._now())
+            self._sql.insert_identity, (environment_id, identifier, identifier_hash, self._now())
         )
         row = self._cursor.fetchone()
         if row is not None:
             return int(row[0]), True
-        self._cursor.execute(self._sql(_FIND_IDENTITY), (environment_id, identifier_hash))
+        self._cursor.execute(self._sql.find_identity, (environment_id, identifier_hash))
         return int(self._cursor.fetchone()[0]), False
 
     def insert_traits(
@@ -110,17 +123,17 @@ class IdentityStore:
         now = self._now()
         for key, value_type, value_text in traits:
             self._cursor.execute(
-                self._sql(_INSERT_TRAIT), (identity_id, key, value_type, value_text, now)
+                self._sql.insert_trait, (identity_id, key, value_type, value_text, now)
             )
             ids[key] = int(self._cursor.fetchone()[0])
         return ids
 
     def update_trait(self, trait_id: int, value_type: str, value_text: str) -> None:
-        self._cursor.execute(self._sql(_UPDATE_TRAIT), (value_type, value_text, trait_id))
+        self._cursor.execute(self._sql.update_trait, (value_type, value_text, trait_id))
 
     def delete_traits(self, trait_ids: Sequence[int]) -> None:
         for trait_id in trait_ids:
-            self._cursor.execute(self._sql(_DELETE_TRAIT), (trait_id,))
+            self._cursor.execute(self._sql.delete_trait, (trait_id,))
 
     def insert_outbox(self, records: Sequence[OutboxRecord]) -> None:
         """Record evaluations for the analytics dispatcher in this transaction (see `outbox`)."""

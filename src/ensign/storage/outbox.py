@@ -37,6 +37,13 @@ _INSERT_DELIVERY = (
     "INSERT INTO outbox_deliveries (integration_id, evaluation_id, status, next_attempt_at, "
     "attempts, is_test, created_at) VALUES (?, ?, 'pending', ?, 0, ?, ?)"
 )
+# Both in each driver's placeholder style; PostgreSQL answers the new id with RETURNING,
+# sqlite3 on the cursor.
+_SQLITE_INSERTS = (_INSERT_EVALUATION, _INSERT_DELIVERY)
+_POSTGRES_INSERTS = (
+    dialect.driver_sql(_INSERT_EVALUATION, postgres=True) + " RETURNING id",
+    dialect.driver_sql(_INSERT_DELIVERY, postgres=True),
+)
 
 
 @dataclass(frozen=True)
@@ -66,24 +73,17 @@ def insert_outbox(
     the evaluations' ids."""
     if not records:
         return []
-
-    def stamp(moment: dt.datetime) -> Any:
-        # sqlite3 stores what it is given; keep the naive-UTC text the ORM writes.
-        return moment if postgres else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
+    insert_evaluation, insert_delivery = _POSTGRES_INSERTS if postgres else _SQLITE_INSERTS
     # One call's records share their evaluation time: format each moment once.
-    created = stamp(now or utcnow())
-    due = created if due_at is None else stamp(due_at)
+    created = _stamp(now or utcnow(), postgres)
+    due = created if due_at is None else _stamp(due_at, postgres)
     stamps: dict[Any, Any] = {}
-    insert_evaluation = dialect.driver_sql(_INSERT_EVALUATION, postgres=postgres)
-    if postgres:
-        insert_evaluation += " RETURNING id"
     evaluation_ids = []
     rows = []
     for r in records:
         evaluated_at = stamps.get(r.evaluated_at)
         if evaluated_at is None:
-            evaluated_at = stamps[r.evaluated_at] = stamp(r.evaluated_at)
+            evaluated_at = stamps[r.evaluated_at] = _stamp(r.evaluated_at, postgres)
         cursor.execute(
             insert_evaluation, (r.environment_id, r.event_key, r.identifier, r.flags, evaluated_at)
         )
@@ -91,8 +91,13 @@ def insert_outbox(
         evaluation_ids.append(evaluation_id)
         for integration_id in r.integration_ids:
             rows.append((integration_id, evaluation_id, due, r.is_test, created))
-    cursor.executemany(dialect.driver_sql(_INSERT_DELIVERY, postgres=postgres), rows)
+    cursor.executemany(insert_delivery, rows)
     return evaluation_ids
+
+
+def _stamp(moment: dt.datetime, postgres: bool) -> Any:
+    # sqlite3 stores what it is given; keep the naive-UTC text the ORM writes.
+    return moment if postgres else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def insert_records(

@@ -16,7 +16,6 @@ from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
 from ensign.storage import users as user_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.faults import flush
 from ensign.storage.models import Environment, ServerKey
 from ensign.storage.pagination import Page, Window
@@ -99,7 +98,7 @@ def update_environment(
         if name in changes:
             setattr(environment, name, changes[name])
     session.flush()
-    touch_environments(session, environment_ids=[environment.id])
+    environment_store.touch_environments(session, environment_ids=[environment.id])
     session.refresh(environment)
     audit.record(
         session,
@@ -206,7 +205,7 @@ def create_server_key(
     )
     session.add(row)
     flush(session, conflict="Could not allocate a key; try again.")
-    touch_environments(session, environment_ids=[environment.id])
+    environment_store.touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -231,7 +230,7 @@ def update_server_key(
         if name in changes:
             setattr(row, name, changes[name])
     session.flush()
-    touch_environments(session, environment_ids=[environment.id])
+    environment_store.touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,
@@ -255,7 +254,7 @@ def delete_server_key(
     before = _key_snapshot(row)
     session.delete(row)
     session.flush()
-    touch_environments(session, environment_ids=[environment.id])
+    environment_store.touch_environments(session, environment_ids=[environment.id])
     audit.record(
         session,
         principal,

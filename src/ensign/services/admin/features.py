@@ -14,7 +14,6 @@ from ensign.services.values import FlagValue, decode_flag_value, encode_flag_val
 from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.faults import flush
 from ensign.storage.models import Feature, MultivariateOption, MultivariateStateValue, Tag
 from ensign.storage.pagination import Page, Window
@@ -107,7 +106,7 @@ def create_feature(
     flush(session, conflict="name: a feature with this name already exists.", field="name")
     for environment_id in environment_store.environment_ids(session, project.id):
         states.add_default_state(session, environment_id, feature)
-    touch_environments(session, project_id=project.id)
+    environment_store.touch_environments(session, project_id=project.id)
     audit.record(
         session,
         principal,
@@ -140,7 +139,7 @@ def update_feature(
     if "tags" in changes:
         feature.tags = _tags(session, feature.project_id, changes["tags"])
     flush(session, conflict="name: a feature with this name already exists.", field="name")
-    touch_environments(session, project_id=feature.project_id)
+    environment_store.touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -162,7 +161,7 @@ def delete_feature(
     before = feature_snapshot(feature)
     session.delete(feature)
     session.flush()
-    touch_environments(session, project_id=project_id)
+    environment_store.touch_environments(session, project_id=project_id)
     audit.record(
         session,
         principal,
@@ -243,7 +242,7 @@ def create_option(
             )
         )
     session.flush()
-    touch_environments(session, project_id=feature.project_id)
+    environment_store.touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -277,7 +276,7 @@ def update_option(
         option.default_percentage_allocation = changes[ALLOCATION_FIELD]
         _check_option_defaults(feature)
     session.flush()
-    touch_environments(session, project_id=feature.project_id)
+    environment_store.touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,
@@ -302,7 +301,7 @@ def delete_option(
     feature.options.remove(option)
     session.flush()
     session.expire_all()
-    touch_environments(session, project_id=feature.project_id)
+    environment_store.touch_environments(session, project_id=feature.project_id)
     audit.record(
         session,
         principal,

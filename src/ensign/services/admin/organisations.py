@@ -14,7 +14,6 @@ from ensign.services.keys import AdminPrincipal, create_admin_key, hash_key
 from ensign.storage import environments as environment_store
 from ensign.storage import users as user_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.models import AdminApiKey, Organisation
 from ensign.storage.pagination import Page, Window
 
@@ -61,7 +60,7 @@ def update_organisation(
             setattr(organisation, name, changes[name])
     session.flush()
     for project_id in environment_store.project_ids(session, organisation.id):
-        touch_environments(session, project_id=project_id)
+        environment_store.touch_environments(session, project_id=project_id)
     audit.record(
         session,
         principal,

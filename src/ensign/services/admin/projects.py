@@ -11,7 +11,6 @@ from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import environments as environment_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.models import Project
 from ensign.storage.pagination import Page, Window
 
@@ -76,7 +75,7 @@ def update_project(
         if name in changes:
             setattr(project, name, changes[name])
     session.flush()
-    touch_environments(session, project_id=project.id)
+    environment_store.touch_environments(session, project_id=project.id)
     audit.record(
         session,
         principal,
