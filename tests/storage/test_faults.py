@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ensign.errors import DatabaseUnavailable
+from ensign.storage import identities
 from ensign.storage.db import Database, normalise_url
 from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
 
@@ -100,6 +101,17 @@ def test_session__statement_the_database_refuses__not_unavailable(db: Database) 
 def test_session__duplicate_key__stays_an_integrity_error(db: Database) -> None:
     with pytest.raises(IntegrityError):
         _insert_twice(db)
+
+
+def _create_identity(db: Database) -> None:
+    with db.session() as session:
+        identities.get_or_create_identity(session, 1, "someone")
+
+
+def test_session__raw_statement_on_a_missing_table__database_unavailable(db: Database) -> None:
+    # The admin API and the import run the identify path's raw statements in their sessions.
+    with table_away(db, "identities"), pytest.raises(DatabaseUnavailable):
+        _create_identity(db)
 
 
 def _load(pool: IdentityStorePool) -> None:
