@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
 from ensign.services import integrations
-from ensign.services.admin import features
+from ensign.services.admin import features, tags
 from ensign.services.integrations import IntegrationInput
 from ensign.web.dashboard import nav
 from ensign.web.dashboard.core import (
@@ -79,8 +79,7 @@ def _page(
                 for f in features.list_features(session, dash.user, env.project_id, nav.ALL).items
             ],
             tag_labels=[
-                t.label
-                for t in features.list_tags(session, dash.user, env.project_id, nav.ALL).items
+                t.label for t in tags.list_tags(session, dash.user, env.project_id, nav.ALL).items
             ],
             errors=errors or FormErrors(),
             error_kind=error_kind,
