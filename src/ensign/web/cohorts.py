@@ -3,9 +3,8 @@
 Both authenticate with an environment's cohort-sync key, sent as the HTTP Basic password (any
 username: Mixpanel's destination form offers only Basic auth) or as a Bearer token.
 
-Replies follow Mixpanel's contract (analytics-apis.md §3.3), whose status codes decide what
-Mixpanel does next: a 4xx pauses the customer's sync and emails them, a 5xx is retried. So 400
-is kept for malformed envelopes and 401 for credentials, and any fault of ours is a 5xx.
+Replies follow Mixpanel's contract (analytics-apis.md §3.3); failures are answered from the
+cohort-sync table in `ensign.web.errors`.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from ensign.services import cohort_requests as requests
 from ensign.services import cohort_sync, cohorts
 from ensign.services.cohort_sync import SyncResult
 from ensign.services.cohorts import SyncCaller
+from ensign.web import errors
 from ensign.web.deps import AppState, get_state
 
 logger = logging.getLogger("ensign.cohorts")
@@ -39,8 +39,6 @@ MISSING = (
 )
 MALFORMED = "Malformed Authorization header: send HTTP Basic credentials or a Bearer token."
 NOT_JSON = "The body is not valid JSON."
-DATABASE_FAULT = "Temporary database failure; please retry."
-INTERNAL_FAULT = "Internal error; please retry."
 _NOT_JSON = object()
 
 
@@ -75,13 +73,6 @@ def _reply(body: dict[str, Any], status: int, headers: dict[str, str] | None = N
     )
 
 
-def failure(action: str | None, status: int, message: str) -> Response:
-    """Mixpanel's failure reply; `code` repeats the HTTP status."""
-    headers = {"WWW-Authenticate": 'Basic realm="ensign cohort sync"'} if status == 401 else None
-    body = {"action": action, "status": "failure", "error": {"message": message, "code": status}}
-    return _reply(body, status, headers)
-
-
 def _json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw) if raw else _NOT_JSON
@@ -103,6 +94,13 @@ def _log_failure(state: AppState, caller: SyncCaller, **details: Any) -> None:
         logger.warning("could not log a failed cohort sync", exc_info=True)
 
 
+def _failure(error: Exception) -> errors.SyncFailure:
+    failure = errors.cohort_sync_failure(error)
+    if failure.status >= 500:
+        logger.error("cohort sync failed", exc_info=error)
+    return failure
+
+
 async def _run(
     request: Request,
     action: str | None,
@@ -117,32 +115,24 @@ async def _run(
     try:
         key = credential(request.headers.get("authorization"))
         caller = await run_in_threadpool(_authenticate, state, key)
-    except AuthenticationFailed as error:
-        return failure(action, 401, error.detail)
     except Exception as error:
-        logger.exception("cohort-sync authentication failed")
-        fault = DATABASE_FAULT if isinstance(error, DatabaseUnavailable) else INTERNAL_FAULT
-        return failure(action, 503 if isinstance(error, DatabaseUnavailable) else 500, fault)
+        return _failure(error).reply(action)
     try:
         if body is _NOT_JSON:
             raise InvalidInput(NOT_JSON)
         return await run_in_threadpool(work, state, caller)
-    except InvalidInput as error:
-        status, message = 400, error.detail
     except Exception as error:
-        logger.exception("cohort sync failed")
-        is_db = isinstance(error, DatabaseUnavailable)
-        status, message = (503, DATABASE_FAULT) if is_db else (500, INTERNAL_FAULT)
+        failure = _failure(error)
     details = {
         "source": source,
-        "status_code": status,
-        "message": message,
+        "status_code": failure.status,
+        "message": failure.message,
         "body": None if body is _NOT_JSON else body,
         "cohort_external_id": cohort,
         "duration_ms": (time.perf_counter() - started) * 1000,
     }
     await run_in_threadpool(lambda: _log_failure(state, caller, **details))
-    return failure(action, status, message)
+    return failure.reply(action)
 
 
 async def mixpanel(request: Request) -> Response:

@@ -1,12 +1,19 @@
-"""The one place that turns Ensign's errors into HTTP responses, per surface.
+"""The one place that turns Ensign's errors into HTTP answers: one table per surface.
 
-The SDK API answers as the reference does (`{"detail": …}`, or `{"field": ["message"]}`);
-the admin API answers `{"error": <code>, "detail": …, "field": …}`.
+- The SDK API answers as the reference does (`{"detail": …}`, or `{"field": ["message"]}`).
+- The admin API answers `{"error": <code>, "detail": …, "field": …}`.
+- The dashboard answers with its error page; this module gives the page's status and title.
+- The cohort-sync receivers answer in Mixpanel's failure shape, whose status decides what
+  Mixpanel does next: a 4xx pauses the customer's sync and emails them, a 5xx is retried.
+
+A fault that a retry can fix (`DatabaseUnavailable`, `RateLimited`) answers 503 or 429 with a
+`Retry-After` on every surface; input that can never succeed stays a 4xx.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -15,12 +22,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ensign.errors import (
     AuthenticationFailed,
     Conflict,
+    DatabaseUnavailable,
     EnsignError,
     InvalidInput,
     NotFound,
     PermissionDenied,
+    RateLimited,
 )
 from ensign.web.responses import OrjsonResponse
+
+T = TypeVar("T")
 
 SDK_PREFIXES = (
     "/api/v1/flags",
@@ -30,13 +41,9 @@ SDK_PREFIXES = (
     "/api/v1/analytics",
 )
 
-ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
-    NotFound: (404, "not_found"),
-    Conflict: (409, "conflict"),
-    InvalidInput: (400, "invalid"),
-    AuthenticationFailed: (401, "unauthenticated"),
-    PermissionDenied: (403, "forbidden"),
-}
+# Long enough for a database restart or failover to finish, short enough that clients are
+# not left on stale flags for long.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 # The reference answers a bad environment key with 403, never 401.
 SDK_STATUS: dict[type[EnsignError], int] = {
@@ -45,29 +52,75 @@ SDK_STATUS: dict[type[EnsignError], int] = {
     InvalidInput: 400,
     AuthenticationFailed: 403,
     PermissionDenied: 403,
+    RateLimited: 429,
+    DatabaseUnavailable: 503,
 }
+
+ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    InvalidInput: (400, "invalid"),
+    AuthenticationFailed: (401, "unauthenticated"),
+    PermissionDenied: (403, "forbidden"),
+    RateLimited: (429, "rate_limited"),
+    DatabaseUnavailable: (503, "unavailable"),
+}
+
+# Status and page title.
+DASHBOARD_STATUS: dict[type[EnsignError], tuple[int, str]] = {
+    NotFound: (404, "Something is wrong"),
+    Conflict: (409, "Something is wrong"),
+    InvalidInput: (400, "Something is wrong"),
+    AuthenticationFailed: (401, "Something is wrong"),
+    PermissionDenied: (403, "Something is wrong"),
+    RateLimited: (429, "Too many attempts"),
+    DatabaseUnavailable: (503, "Try again in a moment"),
+}
+
+# Anything not in this table is a fault of ours, answered 500 so that Mixpanel retries
+# rather than pausing the customer's sync.
+COHORT_SYNC_STATUS: dict[type[EnsignError], int] = {
+    InvalidInput: 400,
+    AuthenticationFailed: 401,
+    RateLimited: 429,
+    DatabaseUnavailable: 503,
+}
+COHORT_SYNC_DATABASE_FAULT = "Temporary database failure; please retry."
+COHORT_SYNC_INTERNAL_FAULT = "Internal error; please retry."
+
+
+def _lookup(table: dict[type[EnsignError], T], error: EnsignError) -> T | None:
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
+
+def retry_headers(error: BaseException) -> dict[str, str] | None:
+    """`Retry-After` for the faults a retry fixes; None for the rest."""
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(max(1, error.retry_after_seconds))}
+    if isinstance(error, DatabaseUnavailable):
+        return {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    return None
+
+
+# --- SDK and admin API ------------------------------------------------------------------------
 
 
 def is_sdk_path(path: str) -> bool:
     return path.startswith(SDK_PREFIXES)
 
 
-def _status_for(error: EnsignError) -> tuple[int, str]:
-    for cls in type(error).__mro__:
-        if cls in ADMIN_STATUS:
-            return ADMIN_STATUS[cls]
-    return 400, "error"
-
-
 def sdk_error_body(error: EnsignError) -> tuple[int, dict[str, Any]]:
-    status = next((SDK_STATUS[c] for c in type(error).__mro__ if c in SDK_STATUS), 400)
+    status = _lookup(SDK_STATUS, error) or 400
     if error.field is not None and status == 400:
         return status, {error.field: [error.detail]}
     return status, {"detail": error.detail}
 
 
 def admin_error_body(error: EnsignError) -> tuple[int, dict[str, Any]]:
-    status, code = _status_for(error)
+    status, code = _lookup(ADMIN_STATUS, error) or (400, "error")
     body: dict[str, Any] = {"error": code, "detail": error.detail}
     if error.field is not None:
         body["field"] = error.field
@@ -80,7 +133,7 @@ async def handle_ensign_error(request: Request, error: Exception) -> OrjsonRespo
         status, body = sdk_error_body(error)
     else:
         status, body = admin_error_body(error)
-    return OrjsonResponse(body, status_code=status)
+    return OrjsonResponse(body, status_code=status, headers=retry_headers(error))
 
 
 async def handle_validation_error(request: Request, error: Exception) -> OrjsonResponse:
@@ -127,3 +180,53 @@ async def handle_unexpected(request: Request, error: Exception) -> OrjsonRespons
     if not is_sdk_path(request.url.path):
         body = {"error": "internal", **body}
     return OrjsonResponse(body, status_code=500)
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageError:
+    """What the dashboard's error page shows for an error."""
+
+    status: int
+    title: str
+    message: str
+    headers: dict[str, str] | None
+
+
+def dashboard_error(error: EnsignError) -> PageError:
+    status, title = _lookup(DASHBOARD_STATUS, error) or (400, "Something is wrong")
+    return PageError(status, title, error.detail, retry_headers(error))
+
+
+# --- cohort sync ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """A failed cohort sync, as Mixpanel is told of it (and as the sync log records it)."""
+
+    status: int
+    message: str
+    headers: dict[str, str] | None
+
+    def reply(self, action: str | None) -> OrjsonResponse:
+        """Mixpanel's failure reply; `code` repeats the HTTP status."""
+        body = {
+            "action": action,
+            "status": "failure",
+            "error": {"message": self.message, "code": self.status},
+        }
+        return OrjsonResponse(body, status_code=self.status, headers=self.headers)
+
+
+def cohort_sync_failure(error: Exception) -> SyncFailure:
+    status = _lookup(COHORT_SYNC_STATUS, error) if isinstance(error, EnsignError) else None
+    if status is None or not isinstance(error, EnsignError):
+        return SyncFailure(500, COHORT_SYNC_INTERNAL_FAULT, None)
+    if status == 401:
+        realm = {"WWW-Authenticate": 'Basic realm="ensign cohort sync"'}
+        return SyncFailure(401, error.detail, realm)
+    message = COHORT_SYNC_DATABASE_FAULT if status == 503 else error.detail
+    return SyncFailure(status, message, retry_headers(error))

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ensign.errors import AuthenticationFailed, Conflict, EnsignError, InvalidInput, NotFound
+from ensign.errors import DatabaseUnavailable, EnsignError, RateLimited
 from ensign.services import accounts
 from ensign.services.accounts import UserPrincipal
+from ensign.web import errors
 from ensign.web.deps import AppState
 
 HERE = Path(__file__).parent
@@ -158,21 +159,25 @@ def _sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(location, status_code=303)
 
 
-ERROR_STATUS: dict[type[EnsignError], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    InvalidInput: 400,
-    AuthenticationFailed: 401,
-}
-
-
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
+def error_page(
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return templates.TemplateResponse(
         request,
         "pages/error.html",
         {"title": title, "message": message, "dash": getattr(request.state, "dash", None)},
         status_code=status,
+        headers=headers,
     )
+
+
+def ensign_error_page(request: Request, error: EnsignError) -> Response:
+    page = errors.dashboard_error(error)
+    return error_page(request, page.status, page.title, page.message, page.headers)
 
 
 class DashboardRoute(APIRoute):
@@ -184,7 +189,11 @@ class DashboardRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             state: AppState = request.app.state.ensign
-            secret = await run_in_threadpool(_secret, request, state)
+            try:
+                secret = await run_in_threadpool(_secret, request, state)
+            except EnsignError as error:
+                # No secret, no session cookie to write: answer the page alone.
+                return ensign_error_page(request, error)
             session = _read_cookie(request, secret)
             form = None if request.method in SAFE_METHODS else await request.form()
             dash = Dash(state, request, session, form)
@@ -207,10 +216,7 @@ class DashboardRoute(APIRoute):
                     "again.",
                 )
             except EnsignError as error:
-                status = next(
-                    (ERROR_STATUS[c] for c in type(error).__mro__ if c in ERROR_STATUS), 400
-                )
-                response = error_page(request, status, "Something is wrong", error.detail)
+                response = ensign_error_page(request, error)
             if dash.dirty or COOKIE not in request.cookies:
                 dash.csrf  # noqa: B018  (make sure every session carries a token)
                 _write_cookie(request, response, secret, dash.session)
@@ -264,6 +270,9 @@ class FormErrors:
     fields: dict[str, str] = field(default_factory=dict)
 
     def add(self, error: EnsignError, default_field: str = "__all__") -> None:
+        if isinstance(error, DatabaseUnavailable | RateLimited):
+            # No change to the form fixes these: the error page answers them, with its status.
+            raise error
         name = error.field or default_field
         message = error.detail
         prefix = f"{name}: "
