@@ -40,6 +40,6 @@ bench-integrations: install
 	$(UV) run python bench/integrations.py
 
 docs: install
-	$(UV) run python -m ensign.docs > docs/settings.md
+	$(UV) run python -m ensign.cli.docs > docs/settings.md
 screenshots:
 	ENSIGN_UPDATE_SCREENSHOTS=1 $(UV) run pytest tests/dashboard/test_browser.py

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ensign.docs import settings_page
+from ensign.cli.docs import settings_page
 from ensign.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"

@@ -1,4 +1,5 @@
-"""Generates the settings reference (`make docs` writes it to docs/settings.md).
+"""Generates the settings reference: `make docs` writes it to docs/settings.md by running
+`python -m ensign.cli.docs`.
 
 A test checks that the committed file matches, so no setting goes undocumented.
 """

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from ensign.cohort_cli import cohort_key_app
+from ensign.cli.cohort_keys import cohort_key_app
+from ensign.cli.users import user_app
 from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
-from ensign.user_cli import user_app
 
 app = typer.Typer(
     help="Ensign: feature flags compatible with the Flagsmith SDKs.", no_args_is_help=True
@@ -166,7 +166,7 @@ def serve(
     db.dispose()
     sys.stdout.flush()
     uvicorn.run(
-        "ensign.web.asgi:create",
+        "ensign.server:create",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -192,7 +192,3 @@ def worker_command() -> None:
     typer.echo("Delivering analytics evaluations; stop with Ctrl-C.")
     asyncio.run(run_worker(settings, db))
     db.dispose()
-
-
-if __name__ == "__main__":
-    app()

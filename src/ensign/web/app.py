@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI
@@ -68,7 +68,17 @@ def build_state(settings: Settings) -> AppState:
     return AppState(settings=settings, db=db, cache=cache, identities=IdentityStorePool(db))
 
 
-def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+# Something that runs alongside the app, from start-up to shutdown (the delivery dispatcher,
+# attached by `ensign.server`): web never imports what it runs.
+Companion = Callable[[AppState], AbstractAsyncContextManager[object]]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    state: AppState | None = None,
+    companion: Companion | None = None,
+) -> FastAPI:
     """The Ensign app. The database must already be migrated (`ensign serve` does it)."""
     settings = settings or (state.settings if state else Settings())
     app_state = state or build_state(settings)
@@ -77,16 +87,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()  # everything imported at start-up lives as long as the process
         app_state.cache.start()
-        dispatcher = None
-        if settings.delivery_in_serve:
-            from ensign.delivery.worker import start_dispatcher
-
-            dispatcher = start_dispatcher(settings, app_state.db)
         try:
-            yield
+            async with companion(app_state) if companion else nullcontext():
+                yield
         finally:
-            if dispatcher is not None:
-                await dispatcher.aclose()
             app_state.cache.stop()
             if state is None:
                 app_state.identities.shutdown()
