@@ -5,6 +5,7 @@ another's deliveries. A task claims at most one vendor batch at a time (bounded 
 any backlog), sends it through the injected `httpx.AsyncClient` with a hard deadline, and ends
 each attempt as delivered, retry at T or failed. After a retryable failure the task pauses for
 the backoff delay, so a vendor that is down receives one request per delay, not one per batch.
+The database side of all this (claims, attempt records, sweeps) is `delivery.queue`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ import datetime as dt
 import logging
 import random
 import signal
-import threading
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
+from ensign.delivery.queue import DeliveryQueue
 from ensign.delivery.transport import (
     REFUSED,
     DestinationRefused,
@@ -41,12 +41,10 @@ from ensign.integrations import (
     PreparedBatch,
     Target,
 )
-from ensign.integrations.base import network_failure, truncate
+from ensign.integrations.base import network_failure
 from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
 from ensign.storage import dispatch as q
-from ensign.storage import integrations as integration_store
-from ensign.storage import outbox as outbox_store
 from ensign.storage.db import Database
 from ensign.storage.models import utcnow
 
@@ -57,51 +55,6 @@ GIVE_UP_SWEEP_SECONDS = 30.0
 # How often the dispatcher looks for evaluations no queue row points at (a safety net: the
 # delivery transaction deletes each evaluation with its last queue row).
 ORPHAN_SWEEP_SECONDS = 300.0
-ORPHAN_SWEEP_LIMIT = 5000
-
-
-class LocalClaims:
-    """The queue rows this process's dispatchers hold, on SQLite.
-
-    SQLite runs one dispatcher process (`ensign serve`'s, or one `ensign worker`), so rows
-    are claimed in memory rather than by rewriting them: a plain SELECT skips the ids held
-    here, and a crashed process holds nothing, so its rows are due again at once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[int, set[int]] = {}
-
-    def held(self, integration_id: int) -> list[int]:
-        with self._lock:
-            return list(self._held.get(integration_id, ()))
-
-    def take(self, integration_id: int, ids: Sequence[int]) -> list[int]:
-        """Hold those of `ids` nobody holds; answers them."""
-        with self._lock:
-            held = self._held.setdefault(integration_id, set())
-            taken = [i for i in ids if i not in held]
-            held.update(taken)
-            return taken
-
-    def release(self, integration_id: int, ids: Sequence[int]) -> None:
-        with self._lock:
-            held = self._held.get(integration_id)
-            if held is not None:
-                held.difference_update(ids)
-
-
-_LOCAL_CLAIMS: weakref.WeakKeyDictionary[Database, LocalClaims] = weakref.WeakKeyDictionary()
-_LOCAL_CLAIMS_LOCK = threading.Lock()
-
-
-def local_claims(db: Database) -> LocalClaims:
-    """The in-memory claims shared by every dispatcher of this process on `db`."""
-    with _LOCAL_CLAIMS_LOCK:
-        claims = _LOCAL_CLAIMS.get(db)
-        if claims is None:
-            claims = _LOCAL_CLAIMS[db] = LocalClaims()
-        return claims
 
 
 @dataclass(frozen=True)
@@ -157,7 +110,7 @@ class Dispatcher:
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
-        self._db = db
+        self._queue = DeliveryQueue(db, max_age=settings.max_age, lease=settings.lease, clock=clock)
         self._client = client
         self._settings = settings
         self._clock = clock
@@ -167,7 +120,6 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._last_sweep: dict[int, float] = {}
         self._last_orphan_sweep = time.monotonic()
-        self._local = local_claims(db) if db.is_sqlite else None
 
     # --- running ------------------------------------------------------------------------------
 
@@ -182,7 +134,7 @@ class Dispatcher:
                 if time.monotonic() - self._last_orphan_sweep > ORPHAN_SWEEP_SECONDS:
                     self._last_orphan_sweep = time.monotonic()
                     try:
-                        await asyncio.to_thread(self.sweep_orphans)
+                        await asyncio.to_thread(self._queue.sweep_orphans)
                     except Exception:
                         log.exception("delivery: cannot remove unreferenced evaluations")
                 await self._sleep(self._settings.refresh_interval_seconds)
@@ -198,7 +150,7 @@ class Dispatcher:
 
     async def refresh(self) -> None:
         """Start a task for each new integration; tasks of deleted ones end by themselves."""
-        targets = await asyncio.to_thread(self._read_targets)
+        targets = await asyncio.to_thread(self._queue.targets)
         self._targets = {t.id: t for t in targets}
         for target in targets:
             task = self._tasks.get(target.id)
@@ -206,7 +158,7 @@ class Dispatcher:
                 self._tasks[target.id] = asyncio.create_task(
                     self._serve(target.id), name=f"ensign-delivery-{target.id}"
                 )
-        depth = await asyncio.to_thread(self._read_depth)
+        depth = await asyncio.to_thread(self._queue.depth_by_kind)
         for kind in DESTINATIONS:
             metrics.QUEUE_DEPTH.labels(kind).set(depth.get(kind, 0))
 
@@ -261,23 +213,24 @@ class Dispatcher:
         """Claim one batch of `target`'s due evaluations, send it and record the result."""
         destination = DESTINATIONS[target.kind]
         now = self._clock()
-        sweep_due = time.monotonic() - self._last_sweep.get(target.id, -1e9) > GIVE_UP_SWEEP_SECONDS
-        if sweep_due:
+        if time.monotonic() - self._last_sweep.get(target.id, -1e9) > GIVE_UP_SWEEP_SECONDS:
             self._last_sweep[target.id] = time.monotonic()
+            gave_up = await asyncio.to_thread(self._queue.give_up_expired, target.id, now)
+            if gave_up:
+                metrics.EVALUATIONS.labels(target.kind, "given_up").inc(gave_up)
         token = uuid.uuid4().hex
         limit = max(1, min(self._settings.batch_size, destination.max_batch))
-        claimed = await asyncio.to_thread(
-            self._claim, target.id, now, token, limit, sweep=sweep_due
-        )
+        claimed = await asyncio.to_thread(self._queue.claim, target.id, now, token, limit)
         if any(row.is_test for row in claimed):
-            claimed = await asyncio.to_thread(self._tests_alone, target.id, claimed, token, now)
+            claimed = await asyncio.to_thread(
+                self._queue.tests_alone, target.id, claimed, token, now
+            )
         if not claimed:
             return BatchResult(0, None, limit=limit)
         try:
             return await self._deliver(target, destination, claimed, token, failures, limit)
         finally:
-            if self._local is not None:
-                self._local.release(target.id, [row.id for row in claimed])
+            self._queue.release(target.id, claimed)
 
     async def _deliver(
         self,
@@ -291,12 +244,12 @@ class Dispatcher:
         # Building a full batch takes milliseconds of CPU: off the event loop, which inside
         # `ensign serve` is also answering flag requests.
         prepared = await asyncio.to_thread(_build, destination, target, claimed)
-        claim_token = None if self._local is not None else token
+        claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}
         rejected = {by_key[k].id: reason for k, reason in prepared.rejected.items()}
         if rejected:
             claim = q.Claim([r.id for r in claimed], [], claim_token)
-            await asyncio.to_thread(self._reject, target.id, claim, rejected)
+            await asyncio.to_thread(self._queue.reject, target.id, claim, rejected)
             metrics.EVALUATIONS.labels(target.kind, "failed").inc(len(rejected))
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
@@ -329,7 +282,7 @@ class Dispatcher:
         pause = self._pause(failures + 1, outcome) if outcome.outcome is Outcome.RETRY else 0.0
         finished = self._clock()
         counts = await asyncio.to_thread(
-            self._record, target.id, claim, outcome, sent, duration, finished, pause
+            self._queue.record, target.id, claim, outcome, sent, duration, finished, pause
         )
         if outcome.outcome is Outcome.DELIVERED:
             metrics.EVALUATIONS.labels(target.kind, "delivered").inc(counts[0])
@@ -343,121 +296,6 @@ class Dispatcher:
             metrics.EVALUATIONS.labels(target.kind, "given_up").inc(counts[1])
         return BatchResult(len(claimed), outcome, pause, limit)
 
-    # --- database work, on worker threads -----------------------------------------------------
-
-    def _read_targets(self) -> list[q.DispatchTarget]:
-        with self._db.read_session() as session:
-            return q.dispatch_targets(session)
-
-    def _read_depth(self) -> dict[str, int]:
-        with self._db.read_session() as session:
-            return integration_store.queue_depth_by_kind(session)
-
-    def sweep_orphans(self) -> int:
-        """Delete evaluations no queue row points at; answers how many."""
-        with self._db.read_session() as session:
-            ids = outbox_store.unreferenced_evaluations(session, ORPHAN_SWEEP_LIMIT)
-        if not ids:
-            return 0
-        with self._db.session() as session:
-            return outbox_store.delete_unreferenced(session, ids)
-
-    def _give_up_expired(self, integration_id: int, now: dt.datetime) -> None:
-        with self._db.session() as session:
-            gave_up = q.give_up_expired(session, integration_id, now - self._settings.max_age)
-        if gave_up:
-            kind = self._targets[integration_id].kind
-            metrics.EVALUATIONS.labels(kind, "given_up").inc(gave_up)
-
-    def _claim(
-        self, integration_id: int, now: dt.datetime, token: str, limit: int, *, sweep: bool
-    ) -> list[q.ClaimedRow]:
-        if sweep:
-            self._give_up_expired(integration_id, now)
-        if self._local is not None:
-            # SQLite: read without writing; the claim is held in memory.
-            held = self._local.held(integration_id)
-            with self._db.read_session() as session:
-                rows = q.read_due(session, integration_id, now=now, limit=limit, exclude=held)
-            taken = set(self._local.take(integration_id, [r.id for r in rows]))
-            return [r for r in rows if r.id in taken]
-        with self._db.session() as session:
-            return q.claim_due(
-                session,
-                integration_id,
-                now=now,
-                lease_until=now + self._settings.lease,
-                limit=limit,
-                token=token,
-            )
-
-    def _tests_alone(
-        self, integration_id: int, claimed: list[q.ClaimedRow], token: str, now: dt.datetime
-    ) -> list[q.ClaimedRow]:
-        """Keep only the test events of a claim: a test request carries the sample alone, so
-        no real evaluation is sent early or shares the test's outcome."""
-        others = [row.id for row in claimed if not row.is_test]
-        if others and self._local is not None:
-            self._local.release(integration_id, others)
-        elif others:
-            with self._db.session() as session:
-                q.release_claim(session, q.Claim(others, [], token), now)
-        return [row for row in claimed if row.is_test]
-
-    def _reject(self, integration_id: int, claim: q.Claim, rejected: dict[int, str]) -> None:
-        now = self._clock()
-        with self._db.session() as session:
-            for row_id, reason in rejected.items():
-                q.mark_failed(
-                    session,
-                    integration_id,
-                    claim,
-                    attempt_id=None,
-                    message=reason,
-                    now=now,
-                    ids=[row_id],
-                )
-
-    def _record(
-        self,
-        integration_id: int,
-        claim: q.Claim,
-        outcome: DeliveryOutcome,
-        sent: int,
-        duration: float,
-        now: dt.datetime,
-        pause: float,
-    ) -> tuple[int, int]:
-        error = None if outcome.outcome is Outcome.DELIVERED else _describe(outcome)
-        attempt = q.AttemptRecord(
-            outcome=outcome.outcome.value,
-            status_code=outcome.status_code,
-            evaluations=sent,
-            duration_ms=round(duration * 1000, 3),
-            response=outcome.message if outcome.status_code is not None else None,
-            error=error,
-        )
-        with self._db.session() as session:
-            attempt_id = q.add_attempt(session, integration_id, attempt, now)
-            if outcome.outcome is Outcome.DELIVERED:
-                return q.mark_delivered(session, integration_id, claim, attempt_id, now), 0
-            if outcome.outcome is Outcome.FAILED:
-                message = error or "failed"
-                count = q.mark_failed(
-                    session, integration_id, claim, attempt_id=attempt_id, message=message, now=now
-                )
-                return count, 0
-            return q.mark_retry(
-                session,
-                integration_id,
-                claim,
-                attempt_id=attempt_id,
-                message=error or "retry",
-                now=now,
-                next_attempt_at=now + dt.timedelta(seconds=pause),
-                cutoff=now - self._settings.max_age,
-            )
-
 
 def _build(
     destination: Destination, target: q.DispatchTarget, claimed: list[q.ClaimedRow]
@@ -468,13 +306,6 @@ def _build(
         for row in claimed
     ]
     return destination.build(Target(target.api_key, target.base_url, target.options), evaluations)
-
-
-def _describe(outcome: DeliveryOutcome) -> str:
-    if outcome.status_code is None:
-        return outcome.message
-    text = f"HTTP {outcome.status_code}"
-    return truncate(f"{text}: {outcome.message}") if outcome.message else text
 
 
 def make_client(
