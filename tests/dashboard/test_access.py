@@ -11,15 +11,28 @@ from ensign.web.dashboard import (
     audit,
     auth,
     cohorts,
+    feature_editor,
     features,
     identities,
     integrations,
+    overrides,
     projects,
     segments,
 )
 from tests.dashboard.conftest import Browser
 
-AREAS = (auth, projects, features, segments, identities, integrations, cohorts, audit)
+AREAS = (
+    auth,
+    projects,
+    features,
+    feature_editor,
+    overrides,
+    segments,
+    identities,
+    integrations,
+    cohorts,
+    audit,
+)
 PUBLIC = {"/sign-in"}
 
 

@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ensign.errors import AuthenticationFailed, DatabaseUnavailable, InvalidInput
+from ensign.errors import AuthenticationFailed, InvalidInput
 from ensign.services import cohort_requests as requests
 from ensign.services import cohort_sync, cohorts
 from ensign.services.cohort_sync import SyncResult

@@ -13,8 +13,18 @@ from ensign.web.admin import (
     imports,
     organisations,
     projects,
+    segments,
 )
 
 router = APIRouter(prefix="/api/v1")
-for _module in (imports, organisations, projects, environments, identities, featurestates, audit):
+for _module in (
+    imports,
+    organisations,
+    projects,
+    segments,
+    environments,
+    identities,
+    featurestates,
+    audit,
+):
     router.include_router(_module.router)

@@ -8,9 +8,11 @@ from ensign.web.dashboard import (
     audit,
     auth,
     cohorts,
+    feature_editor,
     features,
     identities,
     integrations,
+    overrides,
     projects,
     segments,
 )
@@ -19,5 +21,15 @@ from ensign.web.dashboard.core import DashboardRoute
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(auth.static_router)
-for area in (projects, features, segments, identities, integrations, cohorts, audit):
+for area in (
+    projects,
+    features,
+    feature_editor,
+    overrides,
+    segments,
+    identities,
+    integrations,
+    cohorts,
+    audit,
+):
     router.include_router(area.router)
