@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ensign.errors import EnsignError
-from ensign.settings import Settings
-from ensign.storage.db import Database, migrate
+from ensign.cli.base import unit_of_work
 
 cohort_key_app = typer.Typer(
     help="Cohort-sync keys: the password Mixpanel (or any tool) sends to sync cohorts.",
@@ -16,17 +14,6 @@ cohort_key_app = typer.Typer(
 )
 
 Environment = Annotated[str, typer.Option(help="The environment's client key.")]
-
-
-def _database() -> Database:
-    settings = Settings()
-    migrate(settings.database_url)
-    return Database(settings.database_url)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @cohort_key_app.command("create")
@@ -37,16 +24,9 @@ def create(
     """Create a cohort-sync key and print it (it is shown only once)."""
     from ensign.services import cohorts
 
-    db = _database()
-    try:
-        with db.session() as session:
-            env = cohorts.environment_by_key(session, environment)
-            _, secret = cohorts.create_key(session, env, name)
-    except EnsignError as error:
-        _fail(error.detail)
-        return
-    finally:
-        db.dispose()
+    with unit_of_work() as session:
+        env = cohorts.environment_by_key(session, environment)
+        _, secret = cohorts.create_key(session, env, name)
     typer.echo(secret)
 
 
@@ -55,19 +35,12 @@ def list_(environment: Environment) -> None:
     """List an environment's cohort-sync keys (never the secrets)."""
     from ensign.services import cohorts
 
-    db = _database()
-    try:
-        with db.read_session() as session:
-            env = cohorts.environment_by_key(session, environment)
-            rows = [
-                (k.id, k.prefix, "active" if k.active else "revoked", k.name)
-                for k in cohorts.list_keys(session, env)
-            ]
-    except EnsignError as error:
-        _fail(error.detail)
-        return
-    finally:
-        db.dispose()
+    with unit_of_work(read_only=True) as session:
+        env = cohorts.environment_by_key(session, environment)
+        rows = [
+            (k.id, k.prefix, "active" if k.active else "revoked", k.name)
+            for k in cohorts.list_keys(session, env)
+        ]
     for key_id, prefix, status, name in rows:
         typer.echo(f"{key_id}\t{prefix}…\t{status}\t{name}")
 
@@ -80,15 +53,7 @@ def revoke(
     """Revoke a cohort-sync key: syncs using it get 401 from now on."""
     from ensign.services import cohorts
 
-    db = _database()
-    try:
-        with db.session() as session:
-            env = cohorts.environment_by_key(session, environment)
-            row = cohorts.revoke_key(session, env, key_id)
-            name = row.name
-    except EnsignError as error:
-        _fail(error.detail)
-        return
-    finally:
-        db.dispose()
+    with unit_of_work() as session:
+        env = cohorts.environment_by_key(session, environment)
+        name = cohorts.revoke_key(session, env, key_id).name
     typer.echo(f"Revoked cohort-sync key {key_id} ({name}).")

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
+from ensign.cli.base import fail, open_database, unit_of_work
 from ensign.cli.cohort_keys import cohort_key_app
 from ensign.cli.users import user_app
-from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
 
@@ -22,17 +22,6 @@ api_key_app = typer.Typer(help="Admin API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(user_app, name="user")
 app.add_typer(cohort_key_app, name="cohort-key")
-
-
-def _database() -> tuple[Settings, Database]:
-    settings = Settings()
-    migrate(settings.database_url)
-    return settings, Database(settings.database_url)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @app.command("migrate")
@@ -55,13 +44,11 @@ def api_key_create(
     from ensign.services.organisations import default_organisation
     from ensign.storage.models import Organisation
 
-    _, db = _database()
-    with db.session() as session:
+    with unit_of_work() as session:
         if organisation is None:
             organisation_id = default_organisation(session).id
         elif session.get(Organisation, organisation) is None:
-            _fail(f"no organisation with id {organisation}")
-            return
+            fail(f"no organisation with id {organisation}")
         else:
             organisation_id = organisation
         key = create_admin_key(session, organisation_id, name)
@@ -83,15 +70,10 @@ def import_command(
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        _fail(f"cannot read {file}: {error}")
-    _, db = _database()
-    try:
-        with db.session() as session:
-            organisation_id = organisation or default_organisation(session).id
-            result = import_document(session, organisation_id, document, project_name=project)
-    except EnsignError as error:
-        _fail(error.detail)
-        return
+        fail(f"cannot read {file}: {error}")
+    with unit_of_work() as session:
+        organisation_id = organisation or default_organisation(session).id
+        result = import_document(session, organisation_id, document, project_name=project)
     typer.echo(json.dumps(result.as_json()))
 
 
@@ -137,7 +119,7 @@ def _seed_demo(db: Database) -> bool:
 @app.command("demo")
 def demo_command() -> None:
     """Seed a demo project into an empty database and print its keys."""
-    _, db = _database()
+    _, db = open_database()
     if not _seed_demo(db):
         typer.echo("The database already has projects; nothing seeded.")
 
@@ -160,7 +142,7 @@ def serve(
         os.environ["ENSIGN_HOST"] = host
     if port is not None:
         os.environ["ENSIGN_PORT"] = str(port)
-    settings, db = _database()
+    settings, db = open_database()
     if demo:
         _seed_demo(db)
     db.dispose()
@@ -188,7 +170,7 @@ def worker_command() -> None:
     from ensign.delivery.worker import run_worker
 
     logging.basicConfig(level=logging.INFO)
-    settings, db = _database()
+    settings, db = open_database()
     typer.echo("Delivering analytics evaluations; stop with Ctrl-C.")
     asyncio.run(run_worker(settings, db))
     db.dispose()

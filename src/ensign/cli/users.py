@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ensign.errors import EnsignError
-from ensign.settings import Settings
-from ensign.storage.db import Database, migrate
+from ensign.cli.base import unit_of_work
 
 user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 
@@ -30,18 +28,7 @@ def user_create(
     from ensign.services.accounts import create_user
     from ensign.services.organisations import default_organisation
 
-    settings = Settings()
-    migrate(settings.database_url)
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            organisation_id = organisation or default_organisation(session).id
-            user = create_user(
-                session, email=email, password=password, organisation_id=organisation_id
-            )
-            typer.echo(f"Created user {user.email} in organisation {organisation_id}.")
-    except EnsignError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
+    with unit_of_work() as session:
+        organisation_id = organisation or default_organisation(session).id
+        user = create_user(session, email=email, password=password, organisation_id=organisation_id)
+        typer.echo(f"Created user {user.email} in organisation {organisation_id}.")
