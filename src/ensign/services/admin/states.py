@@ -192,13 +192,32 @@ def list_environment_states(
     window: Window,
     *,
     feature_id: int | None = None,
+    feature_name: str | None = None,
+    any_identity: bool = False,
 ) -> Page[FeatureState]:
-    """The environment's default states (overrides are listed elsewhere)."""
+    """The environment's default states, or with `any_identity` its identity overrides, as
+    the reference's list does; segment overrides are listed elsewhere.
+
+    A name matches exactly, case included: names differing only in case are distinct features
+    here, and a script that PATCHes the first result must get the flag it named."""
     environment = access.environment_for(session, principal, api_key)
     if feature_id is not None and not access.is_valid_id(feature_id):
         return Page([], 0)
+    if feature_name is not None:
+        if "\x00" in feature_name:
+            raise InvalidInput(
+                "feature_name: must not contain NUL characters.", field="feature_name"
+            )
+        named = feature_store.feature_id_by_name(session, environment.project_id, feature_name)
+        if named is None or (feature_id is not None and named != feature_id):
+            return Page([], 0)
+        feature_id = named
     return feature_store.feature_states(
-        session, window, environment_ids=[environment.id], feature_id=feature_id
+        session,
+        window,
+        environment_ids=[environment.id],
+        feature_id=feature_id,
+        kind="identity" if any_identity else "default",
     )
 
 

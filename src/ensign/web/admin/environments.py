@@ -62,6 +62,17 @@ def list_environments(
         return paginated(request, paging, page, render.environment)
 
 
+@route(router, "/projects/{project_id}/environments/", ["GET"], summary="A project's environments")
+def list_project_environments(
+    project_id: int, request: Request, paging: Pages, state: State, principal: Admin
+) -> dict[str, Any]:
+    with state.read() as session:
+        page = environments.list_environments(
+            session, principal, paging.window, project_id=project_id
+        )
+        return paginated(request, paging, page, render.environment)
+
+
 @route(router, "/environments/", ["POST"], status_code=201, summary="Create an environment")
 def create_environment(body: EnvironmentCreate, state: State, principal: Admin) -> dict[str, Any]:
     with state.write() as session:
@@ -172,18 +183,40 @@ def delete_server_key(api_key: str, key_id: int, state: State, principal: Admin)
 # --- default feature states and segment overrides -------------------------------------------
 
 
-@route(router, ENV + "/featurestates/", ["GET"], summary="The environment's default states")
+@route(
+    router,
+    ENV + "/featurestates/",
+    ["GET"],
+    summary="The environment's default states, or its identity overrides",
+)
 def list_feature_states(
     api_key: str,
     request: Request,
     paging: Pages,
     state: State,
     principal: Admin,
-    feature: int | None = None,
+    feature: Annotated[int | None, Query(description="Only this feature (by id).")] = None,
+    feature_name: Annotated[
+        str | None, Query(description="Only the feature of exactly this name.")
+    ] = None,
+    any_identity: Annotated[
+        str | None,
+        Query(
+            alias="anyIdentity",
+            description="Present with any value (even `false`, as in the reference): list the "
+            "identity overrides instead of the environment's default states.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     with state.read() as session:
         page = states.list_environment_states(
-            session, principal, api_key, paging.window, feature_id=feature
+            session,
+            principal,
+            api_key,
+            paging.window,
+            feature_id=feature,
+            feature_name=feature_name,
+            any_identity=any_identity is not None,
         )
         return paginated(request, paging, page, render.feature_state)
 
