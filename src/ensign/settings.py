@@ -88,6 +88,31 @@ class Settings(BaseSettings):
         "limit also applies); bounds the dispatcher's memory.",
     )
 
+    outbox_retention_hours: float = Field(
+        default=72.0,
+        description="Outbox rows that are finished (failed, given up, or a delivered test "
+        "event) are deleted this long after they were recorded, with the evaluations no "
+        "other row needs; delivered rows go at once. The integrations' delivered, failed and "
+        "given-up counters keep counting them.",
+    )
+    outbox_max_backlog: int = Field(
+        default=100_000,
+        description="Most evaluations one integration may have waiting for delivery; beyond "
+        "it the oldest are given up first (counted as given up), so a long vendor outage "
+        "cannot fill the disk. Checked every 30 seconds.",
+    )
+    delivery_attempts_kept: int = Field(
+        default=1000,
+        description="Newest attempts kept in each integration's attempt log; older ones are "
+        "deleted (the counters keep counting them).",
+    )
+    sqlite_wal_max_mb: float = Field(
+        default=64.0,
+        description="SQLite only: when the write-ahead log (`*.sqlite3-wal`) grows past this "
+        "size, it is truncated after a checkpoint, as soon as no reader or writer holds it "
+        "(the attempt is skipped, never waited for, while the database is busy).",
+    )
+
     secret_key: str = Field(
         default="",
         description="Secret that signs dashboard session cookies. When unset, Ensign generates "

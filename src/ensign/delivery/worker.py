@@ -25,6 +25,7 @@ import httpx
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
+from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
 from ensign.delivery.queue import DeliveryQueue
 from ensign.delivery.transport import (
     REFUSED,
@@ -67,6 +68,7 @@ class DispatchSettings:
     # How often the list of integrations (and the queue-depth gauge) is refreshed.
     refresh_interval_seconds: float = 2.0
     allow_private_destinations: bool = False
+    housekeeping: RetentionSettings = field(default_factory=RetentionSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchSettings:
@@ -79,6 +81,7 @@ class DispatchSettings:
             poll_interval_seconds=settings.delivery_poll_interval_seconds,
             batch_size=settings.delivery_batch_size,
             allow_private_destinations=settings.allow_private_destinations,
+            housekeeping=RetentionSettings.from_settings(settings),
         )
 
     @property
@@ -120,6 +123,8 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._last_sweep: dict[int, float] = {}
         self._last_orphan_sweep = time.monotonic()
+        self._housekeeper = Housekeeper(db, settings.housekeeping, clock=clock)
+        self._last_housekeeping = -1e9
 
     # --- running ------------------------------------------------------------------------------
 
@@ -137,6 +142,14 @@ class Dispatcher:
                         await asyncio.to_thread(self._queue.sweep_orphans)
                     except Exception:
                         log.exception("delivery: cannot remove unreferenced evaluations")
+                if time.monotonic() - self._last_housekeeping > (
+                    self._settings.housekeeping.interval_seconds
+                ):
+                    self._last_housekeeping = time.monotonic()
+                    try:
+                        await asyncio.to_thread(self._housekeeper.run)
+                    except Exception:
+                        log.exception("delivery: outbox housekeeping failed")
                 await self._sleep(self._settings.refresh_interval_seconds)
         finally:
             await self._cancel_tasks()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from ensign.errors import DatabaseUnavailable
-from ensign.storage import faults
+from ensign.storage import faults, wal
 from ensign.storage.db import Database
 from ensign.storage.identities import IdentityStore
 
@@ -36,8 +36,11 @@ class IdentityStorePool:
     gets a small pool of threads and connections.
     """
 
-    def __init__(self, db: Database, *, threads: int = 8) -> None:
+    def __init__(
+        self, db: Database, *, threads: int = 8, wal_max_bytes: int = wal.DEFAULT_MAX_BYTES
+    ) -> None:
         self._db = db
+        self._wal_max_bytes = wal_max_bytes
         self._is_pg = not db.is_sqlite
         # The driver module (sqlite3 or psycopg), whose exceptions the raw connections raise.
         self._dbapi: Any = db.engine.dialect.dbapi
@@ -90,11 +93,13 @@ class IdentityStorePool:
 
     def _checkpoint_loop(self) -> None:
         connection = self._db.engine.raw_connection()
+        checkpointer = wal.Checkpointer(
+            connection, self._db.engine.url.database, self._wal_max_bytes, self._db.write_lock
+        )
         try:
             while not self._stopping.wait(0.5):
                 try:
-                    # PASSIVE never blocks writers: it copies what it can and leaves the rest.
-                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    checkpointer.run()
                 except Exception:
                     continue
         finally:

@@ -65,7 +65,8 @@ def build_state(settings: Settings) -> AppState:
             return repo.find_environment_id_by_key(session, key)
 
     cache = SnapshotCache(load, revisions, find, poll_interval=settings.cache_poll_interval_seconds)
-    return AppState(settings=settings, db=db, cache=cache, identities=IdentityStorePool(db))
+    identities = IdentityStorePool(db, wal_max_bytes=int(settings.sqlite_wal_max_mb * 1024 * 1024))
+    return AppState(settings=settings, db=db, cache=cache, identities=identities)
 
 
 # Something that runs alongside the app, from start-up to shutdown (the delivery dispatcher,

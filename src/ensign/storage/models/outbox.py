@@ -80,7 +80,8 @@ class OutboxDelivery(Base):
     Written by the request path inside its transaction. On PostgreSQL a dispatcher claims rows
     by giving them its token and pushing `next_attempt_at` forward as a lease, so a crashed
     dispatcher's rows come due again; on SQLite (one dispatcher) claims are kept in memory.
-    Delivered rows are deleted; failed and given-up ones stay for inspection.
+    Delivered rows are deleted; failed and given-up ones stay for inspection until the
+    retention passes (`storage.retention`).
     """
 
     __tablename__ = "outbox_deliveries"
