@@ -96,17 +96,12 @@ class Housekeeper:
             return q.give_up_expired(session, integration_id, cutoff)
 
     def _cap_backlog(self, integration_id: int) -> int:
+        cap = self._settings.max_backlog
         with self._db.read_session() as session:
-            excess = retention.backlog(session, integration_id) - self._settings.max_backlog
-        gave_up = 0
-        while excess > 0:
-            with self._db.session() as session:
-                step = retention.give_up_oldest(session, integration_id, excess)
-            if step == 0:
-                break
-            gave_up += step
-            excess -= step
-        return gave_up
+            # A count first: the usual case, under the cap, writes nothing.
+            if retention.backlog(session, integration_id) <= cap:
+                return 0
+        return self._until_done(lambda s: retention.give_up_over_cap(s, integration_id, cap))
 
     def _until_done(self, step: Callable[..., int]) -> int:
         """Run `step` in its own transaction until it answers less than a full chunk."""

@@ -61,23 +61,34 @@ def backlog(session: Session, integration_id: int) -> int:
     return int(count or 0)
 
 
-def give_up_oldest(session: Session, integration_id: int, count: int) -> int:
-    """Give up the `count` (at most `CHUNK`) oldest waiting rows of one integration, counting
-    them in its `given_up` counter; answers how many were given up."""
+def give_up_over_cap(session: Session, integration_id: int, max_backlog: int) -> int:
+    """Give up the oldest waiting rows of one integration beyond its `max_backlog` newest (at
+    most `CHUNK` per call), counting them in its `given_up` counter; answers how many.
+
+    The boundary is counted from the newest row, so dispatchers running this at the same time
+    agree on it and never give up more than the excess between them."""
+    waiting = (
+        OutboxDelivery.integration_id == integration_id,
+        OutboxDelivery.status == PENDING,
+        OutboxDelivery.is_test.is_(False),
+    )
+    boundary = session.scalar(
+        select(OutboxDelivery.id)
+        .where(*waiting)
+        # Ids grow with recording: the largest are the newest evaluations.
+        .order_by(OutboxDelivery.id.desc())
+        .offset(max(0, max_backlog))
+        .limit(1)
+    )
+    if boundary is None:
+        return 0
     oldest = (
         select(OutboxDelivery.id)
-        .where(
-            OutboxDelivery.integration_id == integration_id,
-            OutboxDelivery.status == PENDING,
-            OutboxDelivery.is_test.is_(False),
-        )
-        # Ids grow with recording: the smallest are the oldest evaluations.
+        .where(*waiting, OutboxDelivery.id <= boundary)
         .order_by(OutboxDelivery.id)
-        .limit(min(count, CHUNK))
+        .limit(CHUNK)
     )
     ids = list(session.scalars(oldest))
-    if not ids:
-        return 0
     result = session.execute(
         update(OutboxDelivery)
         # A dispatcher holding one of these rows finds it no longer pending and leaves it.
