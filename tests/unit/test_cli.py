@@ -84,6 +84,16 @@ def test_import__not_a_document__exit_1_naming_the_field(env: Path, tmp_path: Pa
     assert "project" in result.output
 
 
+def test_import__enabled_is_banana__exit_1_naming_the_path(env: Path, tmp_path: Path) -> None:
+    document = standard_document()
+    document["feature_states"][3]["enabled"] = "banana"
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(document))
+    result = runner.invoke(app, ["import", str(path)])
+    assert result.exit_code == 1
+    assert "feature_states[3].enabled: must be a boolean." in result.output
+
+
 def test_demo__empty_then_seeded__seeds_once(env: Path) -> None:
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output

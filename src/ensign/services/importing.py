@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput
+from ensign.services.import_checks import DocumentLimits, check_document
 from ensign.services.keys import new_client_key, new_server_key
 from ensign.services.values import encode_flag_value, flag_value_from_json
+from ensign.settings import Settings
 from ensign.storage import audit as audit_store
 from ensign.storage import dialect
 from ensign.storage import environments as environment_store
@@ -33,7 +35,7 @@ from ensign.storage.models import (
     ServerKey,
 )
 
-# Imported values may be larger than the admin API accepts; the import keeps them as they were.
+# Checked by check_document first; this only bounds the conversion itself.
 _IMPORT_VALUE_BYTES = 10_000_000
 
 
@@ -59,10 +61,11 @@ def import_document(
     *,
     project_name: str | None = None,
     actor: str = "system",
+    limits: DocumentLimits | None = None,
 ) -> ImportResult:
-    """Create a project and an environment equivalent to `document`."""
-    if not isinstance(document, dict):
-        raise InvalidInput("The document must be a JSON object.")
+    """Create a project and an environment equivalent to `document`, which is checked against
+    the admin API's limits before anything is written."""
+    check_document(document, limits or DocumentLimits.from_settings(Settings()))
     project_doc = _object(document, "project")
     # Older documents have no environment name; the environment still needs one.
     name = document.get("name") or "Imported environment"

@@ -44,7 +44,7 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
+def check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
     if condition.operator not in OPERATOR_NAMES:
         raise InvalidInput(
             f"{path}.operator: unknown operator {condition.operator!r}.", field=f"{path}.operator"
@@ -95,7 +95,7 @@ def check_rules(rules: Sequence[RuleInput], path: str = "rules", depth: int = 1)
                 "type": rule.type,
                 "rules": check_rules(rule.rules, f"{here}.rules", depth + 1),
                 "conditions": [
-                    _check_condition(c, f"{here}.conditions.{i}")
+                    check_condition(c, f"{here}.conditions.{i}")
                     for i, c in enumerate(rule.conditions)
                 ],
             }

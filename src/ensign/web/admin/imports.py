@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ensign.errors import InvalidInput
+from ensign.services.import_checks import DocumentLimits
 from ensign.services.importing import import_document
 from ensign.web.admin.routing import admin_route
 from ensign.web.deps import Admin, State
@@ -47,6 +48,7 @@ async def import_environment_document(
                 document,
                 project_name=project,
                 actor=principal.actor,
+                limits=DocumentLimits.from_settings(state.settings),
             )
             return result.as_json()
 

@@ -16,8 +16,16 @@ from pydantic import (
 )
 
 from ensign.engine.operators import OPERATOR_NAMES
-
-ID_MAX = 2**31 - 1
+from ensign.services.limits import (
+    CONDITIONS_PER_RULE,
+    ID_MAX,
+    LONG_NAME_LENGTH,
+    NAME_LENGTH,
+    OPTION_KEY_LENGTH,
+    PROPERTY_LENGTH,
+    RULES_PER_LIST,
+    TEXT_LENGTH,
+)
 
 
 def _no_nul(value: str) -> str:
@@ -34,17 +42,19 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 NoNul = AfterValidator(_no_nul)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
-LongName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH), NoNul
 ]
-Text = Annotated[str, StringConstraints(max_length=100_000), NoNul]
+LongName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONG_NAME_LENGTH), NoNul
+]
+Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH), NoNul]
 Label = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
 ]
 Color = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NoNul]
-OptionKey = Annotated[str, StringConstraints(max_length=200), NoNul]
-Property = Annotated[str, StringConstraints(max_length=1000), NoNul]
+OptionKey = Annotated[str, StringConstraints(max_length=OPTION_KEY_LENGTH), NoNul]
+Property = Annotated[str, StringConstraints(max_length=PROPERTY_LENGTH), NoNul]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
 TraitKey = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
@@ -278,15 +288,15 @@ class ConditionIn(Body):
 
 class RuleIn(Body):
     type: Literal["ALL", "ANY", "NONE"]
-    rules: list[RuleIn] = Field(default_factory=list, max_length=100)
-    conditions: list[ConditionIn] = Field(default_factory=list, max_length=1000)
+    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
+    conditions: list[ConditionIn] = Field(default_factory=list, max_length=CONDITIONS_PER_RULE)
 
 
 class SegmentCreate(Body):
     name: LongName
     description: Text | None = None
     feature: Id | None = None
-    rules: list[RuleIn] = Field(default_factory=list, max_length=100)
+    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
 
 
 class SegmentUpdate(Patch):
@@ -294,7 +304,7 @@ class SegmentUpdate(Patch):
     name: LongName | None = None
     description: Text | None = None
     feature: Id | None = None
-    rules: list[RuleIn] | None = Field(default=None, max_length=100)
+    rules: list[RuleIn] | None = Field(default=None, max_length=RULES_PER_LIST)
 
 
 # --- identities -----------------------------------------------------------------------------
