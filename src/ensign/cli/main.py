@@ -12,6 +12,7 @@ import typer
 from ensign.cli.base import fail, open_database, unit_of_work
 from ensign.cli.cohort_keys import cohort_key_app
 from ensign.cli.users import user_app
+from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
 
@@ -64,16 +65,30 @@ def import_command(
     ] = None,
 ) -> None:
     """Import a Flagsmith environment document as a new project and environment."""
-    from ensign.services.importing import import_document
+    from ensign.services.import_checks import DocumentLimits
+    from ensign.services.importing import import_document_in_batches
     from ensign.services.organisations import default_organisation
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         fail(f"cannot read {file}: {error}")
-    with unit_of_work() as session:
-        organisation_id = organisation or default_organisation(session).id
-        result = import_document(session, organisation_id, document, project_name=project)
+    settings, db = open_database()
+    try:
+        with db.session() as session:
+            organisation_id = organisation or default_organisation(session).id
+        # Many short transactions, so `ensign serve` keeps serving live traffic meanwhile.
+        result = import_document_in_batches(
+            db.session,
+            organisation_id,
+            document,
+            project_name=project,
+            limits=DocumentLimits.from_settings(settings),
+        )
+    except EnsignError as error:
+        fail(error.detail)
+    finally:
+        db.dispose()
     typer.echo(json.dumps(result.as_json()))
 
 

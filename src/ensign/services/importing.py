@@ -8,7 +8,10 @@ identity overrides. So after an import, every identity gets what the reference w
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,11 @@ from ensign.storage.models import (
 
 # Checked by check_document first; this only bounds the conversion itself.
 _IMPORT_VALUE_BYTES = 10_000_000
+# Each transaction of identity overrides holds SQLite's write lock while it runs (about a
+# millisecond per identity on an idle machine); these bound a live write's wait for it.
+IDENTITIES_PER_TRANSACTION = 500
+TRANSACTION_SECONDS = 0.2
+PAUSE_SECONDS = 0.12
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,71 @@ def import_document(
     actor: str = "system",
     limits: DocumentLimits | None = None,
 ) -> ImportResult:
-    """Create a project and an environment equivalent to `document`, which is checked against
-    the admin API's limits before anything is written."""
+    """Create a project and an environment equivalent to `document` in one transaction (for
+    small documents: the demo, tests). The document is checked against the admin API's limits
+    before anything is written."""
     check_document(document, limits or DocumentLimits.from_settings(Settings()))
+    importer = _start(session, organisation_id, document, project_name)
+    for identity_doc in _list(document, "identity_overrides"):
+        importer.add_identity_overrides(identity_doc)
+    return _finish(session, importer, organisation_id, actor)
+
+
+def import_document_in_batches(
+    begin: Callable[[], AbstractContextManager[Session]],
+    organisation_id: int,
+    document: Any,
+    *,
+    project_name: str | None = None,
+    actor: str = "system",
+    limits: DocumentLimits | None = None,
+    batch_size: int = IDENTITIES_PER_TRANSACTION,
+) -> ImportResult:
+    """`import_document` in many short transactions, each opened by `begin`.
+
+    Identity overrides are written at most `batch_size` identities (and about
+    TRANSACTION_SECONDS) at a time, so that live writes never
+    wait long for the database; the environment stays unknown to the SDK until the last
+    transaction, and everything written is removed if any fails.
+    """
+    check_document(document, limits or DocumentLimits.from_settings(Settings()))
+    with begin() as session:
+        importer = _start(session, organisation_id, document, project_name)
+    try:
+        overrides = _list(document, "identity_overrides")
+        position = 0
+        while position < len(overrides):
+            with begin() as session:
+                importer.session = session
+                # Bounded by time as well as size: on a busy machine a few hundred identities
+                # can take seconds, and live writes wait for the whole transaction.
+                deadline = time.monotonic() + TRANSACTION_SECONDS
+                end = min(position + batch_size, len(overrides))
+                while position < end and time.monotonic() < deadline:
+                    importer.add_identity_overrides(overrides[position])
+                    position += 1
+                waiting_writers_poll = not dialect.is_postgres(session)
+            if waiting_writers_poll:
+                # SQLite's waiting writers poll for the lock, sleeping up to 100 ms between
+                # tries; taking it again at once would starve them for the whole import.
+                time.sleep(PAUSE_SECONDS)
+        with begin() as session:
+            return _finish(session, importer, organisation_id, actor)
+    except BaseException:
+        with begin() as session:
+            project = session.get(Project, importer.project.id)
+            if project is not None:
+                session.delete(project)
+        raise
+
+
+def _start(
+    session: Session, organisation_id: int, document: dict[str, Any], project_name: str | None
+) -> _Importer:
+    """The project, the hidden environment, its features and segments: one transaction."""
     project_doc = _object(document, "project")
     # Older documents have no environment name; the environment still needs one.
     name = document.get("name") or "Imported environment"
-    if not isinstance(name, str):
-        raise InvalidInput("name: must be a string.", field="name")
     api_key = _string(document, "api_key")
     if environment_store.environment_by_key(session, api_key) is not None:
         # Keys are global; a second import of one document gets a key of its own (and so
@@ -95,22 +160,31 @@ def import_document(
         use_identity_overrides_in_local_eval=bool(
             document.get("use_identity_overrides_in_local_eval", True)
         ),
+        importing=True,
     )
     session.add(environment)
     session.flush()
-    server_key = new_server_key()
-    session.add(ServerKey(environment_id=environment.id, key=server_key, name="imported"))
-
     importer = _Importer(session, project, environment, project_doc)
     for state in _list(document, "feature_states"):
         importer.add_state(state, scope="")
     importer.ensure_defaults()
     for segment_doc in _list(project_doc, "segments"):
         importer.add_segment(segment_doc)
-    for identity_doc in _list(document, "identity_overrides"):
-        importer.add_identity_overrides(identity_doc)
     if importer.kept_segment_ids:
         dialect.sync_id_sequence(session, "segments")
+    return importer
+
+
+def _finish(
+    session: Session, importer: _Importer, organisation_id: int, actor: str
+) -> ImportResult:
+    """Make the environment known, with a server key: the import's last transaction."""
+    project, api_key = importer.project, importer.environment.api_key
+    environment = session.get(Environment, importer.environment.id)
+    assert environment is not None
+    environment.importing = False
+    server_key = new_server_key()
+    session.add(ServerKey(environment_id=environment.id, key=server_key, name="imported"))
     audit_store.add_entry(
         session,
         organisation_id=organisation_id,
@@ -118,7 +192,7 @@ def import_document(
         action="import",
         resource_type="environment",
         resource_id=api_key,
-        log=f"Imported environment document '{name}' as project '{project.name}'",
+        log=f"Imported environment document '{environment.name}' as project '{project.name}'",
         after={"project_id": project.id, "environment_key": api_key},
         project_id=project.id,
         environment_id=environment.id,

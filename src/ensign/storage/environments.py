@@ -54,19 +54,21 @@ def project_ids(session: Session, organisation_id: int) -> list[int]:
 
 
 def find_environment_id_by_key(session: Session, key: str) -> int | None:
-    """The environment a client key or a live server key belongs to."""
+    """The environment a client key or a live server key belongs to (none while importing)."""
     if key.startswith("ser."):
         row = session.execute(
-            select(ServerKey.environment_id, ServerKey.active, ServerKey.expires_at).where(
-                ServerKey.key == key
-            )
+            select(ServerKey.environment_id, ServerKey.active, ServerKey.expires_at)
+            .join(Environment, Environment.id == ServerKey.environment_id)
+            .where(ServerKey.key == key, Environment.importing.is_(False))
         ).first()
         if row is None or not row.active:
             return None
         if row.expires_at is not None and row.expires_at <= utcnow():
             return None
         return int(row.environment_id)
-    env_id = session.scalar(select(Environment.id).where(Environment.api_key == key))
+    env_id = session.scalar(
+        select(Environment.id).where(Environment.api_key == key, Environment.importing.is_(False))
+    )
     return None if env_id is None else int(env_id)
 
 
@@ -135,7 +137,7 @@ class EnvironmentRows:
 
 def load_environment_rows(session: Session, environment_id: int) -> EnvironmentRows | None:
     environment = session.get(Environment, environment_id)
-    if environment is None:
+    if environment is None or environment.importing:
         return None
     project = session.get(Project, environment.project_id)
     assert project is not None

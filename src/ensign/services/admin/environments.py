@@ -138,7 +138,8 @@ def environment_document(
     """The document an SDK in local-evaluation mode would download for this environment."""
     environment = access.environment_for(session, principal, api_key)
     rows = environment_store.load_environment_rows(session, environment.id)
-    assert rows is not None
+    if rows is None:
+        raise NotFound("This environment is still being imported.")
     return build_document(rows)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ensign.storage.base import Base, utcnow
@@ -54,6 +54,9 @@ class Environment(Base):
     use_identity_overrides_in_local_eval: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on every change that can alter a flag; processes compare it to invalidate caches.
     revision: Mapped[int] = mapped_column(BigInteger, default=1)
+    # Set while `ensign import` writes the environment in many transactions: until the last
+    # one clears it, its keys are unknown to the SDK API.
+    importing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

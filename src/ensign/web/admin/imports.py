@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ensign.errors import InvalidInput
 from ensign.services.import_checks import DocumentLimits
-from ensign.services.importing import import_document
+from ensign.services.importing import import_document_in_batches
 from ensign.web.admin.routing import admin_route
 from ensign.web.deps import Admin, State
 
@@ -41,15 +41,14 @@ async def import_environment_document(
         raise InvalidInput(f"body: not JSON ({error})", field="body") from None
 
     def work() -> dict[str, Any]:
-        with state.write() as session:
-            result = import_document(
-                session,
-                principal.organisation_id,
-                document,
-                project_name=project,
-                actor=principal.actor,
-                limits=DocumentLimits.from_settings(state.settings),
-            )
-            return result.as_json()
+        result = import_document_in_batches(
+            state.write,
+            principal.organisation_id,
+            document,
+            project_name=project,
+            actor=principal.actor,
+            limits=DocumentLimits.from_settings(state.settings),
+        )
+        return result.as_json()
 
     return JSONResponse(await run_in_threadpool(work), status_code=201)
