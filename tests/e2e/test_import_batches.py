@@ -37,7 +37,7 @@ def large_document() -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_import__20000_identities_via_cli__live_identifies_stay_fast_and_env_hidden_until_done(
+def test_import__5000_identities_via_cli__live_identifies_stay_fast_and_env_hidden_until_done(
     server: ServerProcess, state: AppState, organisation: Organisation, tmp_path: Path
 ) -> None:
     with state.write() as session:
