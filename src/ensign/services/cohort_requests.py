@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ensign.errors import InvalidInput
+from ensign.services.text import check_text, is_storable
 
 MEMBERS = "members"
 ADD_MEMBERS = "add_members"
@@ -95,6 +96,9 @@ def parse_mixpanel(body: Any, *, max_members: int) -> MixpanelSync:
             f"parameters.mixpanel_session_id: must be a string of at most "
             f"{MAX_SESSION_ID_LENGTH} characters."
         )
+    for name in ("mixpanel_cohort_name", "mixpanel_cohort_description", "mixpanel_session_id"):
+        if isinstance(parameters.get(name), str):
+            check_text(parameters[name], f"parameters.{name}")
     page, total = _page_info(parameters.get("page_info"), required=action == MEMBERS)
     if action == MEMBERS and not session_id:
         raise InvalidInput("parameters.mixpanel_session_id: required for the members action.")
@@ -154,9 +158,7 @@ def usable_identifier(value: Any, max_length: int) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
         return None
-    if "\x00" in value:
-        return None
-    return value
+    return value if is_storable(value) else None
 
 
 def member_identifiers(

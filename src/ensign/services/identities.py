@@ -12,10 +12,12 @@ import orjson
 
 from ensign.errors import InvalidInput, NotFound, PermissionDenied
 from ensign.services.snapshots import Snapshot
+from ensign.services.text import check_text
 from ensign.services.values import (
     TraitValue,
     decode_trait_value,
     encode_trait_value,
+    incremented,
     trait_value_from_json,
 )
 from ensign.storage import identities as repo
@@ -35,6 +37,8 @@ class IdentityRepository(Protocol):
     def update_trait(self, trait_id: int, value_type: str, value_text: str) -> None: ...
 
     def delete_traits(self, trait_ids: Sequence[int]) -> None: ...
+
+    def lock_trait(self, identity_id: int, key: str) -> repo.StoredTrait: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class IdentifyResult:
 def check_identifier(identifier: Any, limits: Limits) -> str:
     if not isinstance(identifier, str):
         raise InvalidInput("identifier: must be a string.", field="identifier")
+    check_text(identifier, "identifier")
     if len(identifier) > limits.identifier_length:
         raise InvalidInput(
             f"identifier: at most {limits.identifier_length} characters.", field="identifier"
@@ -164,6 +169,7 @@ def parse_traits(raw: Any, limits: Limits) -> list[TraitInput]:
 def parse_trait_key(key: Any, limits: Limits) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidInput("trait_key: a non-empty string is required.", field="trait_key")
+    check_text(key, "trait_key")
     if len(key) > limits.trait_key_length:
         raise InvalidInput(
             f"trait_key: at most {limits.trait_key_length} characters.", field="trait_key"
@@ -388,14 +394,8 @@ def increment_trait(
 ) -> int:
     """Add to an integer trait, creating it as 0 first; answers the new value."""
     ensure_traits_writable(snapshot, is_server=is_server)
-    stored = store.load_identity(snapshot.environment_id, identifier)
-    current: TraitValue = 0
-    if stored is not None:
-        for trait in stored.traits:
-            if trait.key == key:
-                current = decode_trait_value(trait.value_type, trait.value_text)
-    if isinstance(current, bool) or not isinstance(current, int):
-        raise InvalidInput("Trait is not an integer.")
-    new_value = current + increment_by
-    set_trait(store, snapshot, identifier=identifier, key=key, value=new_value, is_server=is_server)
+    identity_id, _ = store.get_or_create_identity(snapshot.environment_id, identifier)
+    trait = store.lock_trait(identity_id, key)
+    new_value = incremented(trait.value_type, trait.value_text, increment_by)
+    store.update_trait(trait.id, "int", str(new_value))
     return new_value

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ensign.errors import InvalidInput
 from ensign.services.import_checks import DocumentLimits, check_document
 from ensign.services.keys import new_client_key, new_server_key
+from ensign.services.text import check_json_text, check_text
 from ensign.services.values import encode_flag_value, flag_value_from_json
 from ensign.settings import Settings
 from ensign.storage import audit as audit_store
@@ -74,11 +75,19 @@ def import_document(
     """Create a project and an environment equivalent to `document` in one transaction (for
     small documents: the demo, tests). The document is checked against the admin API's limits
     before anything is written."""
-    check_document(document, limits or DocumentLimits.from_settings(Settings()))
+    _check(document, project_name, limits)
     importer = _start(session, organisation_id, document, project_name)
     for identity_doc in _list(document, "identity_overrides"):
         importer.add_identity_overrides(identity_doc)
     return _finish(session, importer, organisation_id, actor)
+
+
+def _check(document: Any, project_name: str | None, limits: DocumentLimits | None) -> None:
+    """Everything that can be refused is refused before anything is written."""
+    if project_name is not None:
+        check_text(project_name, "project_name")
+    check_json_text(document)
+    check_document(document, limits or DocumentLimits.from_settings(Settings()))
 
 
 def import_document_in_batches(
@@ -98,7 +107,7 @@ def import_document_in_batches(
     wait long for the database; the environment stays unknown to the SDK until the last
     transaction, and everything written is removed if any fails.
     """
-    check_document(document, limits or DocumentLimits.from_settings(Settings()))
+    _check(document, project_name, limits)
     with begin() as session:
         importer = _start(session, organisation_id, document, project_name)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ensign.errors import InvalidInput
+from ensign.services.text import check_text
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
@@ -91,7 +92,7 @@ def trait_value_from_json(value: Any, *, max_length: int) -> TraitValue:
         raise InvalidInput("trait_value: integers must fit in 64 bits.", field="trait_value")
     if isinstance(value, bool | int | float):
         return value
-    text = value if isinstance(value, str) else str(value)
+    text = check_text(value if isinstance(value, str) else str(value), "trait_value")
     if len(text) > max_length:
         raise InvalidInput(
             f"trait_value: strings may be at most {max_length} characters.", field="trait_value"
@@ -110,10 +111,32 @@ def encode_trait_value(value: TraitValue) -> tuple[str, str]:
 
 
 def decode_trait_value(value_type: str, text: str) -> TraitValue:
+    """The stored value, typed. Never fails: a row written before a check existed (an integer
+    beyond 64 bits, text that does not parse) is served as its text, so the identity stays usable."""
     if value_type == "bool":
         return text == "true"
     if value_type == "int":
-        return int(text)
+        try:
+            number = int(text)
+        except ValueError:
+            return text
+        return number if INT64_MIN <= number <= INT64_MAX else text
     if value_type == "float":
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            return text
     return text
+
+
+def incremented(value_type: str, text: str, increment_by: int) -> int:
+    """A stored integer trait plus `increment_by`, refused unless both are signed 64-bit."""
+    current = decode_trait_value(value_type, text)
+    if value_type != "int" or isinstance(current, bool) or not isinstance(current, int):
+        raise InvalidInput("Trait is not an integer.")
+    result = current + increment_by
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise InvalidInput(
+            "increment_by: the result must fit in a signed 64-bit integer.", field="increment_by"
+        )
+    return result

@@ -76,6 +76,15 @@ class _Statements:
         )
         self.update_trait = sql("UPDATE traits SET value_type = ?, value_text = ? WHERE id = ?")
         self.delete_trait = sql("DELETE FROM traits WHERE id = ?")
+        self.insert_zero_trait = sql(
+            "INSERT INTO traits (identity_id, key, value_type, value_text, created_at) "
+            "VALUES (?, ?, 'int', '0', ?) ON CONFLICT (identity_id, key) DO NOTHING"
+        )
+        # SQLite has no row locks; its write transactions (BEGIN IMMEDIATE) are serial already.
+        self.lock_trait = sql(
+            "SELECT id, key, value_type, value_text FROM traits WHERE identity_id = ? AND key = ?"
+            + (" FOR UPDATE" if postgres else "")
+        )
 
 
 _SQLITE = _Statements(postgres=False)
@@ -130,6 +139,14 @@ class IdentityStore:
 
     def update_trait(self, trait_id: int, value_type: str, value_text: str) -> None:
         self._cursor.execute(self._sql.update_trait, (value_type, value_text, trait_id))
+
+    def lock_trait(self, identity_id: int, key: str) -> StoredTrait:
+        """The trait, created as the integer 0 when missing, locked until this transaction ends:
+        a read-modify-write of it (an increment) cannot lose a concurrent one."""
+        self._cursor.execute(self._sql.insert_zero_trait, (identity_id, key, self._now()))
+        self._cursor.execute(self._sql.lock_trait, (identity_id, key))
+        row = self._cursor.fetchone()
+        return StoredTrait(int(row[0]), row[1], row[2], row[3])
 
     def delete_traits(self, trait_ids: Sequence[int]) -> None:
         for trait_id in trait_ids:

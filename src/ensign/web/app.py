@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,7 +32,9 @@ from ensign.web.limits import BodySizeLimit
 from ensign.web.metrics import router as metrics_router
 from ensign.web.responses import OrjsonResponse
 from ensign.web.sdk.fastpath import FlagsFastPath
+from ensign.web.text import reject_unstorable_text
 
+TEXT_CHECKED = [Depends(reject_unstorable_text)]
 SDK_REQUEST_HEADERS = [
     "X-Environment-Key",
     "Content-Type",
@@ -116,9 +118,9 @@ def create_app(
     # Routes are matched in order, one pattern at a time: the SDK API, the hot path, goes
     # before FastAPI's own documentation routes and the hundreds of admin and dashboard ones.
     app.router.routes[0:0] = sdk.routes
-    app.include_router(admin_router)
-    app.include_router(integrations_router)
-    app.include_router(cohort_admin_router)
+    app.include_router(admin_router, dependencies=TEXT_CHECKED)
+    app.include_router(integrations_router, dependencies=TEXT_CHECKED)
+    app.include_router(cohort_admin_router, dependencies=TEXT_CHECKED)
     app.include_router(cohort_sync_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)

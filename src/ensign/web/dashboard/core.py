@@ -25,6 +25,7 @@ from ensign.services import accounts
 from ensign.services.accounts import UserPrincipal
 from ensign.web import errors
 from ensign.web.deps import AppState
+from ensign.web.text import check_fields
 
 HERE = Path(__file__).parent
 COOKIE = "ensign_session"
@@ -202,6 +203,8 @@ class DashboardRoute(APIRoute):
                 dash.principal = await run_in_threadpool(_load_principal, state, session.get("uid"))
                 if form is not None:
                     _check_csrf(request, dash, form)
+                    check_fields(form.multi_items())
+                check_fields(request.query_params.multi_items())
                 if dash.principal is None and request.url.path not in PUBLIC_PATHS:
                     raise SignInRequired
                 response = await inner(request)
