@@ -123,4 +123,5 @@ def test_admin_api__hostile_input__4xx_never_500(admin: Admin) -> None:
         admin.post(f"/api/v1/environments/{key}/api-keys/", {"expires_at": "99999-01-01"}),
     ]
 
-    assert [r.status_code for r in responses] == [200, 404, 404, 400, 400, 400, 400, 400, 400, 400]
+    # NUL in a query string or path is refused outright (issue 14), before any lookup.
+    assert [r.status_code for r in responses] == [400, 400, 400, 400, 400, 400, 400, 400, 400, 400]

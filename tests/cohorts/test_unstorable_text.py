@@ -30,6 +30,12 @@ def test_mixpanel__nul_in_cohort_name__400_failure_reply_and_nothing_stored(
         }
     assert sync.managed_segments() == []
     assert sync.identities() == set()
+    # Each refusal is in the sync log, with what was sent made storable.
+    assert [e["cohort_name"] for e in sync.log()] == [
+        "Power users",
+        "Power users",
+        "Power\ufffdusers",
+    ]
 
 
 def test_mixpanel__unpaired_surrogate_member__skipped(sync: Sync) -> None:

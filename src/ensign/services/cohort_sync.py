@@ -28,6 +28,7 @@ from ensign.services.cohort_requests import (
     optional_text,
 )
 from ensign.services.cohorts import MIXPANEL, WEBHOOK, CohortSpec, SyncCaller, member_key
+from ensign.services.text import storable_copy
 from ensign.storage import audit as audit_store
 from ensign.storage import cohorts as cohort_store
 from ensign.storage import features as feature_store
@@ -280,6 +281,10 @@ def _log(
     )
 
 
+def _loggable(value: Any, limit: int) -> str | None:
+    return None if value is None else storable_copy(str(value)[:limit])
+
+
 def log_failure(
     session: Session,
     caller: SyncCaller,
@@ -304,10 +309,12 @@ def log_failure(
         CohortSyncLogEntry(
             environment_id=caller.environment_id,
             source=source,
-            cohort_external_id=None if external_id is None else str(external_id)[:200],
-            cohort_name=optional_text(parameters.get("mixpanel_cohort_name"), 2000),
+            cohort_external_id=None if external_id is None else _loggable(external_id, 200),
+            cohort_name=_loggable(
+                optional_text(parameters.get("mixpanel_cohort_name"), 2000), 2000
+            ),
             action=mixpanel_action(body) if source == MIXPANEL else None,
-            session_id=None if session_id is None else str(session_id)[:200],
+            session_id=None if session_id is None else _loggable(session_id, 200),
             page=bounded_int(page_info.get("page_count")),
             total_pages=bounded_int(page_info.get("total_pages")),
             received=len(members) if isinstance(members, list) else 0,

@@ -47,3 +47,11 @@ def check_json_text(value: Any, field: str = "") -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_json_text(item, f"{field}.{index}" if field else str(index))
+
+
+def storable_copy(value: str) -> str:
+    """`value` with what cannot be stored replaced, for logs of refused calls, which record
+    what was sent rather than refuse it a second time."""
+    if is_storable(value):
+        return value
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
