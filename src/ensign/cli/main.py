@@ -11,6 +11,7 @@ import typer
 
 from ensign.cli.base import fail, open_database, unit_of_work
 from ensign.cli.cohort_keys import cohort_key_app
+from ensign.cli.serve_port import port_problem
 from ensign.cli.users import user_app
 from ensign.errors import EnsignError
 from ensign.settings import Settings
@@ -120,7 +121,9 @@ def _seed_demo(db: Database) -> bool:
                 or "(none: create one with the admin API)"
             )
             created = False
-            typer.echo(f"  Dashboard: {base}/   (add a user with: ensign user create --email …)")
+            typer.echo(
+                f"  Dashboard: {base}/   (add a user with: scripts/ensign user create --email …)"
+            )
     typer.echo(f"  Environment (client) key: {client_key}")
     typer.echo(f"  Server key:               {server_key}")
     typer.echo(f"  API:   {base}/api/v1/   docs: {base}/docs")
@@ -157,6 +160,9 @@ def serve(
         os.environ["ENSIGN_HOST"] = host
     if port is not None:
         os.environ["ENSIGN_PORT"] = str(port)
+    target = Settings()
+    if (problem := port_problem(target.host, target.port)) is not None:
+        fail(problem)
     settings, db = open_database()
     if demo:
         _seed_demo(db)
