@@ -136,8 +136,30 @@ async def handle_ensign_error(request: Request, error: Exception) -> OrjsonRespo
     return OrjsonResponse(body, status_code=status, headers=retry_headers(error))
 
 
+def invalid_json_detail(error: RequestValidationError) -> str | None:
+    """A body that is not JSON, said by line and column: FastAPI reports it with the
+    character offset as the location, which reads like a field name."""
+    for item in error.errors():
+        if item.get("type") != "json_invalid":
+            continue
+        location = item.get("loc", ())
+        offset = location[-1] if location and isinstance(location[-1], int) else 0
+        document = error.body if isinstance(error.body, str) else ""
+        line = document.count("\n", 0, offset) + 1
+        column = offset - document.rfind("\n", 0, offset)
+        reason = str(item.get("ctx", {}).get("error", "")).strip()
+        reason = f": {reason[:1].lower()}{reason[1:]}" if reason else ""
+        return f"Invalid JSON at line {line} column {column}{reason}."
+    return None
+
+
 async def handle_validation_error(request: Request, error: Exception) -> OrjsonResponse:
     assert isinstance(error, RequestValidationError)
+    if (invalid_json := invalid_json_detail(error)) is not None:
+        body = {"detail": invalid_json}
+        if not is_sdk_path(request.url.path):
+            body = {"error": "invalid", **body}
+        return OrjsonResponse(body, status_code=400)
     fields: dict[str, list[str]] = {}
     for item in error.errors():
         location = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
