@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         "one and keeps it in the database, so restarts and other processes keep sessions.",
     )
 
+    metrics_token: str = Field(
+        default="",
+        description="When set, `/metrics` answers only requests carrying "
+        "`Authorization: Bearer <this token>`, and 401 otherwise. Empty by default: `/metrics` "
+        "is open, so set it when anything but a local scraper can reach the server.",
+    )
+
     cohort_session_expiry_minutes: float = Field(
         default=360.0,
         description="A full cohort sync (Mixpanel `members`) whose pages have not all arrived "

@@ -1,13 +1,34 @@
-"""`/metrics`: this process's Prometheus metrics (delivery counters, histograms, queue depth)."""
+"""`/metrics`: this process's Prometheus metrics (delivery counters, histograms, queue depth).
+
+Open by default, for a scraper on the same host; with `ENSIGN_METRICS_TOKEN` set, only a
+scraper sending that token as a bearer token may read them.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import secrets
+
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from ensign.errors import AuthenticationFailed
+from ensign.web.deps import State
 
 router = APIRouter()
 
 
+def _has_token(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 @router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
+def metrics(request: Request, state: State) -> Response:
+    token = state.settings.metrics_token
+    if token and not _has_token(request, token):
+        raise AuthenticationFailed(
+            "/metrics needs `Authorization: Bearer <token>` with the ENSIGN_METRICS_TOKEN token."
+        )
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

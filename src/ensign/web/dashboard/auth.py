@@ -23,6 +23,7 @@ router = APIRouter(route_class=DashboardRoute)
 STATIC = {
     "htmx.min.js": "text/javascript",
     "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
 }
 
 

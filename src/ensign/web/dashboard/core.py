@@ -24,6 +24,7 @@ from ensign.errors import DatabaseUnavailable, EnsignError, RateLimited
 from ensign.services import accounts
 from ensign.services.accounts import UserPrincipal
 from ensign.web import errors
+from ensign.web.dashboard.headers import SECURITY_HEADERS
 from ensign.web.deps import AppState
 from ensign.web.text import check_fields
 
@@ -224,6 +225,7 @@ class DashboardRoute(APIRoute):
                 dash.csrf  # noqa: B018  (make sure every session carries a token)
                 _write_cookie(request, response, secret, dash.session)
             response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.update(SECURITY_HEADERS)
             return response
 
         return handler
