@@ -65,6 +65,7 @@ def _command_of(process: Path) -> str:
             command = (process / "comm").read_text().strip()
     except OSError:
         return "?"
+    command = " ".join(command.split())  # one line, even for `python -c` scripts
     if len(command) > _COMMAND_SHOWN_CHARS:
         command = command[: _COMMAND_SHOWN_CHARS - 1] + "…"
     return command
