@@ -35,13 +35,14 @@ def test_metrics__token_set_but_not_sent__401(
     headers = {} if authorization is None else {"Authorization": authorization}
     response = guarded.get("/metrics", headers=headers)
     assert response.status_code == 401
-    assert "ensign_delivery" not in response.text
+    assert "# TYPE" not in response.text
 
 
 def test_metrics__token_sent__prometheus_text(guarded: TestClient) -> None:
     response = guarded.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
-    assert "ensign_delivery" in response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "# TYPE" in response.text
 
 
 def test_metrics__no_token_set__open(client: TestClient) -> None:
