@@ -65,6 +65,11 @@ def environment_flags(snapshot: Snapshot, *, is_server: bool) -> list[ServedFlag
     ]
 
 
+def environment_flag(snapshot: Snapshot, feature: str, *, is_server: bool) -> ServedFlag:
+    """One environment default, by feature name; NotFound when it is not served."""
+    return find_flag(environment_flags(snapshot, is_server=is_server), feature)
+
+
 def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool) -> IdentifyResult:
     """Every flag the identity gets, as the SDK API returns them (contract §3.1, §5.7)."""
     identifier, identity_id, traits = prepared.identifier, prepared.identity_id, prepared.traits

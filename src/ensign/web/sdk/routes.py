@@ -108,7 +108,7 @@ async def environment_flags(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     feature = request.query_params.get("feature")
     if feature is not None:
-        flag = flags.find_flag(flags.environment_flags(snapshot, is_server=is_server), feature)
+        flag = flags.environment_flag(snapshot, feature, is_server=is_server)
         return json_response(wire.environment_flag(snapshot, flag))
     return json_response(
         wire.environment_flags_body(snapshot, is_server=is_server),

@@ -106,10 +106,22 @@ def environment_flag(snapshot: Snapshot, flag: ServedFlag) -> bytes:
 
 
 def identity_flag(snapshot: Snapshot, flag: ServedFlag) -> bytes:
-    """One identity flag object, serialised once per distinct outcome."""
+    """One identity flag object."""
+    return _identity_flag(snapshot, _cached(snapshot).flags, flag)
+
+
+def identity_flags(snapshot: Snapshot, served: Sequence[ServedFlag]) -> bytes:
+    """An identity's flags as a JSON array (also the older `GET /flags/<identifier>` body)."""
+    cache = _cached(snapshot).flags
+    return b"[" + b",".join([_identity_flag(snapshot, cache, flag) for flag in served]) + b"]"
+
+
+def _identity_flag(
+    snapshot: Snapshot, cache: dict[tuple[ServedFlag, type], bytes], flag: ServedFlag
+) -> bytes:
+    """Serialised once per distinct outcome, and kept in `cache`."""
     # The value's type is part of the outcome: `1`, `1.0` and `true` compare equal.
     key = (flag, type(flag.value))
-    cache = _cached(snapshot).flags
     cached = cache.get(key)
     if cached is None:
         body = flag_object(snapshot, flag)
@@ -118,11 +130,6 @@ def identity_flag(snapshot: Snapshot, flag: ServedFlag) -> bytes:
         if len(cache) < FLAG_BYTES_CACHE_SIZE:
             cache[key] = cached
     return cached
-
-
-def identity_flags(snapshot: Snapshot, served: Sequence[ServedFlag]) -> bytes:
-    """An identity's flags as a JSON array (also the older `GET /flags/<identifier>` body)."""
-    return b"[" + b",".join([identity_flag(snapshot, flag) for flag in served]) + b"]"
 
 
 def trait_object(trait: TraitOutput) -> dict[str, Any]:
