@@ -1,4 +1,4 @@
-"""Flag evaluation counts that SDKs report (contract §4.2), added up per feature and day."""
+"""Flag evaluation counts that SDKs report (contract §2.8), added up per feature and day."""
 
 from __future__ import annotations
 

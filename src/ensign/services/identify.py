@@ -1,5 +1,5 @@
 """The identify use cases: an SDK asks for an identity's flags, with traits to store or not
-(contract §2.2 to §2.6).
+(contract §2.2, §2.3).
 
 Each is one function that runs on the identify path's database threads (or inline on SQLite):
 it opens the unit of work, loads or creates the identity, writes its traits, evaluates its

@@ -1,4 +1,4 @@
-"""SDK calls parsed at the edge: loosely typed JSON (contract §2.2 to §4) into the frozen
+"""SDK calls parsed at the edge: loosely typed JSON (contract §2.2 to §2.8) into the frozen
 requests that the identify, trait and analytics use cases take.
 
 The reference accepts loosely typed input and answers in its own error shapes, so the checks

@@ -58,8 +58,7 @@ class IntegrationTarget:
     feature_names: frozenset[str] | None
 
 
-# Compared by identity, so that the web layer can key its serialised forms by snapshot.
-@dataclass(eq=False)
+@dataclass
 class Snapshot:
     environment_id: int
     project_id: int

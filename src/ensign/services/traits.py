@@ -1,5 +1,5 @@
 """The trait use cases: an SDK stores traits or increments one, without asking for flags
-(contract §2.5, §2.6).
+(contract §2.4 to §2.6).
 
 Each runs on the identify path's database threads (or inline on SQLite) in one transaction.
 """

@@ -1,7 +1,10 @@
 """The Flagsmith SDK API (contract §1 to §4): the routes every official SDK calls.
 
-Routes parse bodies themselves rather than through pydantic models: the reference accepts
-loosely typed input and answers in its own error shapes, and this is the hot path.
+Each route opens the environment its key names, parses the call into a request
+(`services.sdk_requests`, not pydantic models: the reference accepts loosely typed input and
+answers in its own error shapes, and this is the hot path), calls the one service function of
+its use case, on the identify path's database threads where it touches the database, and
+renders the answer with `wire`.
 """
 
 from __future__ import annotations
@@ -174,14 +177,6 @@ async def post_identity(request: Request) -> Response:
 # --- traits -----------------------------------------------------------------------------------
 
 
-def _trait_json(trait: sdk_requests.TraitWrite) -> dict[str, Any]:
-    return {
-        "identity": {"identifier": trait.identifier},
-        "trait_key": trait.key,
-        "trait_value": trait.value,
-    }
-
-
 @sdk_route("/traits/", ["POST"], summary="Set one trait")
 async def set_trait(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
@@ -190,7 +185,7 @@ async def set_trait(request: Request) -> Response:
         await json_body(request), limits_of(state), is_server=is_server
     )
     await state.run_identity_work(lambda: traits.set_traits(state.identities, snapshot, body))
-    return json_response(_trait_json(body.traits[0]))
+    return json_response(wire.trait_written(body.traits[0]))
 
 
 @sdk_route("/traits/bulk/", ["PUT"], summary="Set many traits")
@@ -201,7 +196,7 @@ async def bulk_traits(request: Request) -> Response:
         await json_body(request), limits_of(state), is_server=is_server
     )
     await run_in_threadpool(traits.set_traits, state.identities, snapshot, body)
-    return json_response([_trait_json(trait) for trait in body.traits])
+    return json_response([wire.trait_written(trait) for trait in body.traits])
 
 
 @sdk_route("/traits/increment-value/", ["POST"], summary="Increment an integer trait")
@@ -214,9 +209,7 @@ async def increment_trait(request: Request) -> Response:
     value = await state.run_identity_work(
         lambda: traits.increment_trait(state.identities, snapshot, body)
     )
-    return json_response(
-        {"trait_key": body.key, "trait_value": value, "identifier": body.identifier}
-    )
+    return json_response(wire.trait_incremented(body, value))
 
 
 # --- local evaluation and analytics -------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Flagsmith's wire bytes for the SDK API: flag objects, identity bodies and the environment
-flags body (contract §3.1, §3.2).
+"""Flagsmith's wire shapes for the SDK API: flag objects, identity bodies, the environment
+flags body and the trait answers (contract §2.4 to §2.6, §3.1, §3.2).
 
 The services answer plain values (`services.flags.ServedFlag`); this module serialises them.
 What it serialises is kept per snapshot: the `GET /flags/` bodies, and each distinct flag
@@ -20,6 +20,7 @@ import orjson
 from ensign.services.documents import drf_datetime
 from ensign.services.flags import IdentifyResult, ServedFlag, environment_flags
 from ensign.services.identities import TraitOutput
+from ensign.services.sdk_requests import IncrementRequest, TraitWrite
 from ensign.services.snapshots import Snapshot
 
 # Distinct flag outcomes kept serialised per snapshot; past this, outcomes are serialised per call.
@@ -36,13 +37,16 @@ class _SnapshotBytes:
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-_by_snapshot: weakref.WeakKeyDictionary[Snapshot, _SnapshotBytes] = weakref.WeakKeyDictionary()
+# By the snapshot's id: cheaper to look up than a WeakKeyDictionary, on every `GET /flags/`.
+_by_snapshot: dict[int, _SnapshotBytes] = {}
 
 
 def _cached(snapshot: Snapshot) -> _SnapshotBytes:
-    cached = _by_snapshot.get(snapshot)
+    cached = _by_snapshot.get(id(snapshot))
     if cached is None:
-        cached = _by_snapshot.setdefault(snapshot, _SnapshotBytes())
+        cached = _by_snapshot.setdefault(id(snapshot), _SnapshotBytes())
+        # Dropped with the snapshot, before its id can be reused.
+        weakref.finalize(snapshot, _by_snapshot.pop, id(snapshot), None)
     return cached
 
 
@@ -130,6 +134,20 @@ def _identity_flag(
         if len(cache) < FLAG_BYTES_CACHE_SIZE:
             cache[key] = cached
     return cached
+
+
+def trait_written(trait: TraitWrite) -> dict[str, Any]:
+    """`POST /traits/` and each item of `PUT /traits/bulk/`: the trait as stored."""
+    return {
+        "identity": {"identifier": trait.identifier},
+        "trait_key": trait.key,
+        "trait_value": trait.value,
+    }
+
+
+def trait_incremented(request: IncrementRequest, value: int) -> dict[str, Any]:
+    """`POST /traits/increment-value/`: the trait's new value."""
+    return {"trait_key": request.key, "trait_value": value, "identifier": request.identifier}
 
 
 def trait_object(trait: TraitOutput) -> dict[str, Any]:
