@@ -26,7 +26,7 @@ class IdentifyStore(IdentityRepository, OutboxWriter, Protocol):
 
 
 class IdentifyUnits(Protocol):
-    """`storage.identity_store.IdentityStorePool`: transactions on the identify threads."""
+    """`storage.identity_pool.IdentityStorePool`: transactions on the identify threads."""
 
     def unit(self, *, write: bool) -> AbstractContextManager[IdentifyStore]: ...
 

@@ -18,7 +18,7 @@ from ensign.services.values import incremented
 
 
 class TraitUnits(Protocol):
-    """`storage.identity_store.IdentityStorePool`: transactions on the identify threads."""
+    """`storage.identity_pool.IdentityStorePool`: transactions on the identify threads."""
 
     def unit(self, *, write: bool) -> AbstractContextManager[IdentityRepository]: ...
 
