@@ -289,6 +289,7 @@ def throughput(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
 def preload(database_url: str, document: Path, vendor_url: str, count: int) -> None:
     """Migrate, import `document`, configure both integrations and record `count` evaluations
     for each, with the document's flags and distinct identities."""
+    from ensign.integrations.values import property_value
     from ensign.services import integrations
     from ensign.services.importing import import_document
     from ensign.services.keys import AdminPrincipal
@@ -324,10 +325,8 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
     # Stored as the outbox stores them: feature name → value sent.
     flags = orjson.dumps(
         {
-            state["feature"]["name"]: (
-                state["feature_state_value"]
-                if state["enabled"] and state["feature_state_value"] is not None
-                else bool(state["enabled"])
+            state["feature"]["name"]: property_value(
+                bool(state["enabled"]), state["feature_state_value"]
             )
             for state in data["feature_states"]
         }

@@ -14,10 +14,10 @@ from ensign.integrations.base import (
     Outcome,
     PreparedBatch,
     Target,
-    property_value,
 )
 from ensign.integrations.heap import HEAP
 from ensign.integrations.mixpanel import MIXPANEL
+from ensign.integrations.values import property_value
 
 DESTINATIONS: dict[str, Destination] = {HEAP.kind: HEAP, MIXPANEL.kind: MIXPANEL}
 

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from ensign.integrations.values import properties
+
 # Vendor answers are kept for people to read; a few hundred characters say what went wrong.
 MAX_MESSAGE_CHARS = 500
 
@@ -28,8 +30,8 @@ class Evaluation:
     identity: str
     flags: Mapping[str, tuple[bool, Any]]
     evaluated_at: dt.datetime
-    # Feature name → value sent, when already resolved from the flags by `property_value`;
-    # `flags` is then unused.
+    # Feature name → value sent, when already resolved from the flags by
+    # `values.property_value`; `flags` is then unused.
     values: dict[str, Any] | None = None
     # The same as JSON text, as the outbox stores it: builders copy it into the request as it
     # is, without parsing it (`values` and `flags` are then unused).
@@ -90,28 +92,6 @@ class Destination(Protocol):
     def classify(
         self, status_code: int, headers: Mapping[str, str], body: bytes
     ) -> DeliveryOutcome: ...
-
-
-def property_value(enabled: bool, value: Any) -> Any:
-    """The value sent for one flag: its value when enabled and not null, else `enabled`.
-
-    `0`, `""` and `false` are values like any other, so they are sent as themselves.
-    """
-    if enabled and value is not None:
-        return value
-    return enabled
-
-
-def properties(flags: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
-    """Feature name → value sent, by `property_value`, for a whole evaluation at once.
-
-    `flags` maps names to `(enabled, value)` pairs (lists or tuples). This runs once per flag
-    per delivered evaluation, so it is written for speed; it must agree with `property_value`.
-    """
-    return {
-        name: pair[1] if pair[0] and pair[1] is not None else pair[0]
-        for name, pair in flags.items()
-    }
 
 
 def sent_values(evaluation: Evaluation) -> dict[str, Any]:

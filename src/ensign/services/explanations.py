@@ -10,8 +10,8 @@ from typing import Any
 from ensign.engine import evaluate
 from ensign.engine.mapping import document_to_context
 from ensign.services.documents import document_rule
+from ensign.services.flags import evaluate as evaluate_identity
 from ensign.services.identities import PreparedIdentity, TraitOutput
-from ensign.services.identities import evaluate as evaluate_identity
 from ensign.services.snapshots import Snapshot
 from ensign.services.values import TraitValue
 
@@ -56,20 +56,18 @@ def explain_identity_flags(
     )["flags"]
     overridden = {o.feature_name for o in snapshot.identity_overrides.get(identity_id or -1, ())}
     explained = []
-    for flag in served.flags:
-        name = flag["feature"]["name"]
+    for flag in served.served:
+        name = flag.name
         reason = str(reasons[name]["reason"]) if name in reasons else "DEFAULT"
         if name in overridden:
             source, detail = IDENTITY_OVERRIDE, "set for this identity"
         elif reason.startswith("TARGETING_MATCH"):
             source, detail = SEGMENT, reason.partition("segment=")[2]
         elif reason.startswith("SPLIT"):
-            source, detail = SPLIT, f"variant {flag.get('variant') or ''}".strip()
+            source, detail = SPLIT, f"variant {flag.variant or ''}".strip()
         else:
             source, detail = DEFAULT, "environment default"
-        explained.append(
-            ExplainedFlag(name, flag["enabled"], flag["feature_state_value"], source, detail)
-        )
+        explained.append(ExplainedFlag(name, flag.enabled, flag.value, source, detail))
     return explained
 
 

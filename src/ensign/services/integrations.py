@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
+from ensign.integrations.values import properties
 from ensign.services import integration_audit
 from ensign.services.admin import audit
 from ensign.services.admin.access import environment_for
@@ -280,12 +281,7 @@ def delivery_attempts(
 def sample_flags(environment_flags: dict[str, tuple[bool, Any]] | None = None) -> str:
     """The test event's flags, stored as the outbox stores them: name → value sent."""
     flags = environment_flags or {"ensign_test_event": (True, "sent from Ensign")}
-    return orjson.dumps(
-        {
-            name: value if enabled and value is not None else enabled
-            for name, (enabled, value) in flags.items()
-        }
-    ).decode()
+    return orjson.dumps(properties(flags)).decode()
 
 
 def request_test_event(

@@ -10,29 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ensign.engine import CompiledEnvironment, compile_environment
-from ensign.services.documents import (
-    build_context,
-    build_document,
-    drf_datetime,
-    feature_type,
-)
-from ensign.services.outbox import IntegrationTarget, integration_targets
+from ensign.services.documents import build_context, build_document, feature_type
 from ensign.services.values import decode_flag_value
 from ensign.storage.environments import EnvironmentRows
-from ensign.storage.models import Feature, FeatureState, utcnow
+from ensign.storage.models import Feature, FeatureState, IntegrationConfig, utcnow
 
 # Unknown keys remembered at most (each for one poll interval).
 UNKNOWN_KEYS_REMEMBERED = 10_000
-
-# Distinct flag outcomes kept serialised per snapshot; past this, outcomes are serialised per call.
-FLAG_BYTES_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -41,8 +32,10 @@ class FeatureInfo:
     name: str
     type: str
     is_server_key_only: bool
-    json: dict[str, Any]
-    sensitive_json: dict[str, Any]
+    created_at: dt.datetime
+    description: str | None
+    initial_value: str | None
+    default_enabled: bool
 
 
 @dataclass(frozen=True)
@@ -51,6 +44,18 @@ class IdentityOverride:
     state_id: int
     enabled: bool
     value: Any
+
+
+@dataclass(frozen=True)
+class IntegrationTarget:
+    """An enabled integration of an environment, as the request path needs it.
+
+    `feature_names` is None when every flag is sent.
+    """
+
+    id: int
+    kind: str
+    feature_names: frozenset[str] | None
 
 
 @dataclass
@@ -75,9 +80,6 @@ class Snapshot:
     document_bytes: bytes
     # (feature name, state id, enabled, value) of each default, sorted by name.
     defaults: list[tuple[str, int, bool, Any]]
-    # Serialised `GET /flags/` bodies, per origin ("client", "server"), made on first use.
-    _flags_bodies: dict[str, bytes] = field(default_factory=dict)
-    _flag_bytes: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
     # The enabled analytics integrations that identify calls record evaluations for.
     integrations: tuple[IntegrationTarget, ...] = ()
 
@@ -101,83 +103,6 @@ class Snapshot:
         if self.hide_disabled_flags and not enabled:
             return False
         return is_server or not self.features[name].is_server_key_only
-
-    def flag_json(
-        self,
-        name: str,
-        *,
-        state_id: int,
-        enabled: bool,
-        value: Any,
-        identity_id: int | None = None,
-        feature_segment: int | None = None,
-    ) -> dict[str, Any]:
-        feature = self.features[name]
-        if self.hide_sensitive_data:
-            return {
-                "id": None,
-                "feature": feature.sensitive_json,
-                "feature_state_value": value,
-                "environment": None,
-                "identity": None,
-                "feature_segment": None,
-                "enabled": enabled,
-            }
-        return {
-            "id": state_id,
-            "feature": feature.json,
-            "feature_state_value": value,
-            "environment": self.environment_id,
-            "identity": identity_id,
-            "feature_segment": feature_segment,
-            "enabled": enabled,
-        }
-
-    def flag_bytes(
-        self,
-        name: str,
-        *,
-        state_id: int,
-        enabled: bool,
-        value: Any,
-        identity_id: int | None,
-        feature_segment: int | None,
-        variant: str | None,
-    ) -> bytes:
-        """An identity's flag object, serialised once per distinct outcome: most identities
-        get one of a few outcomes per feature, so the response is assembled from cached bytes."""
-        key = (state_id, enabled, type(value), value, identity_id, feature_segment, variant)
-        cached = self._flag_bytes.get(key)
-        if cached is None:
-            body = self.flag_json(
-                name,
-                state_id=state_id,
-                enabled=enabled,
-                value=value,
-                identity_id=identity_id,
-                feature_segment=feature_segment,
-            )
-            body["variant"] = variant
-            cached = orjson.dumps(body)
-            if len(self._flag_bytes) < FLAG_BYTES_CACHE_SIZE:
-                self._flag_bytes[key] = cached
-        return cached
-
-    def environment_flags(self, *, is_server: bool) -> list[dict[str, Any]]:
-        """The environment defaults: no segment is evaluated without an identity (§2.1)."""
-        return [
-            self.flag_json(name, state_id=state_id, enabled=enabled, value=value)
-            for name, state_id, enabled, value in self.defaults
-            if self.visible(name, enabled, is_server=is_server)
-        ]
-
-    def environment_flags_body(self, *, is_server: bool) -> bytes:
-        origin = "server" if is_server else "client"
-        body = self._flags_bodies.get(origin)
-        if body is None:
-            body = orjson.dumps(self.environment_flags(is_server=is_server))
-            self._flags_bodies[origin] = body
-        return body
 
 
 def build_snapshot(rows: EnvironmentRows) -> Snapshot:
@@ -228,31 +153,39 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
 
 
 def _feature_info(feature: Feature) -> FeatureInfo:
-    kind = feature_type(feature)
     return FeatureInfo(
         id=feature.id,
         name=feature.name,
-        type=kind,
+        type=feature_type(feature),
         is_server_key_only=feature.is_server_key_only,
-        json={
-            "id": feature.id,
-            "name": feature.name,
-            "created_date": drf_datetime(feature.created_at),
-            "description": feature.description,
-            "initial_value": feature.initial_value,
-            "default_enabled": feature.default_enabled,
-            "type": kind,
-        },
-        sensitive_json={
-            "id": feature.id,
-            "name": feature.name,
-            "created_date": None,
-            "description": None,
-            "initial_value": None,
-            "default_enabled": None,
-            "type": kind,
-        },
+        created_at=feature.created_at,
+        description=feature.description,
+        initial_value=feature.initial_value,
+        default_enabled=feature.default_enabled,
     )
+
+
+def integration_targets(
+    configs: Sequence[IntegrationConfig], features: Sequence[Feature]
+) -> tuple[IntegrationTarget, ...]:
+    """The enabled integrations, with their flag selection resolved to feature names.
+
+    Built with the environment's snapshot, which is rebuilt whenever a configuration or a
+    feature's tags change, so the request path never queries for them.
+    """
+    targets = []
+    for config in configs:
+        if not config.enabled:
+            continue
+        names: frozenset[str] | None = None
+        if config.feature_names is not None:
+            names = frozenset(str(n) for n in config.feature_names)
+        elif config.tag_label is not None:
+            names = frozenset(
+                f.name for f in features if any(t.label == config.tag_label for t in f.tags)
+            )
+        targets.append(IntegrationTarget(config.id, config.kind, names))
+    return tuple(targets)
 
 
 def _identity_override(state: FeatureState, name: str) -> IdentityOverride:

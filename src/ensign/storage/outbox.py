@@ -49,7 +49,7 @@ _POSTGRES_INSERTS = (
 @dataclass(frozen=True)
 class OutboxRecord:
     """One evaluation to record for each of `integration_ids`; `flags` is JSON text
-    {feature name: value sent} (see `services.outbox.sent_values`)."""
+    {feature name: value sent} (by `integrations.values.property_value`)."""
 
     environment_id: int
     integration_ids: tuple[int, ...]

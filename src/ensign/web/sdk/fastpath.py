@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensign.web.deps import AppState
+from ensign.web.sdk import wire
 
 FLAGS_PATHS = frozenset({"/api/v1/flags/", "/api/v1/flags"})
 
@@ -36,7 +37,7 @@ class FlagsFastPath:
                     break
             snapshot = self.state.cache.peek(key) if key else None
             if snapshot is not None and not snapshot.stop_serving_flags:
-                body = snapshot.environment_flags_body(is_server=key.startswith("ser."))
+                body = wire.environment_flags_body(snapshot, is_server=key.startswith("ser."))
                 await send(
                     {
                         "type": "http.response.start",

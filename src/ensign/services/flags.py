@@ -1,0 +1,111 @@
+"""The flags an SDK call is served, as plain values: the environment's defaults, or an
+identity's evaluation with its overrides (contract §2.1, §3.1, §5.7).
+
+`web.sdk.wire` turns them into Flagsmith's flag objects; the outbox and the dashboard read
+them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ensign.errors import NotFound
+from ensign.services.identities import PreparedIdentity, TraitOutput
+from ensign.services.snapshots import Snapshot
+
+
+class ServedFlag(NamedTuple):
+    """One flag as returned to the caller. (A named tuple: fifty are made per identify call,
+    and a frozen dataclass costs several times more.)"""
+
+    name: str
+    enabled: bool
+    value: Any
+    # The feature state served: the identity's override, a segment's, or the default.
+    state_id: int
+    # The identity whose override this is.
+    identity_id: int | None
+    # The segment override's state id, when a segment decided the flag.
+    feature_segment: int | None
+    # The multivariate variant, for multivariate features.
+    variant: str | None
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    """An identity's evaluation: its flags, and the traits it was evaluated with."""
+
+    identifier: str
+    identity_id: int | None
+    served: list[ServedFlag]
+    traits: list[TraitOutput]
+
+    def only(self, feature: str) -> IdentifyResult:
+        """The same result with only `feature`'s flag; NotFound when it is not served."""
+        return IdentifyResult(
+            self.identifier, self.identity_id, [find_flag(self.served, feature)], self.traits
+        )
+
+
+def find_flag(served: Sequence[ServedFlag], feature: str) -> ServedFlag:
+    for flag in served:
+        if flag.name == feature:
+            return flag
+    raise NotFound("Given feature not found")
+
+
+def environment_flags(snapshot: Snapshot, *, is_server: bool) -> list[ServedFlag]:
+    """The environment defaults: no segment is evaluated without an identity (§2.1)."""
+    return [
+        ServedFlag(name, enabled, value, state_id, None, None, None)
+        for name, state_id, enabled, value in snapshot.defaults
+        if snapshot.visible(name, enabled, is_server=is_server)
+    ]
+
+
+def environment_flag(snapshot: Snapshot, feature: str, *, is_server: bool) -> ServedFlag:
+    """One environment default, by feature name; NotFound when it is not served."""
+    return find_flag(environment_flags(snapshot, is_server=is_server), feature)
+
+
+def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool) -> IdentifyResult:
+    """Every flag the identity gets, as the SDK API returns them (contract §3.1, §5.7)."""
+    identifier, identity_id, traits = prepared.identifier, prepared.identity_id, prepared.traits
+    result = snapshot.compiled.evaluate_identity(
+        {
+            "identifier": identifier,
+            "key": f"{snapshot.api_key}_{identifier}",
+            "traits": {t.key: t.value for t in traits},
+        }
+    )
+    evaluated = result["flags"]
+    overrides = {}
+    if identity_id is not None:
+        overrides = {o.feature_name: o for o in snapshot.identity_overrides.get(identity_id, ())}
+    served = []
+    for name in sorted(evaluated):
+        flag = evaluated[name]
+        feature = snapshot.features[name]
+        override = overrides.get(name)
+        if override is not None:
+            enabled, value = override.enabled, override.value
+            variant = "control" if feature.type == "MULTIVARIATE" else None
+            state_id, segment_state = override.state_id, None
+            owner = identity_id
+        else:
+            enabled, value = flag["enabled"], flag["value"]
+            if feature.type != "MULTIVARIATE":
+                variant = None
+            elif flag["reason"].startswith("SPLIT"):
+                variant = flag["variant"]
+            else:
+                variant = "control"
+            state_id = flag["metadata"]["fs"]
+            segment_state = state_id if flag["reason"].startswith("TARGETING_MATCH") else None
+            owner = None
+        if not snapshot.visible(name, enabled, is_server=is_server):
+            continue
+        served.append(ServedFlag(name, enabled, value, state_id, owner, segment_state, variant))
+    return IdentifyResult(identifier, identity_id, served, traits)
