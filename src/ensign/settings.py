@@ -126,6 +126,26 @@ class Settings(BaseSettings):
         "is open, so set it when anything but a local scraper can reach the server.",
     )
 
+    signin_attempts_per_account: int = Field(
+        default=10,
+        description="Most dashboard sign-in attempts for one email address within "
+        "`ENSIGN_SIGNIN_WINDOW_SECONDS`; further attempts get 429 with `Retry-After` and no "
+        "password check. A successful sign-in clears the email's count. Counted in each "
+        "process (with several workers the limit applies per worker). 0 turns it off.",
+    )
+    signin_attempts_per_address: int = Field(
+        default=50,
+        description="Most dashboard sign-in attempts from one client address (an IPv6 client "
+        "counts by its /64) within `ENSIGN_SIGNIN_WINDOW_SECONDS`, successful ones included; "
+        "further attempts get 429 with `Retry-After`. Behind a reverse proxy, the address is "
+        "the proxy's unless uvicorn trusts its `X-Forwarded-For` (`FORWARDED_ALLOW_IPS`). "
+        "Counted in each process. 0 turns it off.",
+    )
+    signin_window_seconds: int = Field(
+        default=300,
+        description="The moving window, in seconds, over which sign-in attempts are counted.",
+    )
+
     cohort_session_expiry_minutes: float = Field(
         default=360.0,
         description="A full cohort sync (Mixpanel `members`) whose pages have not all arrived "

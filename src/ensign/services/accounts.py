@@ -1,8 +1,10 @@
-"""Dashboard accounts: users with Argon2-hashed passwords, the principal a signed-in user
-acts as, and the secret that signs session cookies."""
+"""Dashboard accounts: users with Argon2-hashed passwords, their signed-in sessions, the
+principal a signed-in user acts as, and the secret that signs session cookies."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -10,14 +12,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from ensign.errors import AuthenticationFailed, Conflict, InvalidInput
+from ensign.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import users as user_store
-from ensign.storage.models import Organisation, User, utcnow
+from ensign.storage.models import DashboardSession, Organisation, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1000
 SESSION_SECRET = "dashboard-session"
+SESSION_LIFETIME = dt.timedelta(days=14)
 
 _hasher = PasswordHasher()
 # Verifying against this keeps unknown emails as slow as wrong passwords.
@@ -71,25 +74,99 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
     return user
 
 
-def authenticate(session: Session, *, email: str, password: str) -> User:
-    """The user with this email and password; one message for every failure, so that the
-    form does not reveal which emails exist."""
+@dataclass(frozen=True)
+class Credentials:
+    """What checking a password needs, read before the check so that no transaction is open
+    while Argon2 runs."""
+
+    user_id: int
+    password_hash: str
+
+
+def credentials_for(session: Session, email: str) -> Credentials | None:
     user = user_store.user_by_email(session, normalise_email(email))
+    return None if user is None else Credentials(user.id, user.password_hash)
+
+
+def verify_password(credentials: Credentials | None, password: str) -> str:
+    """Check a password against the stored hash; answer the hash to keep (a new one when the
+    hashing parameters changed). One message for every failure, so that the form does not
+    reveal which emails exist. Argon2 is slow on purpose (a large part of a second of CPU and
+    64 MiB of memory): run it outside any transaction, on a thread that may wait."""
+    stored = credentials.password_hash if credentials else _DUMMY_HASH
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
-        user = None
-    if user is None:
+        credentials = None
+    if credentials is None:
         raise AuthenticationFailed("Wrong email or password.")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    user.last_sign_in_at = utcnow()
+    return _hasher.hash(password) if _hasher.check_needs_rehash(stored) else stored
+
+
+def start_session(session: Session, credentials: Credentials, password_hash: str) -> str:
+    """Record a sign-in whose password was verified; answer the new session's token. Fails
+    when the password changed (or the user went) since the credentials were read."""
+    user = user_store.user_by_id(session, credentials.user_id)
+    if user is None or user.password_hash != credentials.password_hash:
+        raise AuthenticationFailed("Wrong email or password.")
+    now = utcnow()
+    user.password_hash = password_hash
+    user.last_sign_in_at = now
+    user_store.delete_expired_sessions(session, user.id, now)
+    token = secrets.token_urlsafe(32)
+    user_store.add_session(
+        session,
+        DashboardSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        ),
+    )
+    return token
+
+
+def principal_for_session(session: Session, token: str) -> UserPrincipal | None:
+    """The user a session token signs in, while the session lives."""
+    user = user_store.user_for_session(session, _token_hash(token), utcnow())
+    return None if user is None else principal_for(user)
+
+
+def end_session(session: Session, token: str) -> None:
+    user_store.delete_session(session, _token_hash(token))
+
+
+def hash_password(password: str) -> str:
+    """A checked password's Argon2 hash; slow, so made before any transaction opens."""
+    return _hasher.hash(check_password(password))
+
+
+def set_password(session: Session, *, email: str, password_hash: str) -> User:
+    """Give a user a new password (from `hash_password`) and end every session they have, on
+    every device."""
+    user = user_store.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
+    user.password_hash = password_hash
+    user_store.delete_user_sessions(session, user.id)
     session.flush()
     return user
 
 
-def get_user(session: Session, user_id: int) -> User | None:
-    return user_store.user_by_id(session, user_id)
+def remove_user(session: Session, *, email: str) -> User:
+    """Remove a user; their sessions end with them."""
+    user = user_store.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
+    user_store.delete_user_sessions(session, user.id)
+    session.delete(user)
+    session.flush()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    # Only a hash is stored, so that reading the table does not hand out live sessions.
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def session_secret(session: Session, configured: str) -> str:

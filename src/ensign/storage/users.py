@@ -1,13 +1,15 @@
 """Who may act, and with which keys: admin API keys, environments' server keys, dashboard
-users, and the secrets the server keeps for itself."""
+users and their signed-in sessions, and the secrets the server keeps for itself."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ensign.storage.models import AdminApiKey, ServerKey, ServerSecret, User
+from ensign.storage.models import AdminApiKey, DashboardSession, ServerKey, ServerSecret, User
 from ensign.storage.pagination import Page, Window, page
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -59,6 +61,39 @@ def add_user(session: Session, user: User) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+# --- dashboard sessions -------------------------------------------------------------------------
+
+
+def add_session(session: Session, row: DashboardSession) -> None:
+    session.add(row)
+    session.flush()
+
+
+def user_for_session(session: Session, token_hash: str, now: dt.datetime) -> User | None:
+    """The user a live session belongs to; None for an unknown, ended or expired one."""
+    return session.scalar(
+        select(User)
+        .join(DashboardSession, DashboardSession.user_id == User.id)
+        .where(DashboardSession.token_hash == token_hash, DashboardSession.expires_at > now)
+    )
+
+
+def delete_session(session: Session, token_hash: str) -> None:
+    session.execute(delete(DashboardSession).where(DashboardSession.token_hash == token_hash))
+
+
+def delete_user_sessions(session: Session, user_id: int) -> None:
+    session.execute(delete(DashboardSession).where(DashboardSession.user_id == user_id))
+
+
+def delete_expired_sessions(session: Session, user_id: int, now: dt.datetime) -> None:
+    session.execute(
+        delete(DashboardSession).where(
+            DashboardSession.user_id == user_id, DashboardSession.expires_at <= now
+        )
+    )
 
 
 # --- the server's own secrets -------------------------------------------------------------------

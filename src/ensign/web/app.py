@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from ensign import __version__
 from ensign.errors import EnsignError
+from ensign.services.sign_in import SignInGate, SignInLimits
 from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
 from ensign.settings import Settings
 from ensign.storage import environments as repo
@@ -67,8 +68,22 @@ def build_state(settings: Settings) -> AppState:
             return repo.find_environment_id_by_key(session, key)
 
     cache = SnapshotCache(load, revisions, find, poll_interval=settings.cache_poll_interval_seconds)
-    identities = IdentityStorePool(db, wal_max_bytes=int(settings.sqlite_wal_max_mb * 1024 * 1024))
-    return AppState(settings=settings, db=db, cache=cache, identities=identities)
+    sign_ins = SignInGate(
+        SignInLimits(
+            attempts_per_account=settings.signin_attempts_per_account,
+            attempts_per_address=settings.signin_attempts_per_address,
+            window_seconds=settings.signin_window_seconds,
+        )
+    )
+    return AppState(
+        settings=settings,
+        db=db,
+        cache=cache,
+        identities=IdentityStorePool(
+            db, wal_max_bytes=int(settings.sqlite_wal_max_mb * 1024 * 1024)
+        ),
+        sign_ins=sign_ins,
+    )
 
 
 # Something that runs alongside the app, from start-up to shutdown (the delivery dispatcher,
@@ -97,6 +112,7 @@ def create_app(
             app_state.cache.stop()
             if state is None:
                 app_state.identities.shutdown()
+                app_state.sign_ins.close()
                 app_state.db.dispose()
 
     app = FastAPI(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed
 from ensign.services.keys import AdminPrincipal, authenticate_admin
+from ensign.services.sign_in import SignInGate
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
 from ensign.storage.db import Database
@@ -27,6 +28,7 @@ class AppState:
     db: Database
     cache: SnapshotCache
     identities: IdentityStorePool
+    sign_ins: SignInGate
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
         """Run identify-path database work: on SQLite right here unless another writer holds

@@ -36,7 +36,7 @@ from ensign.storage.models.outbox import (
     OutboxDelivery,
     RecordedEvaluation,
 )
-from ensign.storage.models.users import AdminApiKey, ServerSecret, User
+from ensign.storage.models.users import AdminApiKey, DashboardSession, ServerSecret, User
 
 __all__ = [
     "AdminApiKey",
@@ -48,6 +48,7 @@ __all__ = [
     "CohortSyncLogEntry",
     "CohortSyncSession",
     "CohortSyncSettings",
+    "DashboardSession",
     "DeliveryAttempt",
     "Environment",
     "Feature",

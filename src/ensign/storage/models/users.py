@@ -50,3 +50,16 @@ class ServerSecret(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DashboardSession(Base):
+    """A signed-in browser. Its cookie carries a random token and only the token's SHA-256 is
+    kept here, so that a copied cookie stops working when the row goes: at sign-out, when the
+    password changes and when the user is removed."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
-from ensign.errors import AuthenticationFailed
+from ensign.errors import AuthenticationFailed, RateLimited
 from ensign.services import accounts
+from ensign.web import errors as web_errors
 from ensign.web.dashboard.core import (
     HERE,
+    Dash,
     DashboardRoute,
     DashContext,
     FormErrors,
@@ -19,6 +23,10 @@ from ensign.web.dashboard.core import (
 )
 
 router = APIRouter(route_class=DashboardRoute)
+
+# A refused attempt is answered after a pause: a waiting request costs no CPU, so a client
+# that loops on refusals makes the server do almost nothing.
+REFUSAL_DELAY_SECONDS = 1.0
 
 STATIC = {
     "htmx.min.js": "text/javascript",
@@ -42,7 +50,7 @@ def sign_in_page(dash: DashContext) -> Response:
 
 
 @router.post("/sign-in")
-def sign_in(dash: DashContext) -> Response:
+async def sign_in(dash: DashContext) -> Response:
     email, password = dash.value("email"), dash.value("password")
     target = _safe_next(dash.value("next", "/"))
     errors = FormErrors()
@@ -50,26 +58,58 @@ def sign_in(dash: DashContext) -> Response:
         errors.set("email", "Enter your email address.")
     if not password:
         errors.set("password", "Enter your password.")
+    status_code, headers = 400, None
     if not errors:
         try:
-            with dash.state.write() as session:
-                user = accounts.authenticate(session, email=email, password=password)
-                principal = accounts.principal_for(user)
+            token = await _check_and_start_session(dash, email, password)
         except AuthenticationFailed as error:
             errors.set("password", error.detail)
+        except RateLimited as error:
+            await asyncio.sleep(min(REFUSAL_DELAY_SECONDS, error.retry_after_seconds))
+            errors.set("password", error.detail)
+            status_code, headers = 429, web_errors.retry_headers(error)
         else:
-            dash.sign_in(principal)
+            dash.sign_in(token)
             return redirect(target)
-    return render(
+    response = render(
         dash,
         "pages/sign_in.html",
         {"errors": errors, "email": email, "next": target},
-        status_code=400,
+        status_code=status_code,
     )
+    response.headers.update(headers or {})
+    return response
+
+
+async def _check_and_start_session(dash: Dash, email: str, password: str) -> str:
+    """Check the password with no transaction open (Argon2 is slow on purpose, and on SQLite
+    a write transaction would stop every other writer meanwhile), then record the sign-in in
+    a short one."""
+    state, gate = dash.state, dash.state.sign_ins
+    gate.admit(email, dash.request.client.host if dash.request.client else "")
+
+    def read() -> accounts.Credentials | None:
+        with state.read() as session:
+            return accounts.credentials_for(session, email)
+
+    credentials = await run_in_threadpool(read)
+    password_hash = await gate.verify(credentials, password)
+    gate.succeeded(email)
+    assert credentials is not None  # verify() refuses unknown emails
+
+    def write() -> str:
+        with state.write() as session:
+            return accounts.start_session(session, credentials, password_hash)
+
+    return await run_in_threadpool(write)
 
 
 @router.post("/sign-out")
 def sign_out(dash: DashContext) -> Response:
+    token = dash.session_token
+    if token is not None:
+        with dash.state.write() as session:
+            accounts.end_session(session, token)
     dash.sign_out()
     return redirect("/sign-in")
 

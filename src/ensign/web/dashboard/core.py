@@ -85,10 +85,15 @@ class Dash:
             return self.request.query_params.getlist(name)
         return [v for v in self.form.getlist(name) if isinstance(v, str)]
 
-    def sign_in(self, principal: UserPrincipal) -> None:
-        # A fresh session (and CSRF token) on sign-in, so nothing carries over from before.
-        self.session = {"uid": principal.user_id, "csrf": secrets.token_urlsafe(32)}
-        self.principal = principal
+    @property
+    def session_token(self) -> str | None:
+        """The server-side session this cookie names (see `accounts.start_session`)."""
+        token = self.session.get("sid")
+        return token if isinstance(token, str) else None
+
+    def sign_in(self, token: str) -> None:
+        # A fresh cookie (and CSRF token) on sign-in, so nothing carries over from before.
+        self.session = {"sid": token, "csrf": secrets.token_urlsafe(32)}
         self.dirty = True
 
     def sign_out(self) -> None:
@@ -118,7 +123,7 @@ def reading(state: AppState) -> Iterator[Session]:
             session.expunge_all()
 
 
-def get_dash(request: Request) -> Dash:
+async def get_dash(request: Request) -> Dash:
     dash: Dash = request.state.dash
     return dash
 
@@ -130,21 +135,28 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="ensign.dashboard.session")
 
 
-def _secret(request: Request, state: AppState) -> str:
+async def _secret(request: Request, state: AppState) -> str:
     secret: str | None = getattr(request.app.state, "dashboard_secret", None)
     if secret is None:
-        with state.write() as session:
-            secret = accounts.session_secret(session, state.settings.secret_key)
+        secret = await run_in_threadpool(_load_secret, state)
         request.app.state.dashboard_secret = secret
     return secret
 
 
-def _load_principal(state: AppState, user_id: Any) -> UserPrincipal | None:
-    if not isinstance(user_id, int):
+def _load_secret(state: AppState) -> str:
+    with state.write() as session:
+        return accounts.session_secret(session, state.settings.secret_key)
+
+
+async def _load_principal(state: AppState, token: str | None) -> UserPrincipal | None:
+    if token is None:
         return None
-    with reading(state) as session:
-        user = accounts.get_user(session, user_id)
-        return None if user is None else accounts.principal_for(user)
+
+    def load() -> UserPrincipal | None:
+        with state.read() as session:
+            return accounts.principal_for_session(session, token)
+
+    return await run_in_threadpool(load)
 
 
 def is_htmx(request: Request) -> bool:
@@ -192,7 +204,7 @@ class DashboardRoute(APIRoute):
         async def handler(request: Request) -> Response:
             state: AppState = request.app.state.ensign
             try:
-                secret = await run_in_threadpool(_secret, request, state)
+                secret = await _secret(request, state)
             except EnsignError as error:
                 # No secret, no session cookie to write: answer the page alone.
                 return ensign_error_page(request, error)
@@ -201,7 +213,10 @@ class DashboardRoute(APIRoute):
             dash = Dash(state, request, session, form)
             request.state.dash = dash
             try:
-                dash.principal = await run_in_threadpool(_load_principal, state, session.get("uid"))
+                dash.principal = await _load_principal(state, dash.session_token)
+                if dash.principal is None and dash.session_token is not None:
+                    dash.session.pop("sid")  # ended or expired: forget it
+                    dash.dirty = True
                 if form is not None:
                     _check_csrf(request, dash, form)
                     check_fields(form.multi_items())
