@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from ensign.delivery.worker import Dispatcher, DispatchSettings, make_client
 from ensign.services import integrations
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
+from tests.delivery.dispatching import deliver
 from tests.fakes.fixtures import Env, Served, configure
 from tests.fakes.script import Answer
 
@@ -23,28 +20,6 @@ from tests.fakes.script import Answer
 def sdk(state: AppState) -> Iterator[TestClient]:
     with TestClient(create_app(state=state)) as client:
         yield client
-
-
-def deliver(state: AppState, until: Callable[[], bool]) -> None:
-    settings = dataclasses.replace(
-        DispatchSettings.from_settings(state.settings), refresh_interval_seconds=0.05
-    )
-
-    async def run() -> None:
-        client = make_client(settings)
-        dispatcher = Dispatcher(state.db, client, settings)
-        task = asyncio.create_task(dispatcher.run())
-        started = time.monotonic()
-        try:
-            while not until():
-                assert time.monotonic() - started < 15, "the condition did not hold in time"
-                await asyncio.sleep(0.02)
-        finally:
-            dispatcher.stop()
-            await task
-            await client.aclose()
-
-    asyncio.run(run())
 
 
 def status(state: AppState, env: Env, integration_id: int) -> integrations.DeliveryStatus:

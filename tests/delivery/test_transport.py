@@ -8,10 +8,8 @@ that resolves, here, to 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 import ssl
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ensign.delivery.transport import DestinationRefused, DestinationTransport
-from ensign.delivery.worker import Dispatcher, DispatchSettings, make_client
 from ensign.services import integrations
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
+from tests.delivery.dispatching import deliver
 from tests.fakes.fixtures import Env, Served, configure
 from tests.fakes.heap import FakeHeap
 from tests.fakes.script import ServedApp, free_port
@@ -79,39 +77,6 @@ def attempts(state: AppState, env: Env, kind: str, integration_id: int) -> list[
             session, env.principal, env.client_key, kind, integration_id, offset=0, limit=100
         )
         return [(a.outcome, a.status_code, a.response, a.error) for a in items]
-
-
-def deliver(
-    state: AppState,
-    until: Callable[[], bool],
-    *,
-    allow_private: bool,
-    resolve: Callable[[str, int], Sequence[str]] | None = None,
-) -> None:
-    """Run a dispatcher, with the destination rules given, until `until()` holds."""
-    settings = dataclasses.replace(
-        DispatchSettings.from_settings(state.settings),
-        refresh_interval_seconds=0.1,
-        allow_private_destinations=allow_private,
-    )
-
-    async def run() -> None:
-        client = (
-            make_client(settings) if resolve is None else make_client(settings, resolve=resolve)
-        )
-        dispatcher = Dispatcher(state.db, client, settings)
-        task = asyncio.create_task(dispatcher.run())
-        started = time.monotonic()
-        try:
-            while not until():
-                assert time.monotonic() - started < 15, "the condition did not hold in time"
-                await asyncio.sleep(0.02)
-        finally:
-            dispatcher.stop()
-            await task
-            await client.aclose()
-
-    asyncio.run(run())
 
 
 def create(
