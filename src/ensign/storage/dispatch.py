@@ -176,9 +176,9 @@ def give_up_expired(session: Session, integration_id: int, cutoff: dt.datetime) 
         .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
-    count = _real(result)
+    count = real_rows(result)
     if count:
-        _add_counts(session, integration_id, given_up=count)
+        add_counts(session, integration_id, given_up=count)
     return count
 
 
@@ -202,13 +202,13 @@ def add_attempt(
     return int(result.scalar_one())
 
 
-def _real(result: Any) -> int:
+def real_rows(result: Any) -> int:
     """How many of the rows a statement returned (by their `is_test`) are real deliveries:
     test events never count in an integration's delivery counters."""
     return sum(1 for is_test in result.scalars() if not is_test)
 
 
-def _add_counts(
+def add_counts(
     session: Session,
     integration_id: int,
     *,
@@ -278,7 +278,7 @@ def mark_delivered(
     )
     count = dialect.rowcount(deleted)
     outbox.delete_unreferenced(session, claim.evaluation_ids, locked=True)
-    _add_counts(session, integration_id, delivered=count, success_at=now)
+    add_counts(session, integration_id, delivered=count, success_at=now)
     return count
 
 
@@ -307,8 +307,8 @@ def mark_failed(
         .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
-    count = _real(result)
-    _add_counts(session, integration_id, failed=count, error_at=now, error=message)
+    count = real_rows(result)
+    add_counts(session, integration_id, failed=count, error_at=now, error=message)
     return count
 
 
@@ -351,6 +351,6 @@ def mark_retry(
         )
         .execution_options(synchronize_session=False)
     )
-    gave_up = _real(given_up)
-    _add_counts(session, integration_id, given_up=gave_up, error_at=now, error=message)
+    gave_up = real_rows(given_up)
+    add_counts(session, integration_id, given_up=gave_up, error_at=now, error=message)
     return dialect.rowcount(retrying), gave_up

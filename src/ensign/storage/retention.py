@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect, outbox
-from ensign.storage.dispatch import _add_counts, _real
+from ensign.storage.dispatch import add_counts, real_rows
 from ensign.storage.models import DeliveryAttempt, OutboxDelivery
 from ensign.storage.outbox import DELIVERED, FAILED, GIVEN_UP, PENDING
 
@@ -97,9 +97,9 @@ def give_up_over_cap(session: Session, integration_id: int, max_backlog: int) ->
         .returning(OutboxDelivery.is_test)
         .execution_options(synchronize_session=False)
     )
-    gave_up = _real(result)
+    gave_up = real_rows(result)
     if gave_up:
-        _add_counts(session, integration_id, given_up=gave_up)
+        add_counts(session, integration_id, given_up=gave_up)
     return gave_up
 
 
