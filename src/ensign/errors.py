@@ -46,3 +46,12 @@ class RateLimited(EnsignError):
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class AtCapacity(EnsignError):
+    """A bounded resource of this process is full (the realtime streams); a retry after
+    `retry_after_seconds` may find room."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

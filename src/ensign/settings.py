@@ -46,6 +46,18 @@ class Settings(BaseSettings):
         description="How often each process checks the database for environment changes made by "
         "other processes; cached flags are at most this stale across processes.",
     )
+    realtime_max_connections: int = Field(
+        default=500,
+        description="Most realtime update streams (`/sse/environments/<key>/stream`) one "
+        "process holds open; one more gets 503 with `Retry-After`. Each stream holds a socket, "
+        "so keep it well below the process's open-file limit (`ulimit -n`); with several "
+        "workers the limit applies per worker. 0 refuses every stream.",
+    )
+    realtime_keepalive_seconds: float = Field(
+        default=15.0,
+        description="How often an idle realtime stream sends a keep-alive comment, so that "
+        "proxies and load balancers do not close it and a vanished client is noticed.",
+    )
     cors_allow_origins: str = Field(
         default="*",
         description="Comma-separated origins allowed by CORS on the SDK API; `*` allows any.",

@@ -202,6 +202,8 @@ class SnapshotCache:
 
     Changes made in this process call `check_now()` after commit. Changes made by other
     processes are found by a thread that compares revisions every `poll_interval` seconds.
+    Observers (the realtime streams) hear of each environment whose snapshot was dropped, so
+    they learn of changes from the same check, with no query of their own.
     """
 
     def __init__(
@@ -222,6 +224,13 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._observers: list[Callable[[set[int]], None]] = []
+
+    def observe(self, observer: Callable[[set[int]], None]) -> None:
+        """Call `observer` with the ids of the environments whose snapshots a check dropped.
+
+        It is called on whichever thread ran the check, so it must only hand the ids over."""
+        self._observers.append(observer)
 
     def peek(self, key: str) -> Snapshot | None:
         """The cached snapshot for `key`, without touching the database."""
@@ -232,6 +241,10 @@ class SnapshotCache:
         if snapshot is not None and (snapshot.api_key == key or snapshot.is_live_server_key(key)):
             return snapshot
         return None
+
+    def cached(self, environment_id: int) -> Snapshot | None:
+        """The cached snapshot of an environment, without touching the database."""
+        return self._by_id.get(environment_id)
 
     def for_key(self, key: str) -> Snapshot | None:
         """The snapshot of the environment a client or server key belongs to, if any."""
@@ -271,14 +284,19 @@ class SnapshotCache:
         if not ids:
             return
         current = self._revisions(ids)
+        dropped: set[int] = set()
         with self._lock:
             for env_id in ids:
                 snapshot = self._by_id.get(env_id)
                 if snapshot is not None and current.get(env_id) != snapshot.revision:
                     del self._by_id[env_id]
+                    dropped.add(env_id)
             stale_keys = [k for k, e in self._by_key.items() if e not in self._by_id]
             for key in stale_keys:
                 self._by_key.pop(key, None)
+        if dropped:
+            for observer in self._observers:
+                observer(dropped)
 
     def clear(self) -> None:
         with self._lock:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -16,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from ensign import __version__
 from ensign.errors import EnsignError
+from ensign.services.realtime import RealtimeHub
 from ensign.services.sign_in import SignInGate, SignInLimits
 from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
 from ensign.settings import Settings
@@ -83,7 +92,48 @@ def build_state(settings: Settings) -> AppState:
             db, wal_max_bytes=int(settings.sqlite_wal_max_mb * 1024 * 1024)
         ),
         sign_ins=sign_ins,
+        realtime=RealtimeHub(
+            cache,
+            max_connections=settings.realtime_max_connections,
+            # Once every process has seen the change (see RealtimeHub).
+            repeat_after_seconds=2 * settings.cache_poll_interval_seconds + 0.5,
+        ),
     )
+
+
+@contextmanager
+def on_exit_signal(callback: Callable[[], None]) -> Iterator[None]:
+    """Call `callback` on the loop when the server is told to stop (SIGINT, SIGTERM), then let
+    the server's own handler act.
+
+    uvicorn waits for every open response before its shutdown, and a realtime stream never
+    ends by itself, so the streams must be ended when the signal arrives rather than at the
+    lifespan's end, which comes only after them. Outside the main thread (an app run by a
+    test client) there are no signals to hear.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def chain(handler: Callable[[int, Any], Any]) -> Callable[[int, Any], None]:
+        def chained(signum: int, frame: Any) -> None:
+            loop.call_soon_threadsafe(callback)
+            handler(signum, frame)
+
+        return chained
+
+    replaced: dict[int, Callable[[int, Any], Any]] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            replaced[sig] = handler
+            signal.signal(sig, chain(handler))
+    try:
+        yield
+    finally:
+        for number, previous in replaced.items():
+            signal.signal(number, previous)
 
 
 # Something that runs alongside the app, from start-up to shutdown (the delivery dispatcher,
@@ -105,10 +155,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()  # everything imported at start-up lives as long as the process
         app_state.cache.start()
+        app_state.realtime.start()
         try:
-            async with companion(app_state) if companion else nullcontext():
-                yield
+            with on_exit_signal(app_state.realtime.close):
+                async with companion(app_state) if companion else nullcontext():
+                    yield
         finally:
+            app_state.realtime.close()
             app_state.cache.stop()
             if state is None:
                 app_state.identities.shutdown()
@@ -163,7 +216,7 @@ def create_app(
 
 def _openapi_with_sdk(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema of the admin API, plus the SDK routes (plain Starlette routes, so
-    FastAPI does not see them): each with the environment-key header it needs."""
+    FastAPI does not see them): each with the environment key it needs, in a header or the path."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
@@ -175,8 +228,8 @@ def _openapi_with_sdk(app: FastAPI) -> dict[str, Any]:
                 "operationId": re.sub(r"\W+", "_", f"sdk_{method}{path}").strip("_").lower(),
                 "parameters": [
                     {
-                        "name": "X-Environment-Key",
-                        "in": "header",
+                        "name": "key" if "{key}" in path else "X-Environment-Key",
+                        "in": "path" if "{key}" in path else "header",
                         "required": True,
                         "schema": {"type": "string"},
                     }

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed
 from ensign.services.keys import AdminPrincipal, authenticate_admin
+from ensign.services.realtime import RealtimeHub
 from ensign.services.sign_in import SignInGate
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
@@ -29,6 +30,7 @@ class AppState:
     cache: SnapshotCache
     identities: IdentityStorePool
     sign_ins: SignInGate
+    realtime: RealtimeHub
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
         """Run identify-path database work: on SQLite right here unless another writer holds

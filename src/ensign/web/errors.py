@@ -6,8 +6,8 @@
 - The cohort-sync receivers answer in Mixpanel's failure shape, whose status decides what
   Mixpanel does next: a 4xx pauses the customer's sync and emails them, a 5xx is retried.
 
-A fault that a retry can fix (`DatabaseUnavailable`, `RateLimited`) answers 503 or 429 with a
-`Retry-After` on every surface; input that can never succeed stays a 4xx.
+A fault that a retry can fix (`DatabaseUnavailable`, `AtCapacity`, `RateLimited`) answers 503
+or 429 with a `Retry-After` on every surface; input that can never succeed stays a 4xx.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ensign.errors import (
+    AtCapacity,
     AuthenticationFailed,
     Conflict,
     DatabaseUnavailable,
@@ -39,6 +40,7 @@ SDK_PREFIXES = (
     "/api/v1/traits",
     "/api/v1/environment-document",
     "/api/v1/analytics",
+    "/sse/",
 )
 
 # Long enough for a database restart or failover to finish, short enough that clients are
@@ -54,6 +56,7 @@ SDK_STATUS: dict[type[EnsignError], int] = {
     PermissionDenied: 403,
     RateLimited: 429,
     DatabaseUnavailable: 503,
+    AtCapacity: 503,
 }
 
 ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
@@ -64,6 +67,7 @@ ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
     PermissionDenied: (403, "forbidden"),
     RateLimited: (429, "rate_limited"),
     DatabaseUnavailable: (503, "unavailable"),
+    AtCapacity: (503, "at_capacity"),
 }
 
 # Status and page title.
@@ -75,6 +79,7 @@ DASHBOARD_STATUS: dict[type[EnsignError], tuple[int, str]] = {
     PermissionDenied: (403, "Something is wrong"),
     RateLimited: (429, "Too many attempts"),
     DatabaseUnavailable: (503, "Try again in a moment"),
+    AtCapacity: (503, "Try again in a moment"),
 }
 
 # Anything not in this table is a fault of ours, answered 500 so that Mixpanel retries
@@ -84,6 +89,7 @@ COHORT_SYNC_STATUS: dict[type[EnsignError], int] = {
     AuthenticationFailed: 401,
     RateLimited: 429,
     DatabaseUnavailable: 503,
+    AtCapacity: 503,
 }
 COHORT_SYNC_DATABASE_FAULT = "Temporary database failure; please retry."
 COHORT_SYNC_INTERNAL_FAULT = "Internal error; please retry."
@@ -98,7 +104,7 @@ def _lookup(table: dict[type[EnsignError], T], error: EnsignError) -> T | None:
 
 def retry_headers(error: BaseException) -> dict[str, str] | None:
     """`Retry-After` for the faults a retry fixes; None for the rest."""
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | AtCapacity):
         return {"Retry-After": str(max(1, error.retry_after_seconds))}
     if isinstance(error, DatabaseUnavailable):
         return {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
@@ -250,5 +256,5 @@ def cohort_sync_failure(error: Exception) -> SyncFailure:
     if status == 401:
         realm = {"WWW-Authenticate": 'Basic realm="ensign cohort sync"'}
         return SyncFailure(401, error.detail, realm)
-    message = COHORT_SYNC_DATABASE_FAULT if status == 503 else error.detail
+    message = COHORT_SYNC_DATABASE_FAULT if isinstance(error, DatabaseUnavailable) else error.detail
     return SyncFailure(status, message, retry_headers(error))
