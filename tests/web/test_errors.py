@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from ensign.errors import (
+    AtCapacity,
     AuthenticationFailed,
     Conflict,
     DatabaseUnavailable,
@@ -32,6 +33,7 @@ ERRORS: dict[str, EnsignError] = {
     "forbidden": PermissionDenied("Not for you."),
     "rate_limited": RateLimited("Slow down.", retry_after_seconds=7),
     "unavailable": DatabaseUnavailable("The database is restarting."),
+    "at_capacity": AtCapacity("Too many streams.", retry_after_seconds=3),
 }
 
 
@@ -58,6 +60,7 @@ def app_client(client: TestClient) -> TestClient:
         ("forbidden", 403, {"detail": "Not for you."}, None),
         ("rate_limited", 429, {"detail": "Slow down."}, "7"),
         ("unavailable", 503, {"detail": "The database is restarting."}, "5"),
+        ("at_capacity", 503, {"detail": "Too many streams."}, "3"),
     ],
 )
 def test_sdk_surface__each_error__reference_shape(
@@ -78,6 +81,7 @@ def test_sdk_surface__each_error__reference_shape(
         ("forbidden", 403, None),
         ("rate_limited", 429, "7"),
         ("unavailable", 503, "5"),
+        ("at_capacity", 503, "3"),
     ],
 )
 def test_admin_surface__each_error__code_and_detail(
@@ -113,6 +117,7 @@ def dashboard(client: TestClient, user: str) -> Browser:
         ("forbidden", 403, "Something is wrong", None),
         ("rate_limited", 429, "Too many attempts", "7"),
         ("unavailable", 503, "Try again in a moment", "5"),
+        ("at_capacity", 503, "Try again in a moment", "3"),
     ],
 )
 def test_dashboard_surface__each_error__error_page(
@@ -143,6 +148,7 @@ def test_dashboard_surface__each_error__error_page(
             "Temporary database failure; please retry.",
             {"retry-after": "5"},
         ),
+        ("at_capacity", 503, "Too many streams.", {"retry-after": "3"}),
         # Anything else is a fault of ours: a 5xx, so that Mixpanel retries instead of pausing.
         ("not_found", 500, "Internal error; please retry.", {}),
         ("conflict", 500, "Internal error; please retry.", {}),
