@@ -122,6 +122,14 @@ class RawStream:
         self.sock.close()
 
 
+def wait_for_streams(server: ServerProcess, count: int) -> None:
+    """Until the server's `/metrics` counts `count` open streams."""
+    deadline = time.monotonic() + 10
+    while f"ensign_realtime_streams {float(count)}" not in httpx.get(f"{server.url}/metrics").text:
+        assert time.monotonic() < deadline, "the streams did not open"
+        time.sleep(0.05)
+
+
 def started(database_url: str, tmp_path: Path, name: str, **env: str) -> ServerProcess:
     server = ServerProcess(database_url, free_port(), log_path=tmp_path / f"{name}.log")
     server.start(extra_env={"ENSIGN_CACHE_POLL_INTERVAL_SECONDS": "0.5", **env})
@@ -156,7 +164,7 @@ def test_official_sdk__realtime__picks_up_change_made_in_another_process_within_
     )
     try:
         assert sdk.get_environment_flags().is_feature_enabled("banner") is False
-        time.sleep(1)  # the SDK's stream thread connects
+        wait_for_streams(holder, 1)
 
         # When: the flag is switched on through the admin API of the other process
         changed_at = time.monotonic()
@@ -207,14 +215,11 @@ def test_stream__events_keepalives_limit_disconnect_and_shutdown(
     assert "realtime streams" in refused.json()["detail"]
 
     # A client that leaves frees its place, though nothing is being sent to it
+    wait_for_streams(server, 2)
     second.close()
-    deadline = time.monotonic() + 3
-    while True:
-        third = RawStream(server, env.client_key)
-        if third.status == 200:
-            break
-        third.close()
-        assert time.monotonic() < deadline, "the closed stream kept its place"
+    wait_for_streams(server, 1)
+    third = RawStream(server, env.client_key)
+    assert third.status == 200
 
     # Unknown keys, and server keys (which must not travel in URLs), are not found
     for key in ("nope", env.server_key):

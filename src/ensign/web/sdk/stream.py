@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from prometheus_client import Gauge
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +33,8 @@ from ensign.web.deps import AppState
 # included; answering errors after a pause keeps such a client from spinning.
 ERROR_PAUSE_SECONDS = 1.0
 KEEPALIVE = b": keep-alive\n\n"
+
+OPEN_STREAMS = Gauge("ensign_realtime_streams", "Realtime update streams open in this process.")
 
 
 def event(updated_at: float) -> bytes:
@@ -58,6 +61,7 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         listener = self.listener
         watcher = asyncio.create_task(_end_on_disconnect(receive, listener))
+        OPEN_STREAMS.inc()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             while True:
@@ -76,14 +80,18 @@ class EventStream(Response):
         except OSError:
             pass  # the connection broke mid-write: the client is gone
         finally:
-            watcher.cancel()
+            OPEN_STREAMS.dec()
             self.hub.unsubscribe(listener)
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def _end_on_disconnect(receive: Receive, listener: Listener) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    listener.end()
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    finally:
+        listener.end()
 
 
 async def environment_stream(request: Request) -> Response:
