@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from flagsmith.mappers import (
     map_environment_document_to_environment_updated_at,
     map_sse_event_to_stream_event,
@@ -25,6 +26,7 @@ from ensign.services.realtime import Listener, RealtimeHub
 from ensign.storage.environments import touch_environments
 from ensign.web.deps import AppState
 from ensign.web.sdk.stream import event
+from tests.conftest import Organisation
 from tests.sdk.conftest import Env
 
 
@@ -69,6 +71,32 @@ def test_hub__change_committed_in_this_process__listener_told_new_updated_at_the
         hub.close()
         assert await heard(listener) is None
         assert listener.closed
+
+    asyncio.run(scenario())
+
+
+def test_hub__environment_deleted_in_this_process__its_listeners_ended(
+    state: AppState, make_env: Callable[..., Env], client: TestClient, organisation: Organisation
+) -> None:
+    env = make_env()
+
+    async def scenario() -> None:
+        hub = RealtimeHub(state.cache, max_connections=10, repeat_after_seconds=1)
+        hub.start()
+        snapshot = state.cache.for_key(env.client_key)
+        assert snapshot is not None
+        listener = hub.subscribe(snapshot)
+        await heard(listener)
+
+        deleted = await asyncio.to_thread(
+            client.delete, f"/api/v1/environments/{env.client_key}/", headers=organisation.headers
+        )
+        assert deleted.status_code == 204
+
+        # The stream ends; an SDK reconnecting then learns that the environment is gone.
+        assert await heard(listener) is None
+        hub.unsubscribe(listener)
+        assert hub.connections == 0
 
     asyncio.run(scenario())
 
