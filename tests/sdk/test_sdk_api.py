@@ -44,6 +44,7 @@ def test_flags__list__exact_flag_objects_sorted_by_name(client: TestClient, env:
         "identity",
         "feature_segment",
         "enabled",
+        "reason",
     ]
     assert list(banner["feature"]) == [
         "id",
@@ -64,6 +65,8 @@ def test_flags__list__exact_flag_objects_sorted_by_name(client: TestClient, env:
     assert by_name(flags)["zero"]["feature_state_value"] == 0
     assert by_name(flags)["limit"]["feature_state_value"] == 10
     assert "variant" not in banner
+    # As the official SDK's local evaluation says it: a segment overrides banner, nothing limit.
+    assert banner["reason"] == "DEFAULT" and by_name(flags)["limit"]["reason"] == "STATIC"
 
 
 def test_flags__updated_at_header__epoch_float(client: TestClient, env: Env) -> None:
@@ -248,6 +251,7 @@ def test_post_identities__traits_stored_and_returned__200(client: TestClient, en
     flags = by_name(body["flags"])
     assert flags["banner"]["feature_state_value"] == "hello adult"
     assert flags["banner"]["feature_segment"] is not None
+    assert flags["banner"]["reason"] == "TARGETING_MATCH; segment=adults"
     assert flags["beta"]["enabled"] is True
     # Stored: a later GET without traits sees them.
     again = client.get("/api/v1/identities/?identifier=dave", headers=env.client).json()

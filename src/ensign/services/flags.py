@@ -15,6 +15,16 @@ from ensign.errors import NotFound
 from ensign.services.identities import PreparedIdentity, TraitOutput
 from ensign.services.snapshots import Snapshot
 
+# The SDKs map each identity override to a segment of this name (flag-engine 11).
+IDENTITY_OVERRIDE_REASON = "TARGETING_MATCH; segment=identity_overrides"
+
+
+def fallback_reason(snapshot: Snapshot, name: str) -> str:
+    """An environment default's reason, as flag-engine 11 says it: `DEFAULT` where a segment
+    (or an identity override the document carries) could have changed the flag, `STATIC`
+    where nothing could."""
+    return "DEFAULT" if name in snapshot.targeted_features else "STATIC"
+
 
 class ServedFlag(NamedTuple):
     """One flag as returned to the caller. (A named tuple: fifty are made per identify call,
@@ -31,6 +41,9 @@ class ServedFlag(NamedTuple):
     feature_segment: int | None
     # The multivariate variant, for multivariate features.
     variant: str | None
+    # Why: the string the official SDK's local evaluation (flag-engine 11) gives the same
+    # identity, so that remote and local evaluation report the same reason.
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,9 @@ def find_flag(served: Sequence[ServedFlag], feature: str) -> ServedFlag:
 def environment_flags(snapshot: Snapshot, *, is_server: bool) -> list[ServedFlag]:
     """The environment defaults: no segment is evaluated without an identity (§2.1)."""
     return [
-        ServedFlag(name, enabled, value, state_id, None, None, None)
+        ServedFlag(
+            name, enabled, value, state_id, None, None, None, fallback_reason(snapshot, name)
+        )
         for name, state_id, enabled, value in snapshot.defaults
         if snapshot.visible(name, enabled, is_server=is_server)
     ]
@@ -94,6 +109,7 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
             variant = "control" if feature.type == "MULTIVARIATE" else None
             state_id, segment_state = override.state_id, None
             owner = identity_id
+            reason = IDENTITY_OVERRIDE_REASON
         else:
             enabled, value = flag["enabled"], flag["value"]
             if feature.type != "MULTIVARIATE":
@@ -105,7 +121,13 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
             state_id = flag["metadata"]["fs"]
             segment_state = state_id if flag["reason"].startswith("TARGETING_MATCH") else None
             owner = None
+            reason = flag["reason"]
+            if reason == "DEFAULT":
+                # Ensign's engine follows engine 10.2, which has no `STATIC`.
+                reason = fallback_reason(snapshot, name)
         if not snapshot.visible(name, enabled, is_server=is_server):
             continue
-        served.append(ServedFlag(name, enabled, value, state_id, owner, segment_state, variant))
+        served.append(
+            ServedFlag(name, enabled, value, state_id, owner, segment_state, variant, reason)
+        )
     return IdentifyResult(identifier, identity_id, served, traits)

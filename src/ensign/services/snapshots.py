@@ -8,6 +8,7 @@ a new one and swaps it in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -93,6 +94,22 @@ class Snapshot:
             return False
         expires_at = self.server_keys[key]
         return expires_at is None or expires_at > utcnow()
+
+    @functools.cached_property
+    def targeted_features(self) -> frozenset[str]:
+        """The features some rule could change: those a segment of the document overrides, and
+        those of the identity overrides it carries (the SDKs evaluate these as segments)."""
+        names = {
+            state["feature"]["name"]
+            for segment in self.document["project"]["segments"]
+            for state in segment["feature_states"]
+        }
+        names.update(
+            state["feature"]["name"]
+            for identity in self.document["identity_overrides"]
+            for state in identity["identity_features"]
+        )
+        return frozenset(names)
 
     def visible(self, name: str, enabled: bool, *, is_server: bool) -> bool:
         """The server-side filters: hide-disabled and server-key-only features (contract §2.1).

@@ -80,6 +80,7 @@ def flag_object(snapshot: Snapshot, flag: ServedFlag) -> dict[str, Any]:
             "identity": None,
             "feature_segment": None,
             "enabled": flag.enabled,
+            "reason": flag.reason,
         }
     return {
         "id": flag.state_id,
@@ -89,6 +90,7 @@ def flag_object(snapshot: Snapshot, flag: ServedFlag) -> dict[str, Any]:
         "identity": flag.identity_id,
         "feature_segment": flag.feature_segment,
         "enabled": flag.enabled,
+        "reason": flag.reason,
     }
 
 
