@@ -25,6 +25,14 @@ class InvalidInput(EnsignError):
     """The input is malformed or breaks a documented limit."""
 
 
+class UnparsableInput(InvalidInput):
+    """The body is not in the format the surface reads (not JSON, or not an object)."""
+
+
+class TargetingKeyMissing(InvalidInput):
+    """The flag has rules that need an identity, and the caller named none."""
+
+
 class AuthenticationFailed(EnsignError):
     """No credential, or one we do not know."""
 

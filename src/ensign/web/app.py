@@ -31,7 +31,7 @@ from ensign.settings import Settings
 from ensign.storage import environments as repo
 from ensign.storage.db import Database
 from ensign.storage.identity_pool import IdentityStorePool
-from ensign.web import errors, sdk
+from ensign.web import errors, ofrep, sdk
 from ensign.web.admin import router as admin_router
 from ensign.web.admin.cohorts import router as cohort_admin_router
 from ensign.web.admin.integrations import router as integrations_router
@@ -53,6 +53,9 @@ SDK_REQUEST_HEADERS = [
     "Flagsmith-SDK-User-Agent",
     "Authorization",
     "If-Modified-Since",
+    # OFREP providers
+    "X-API-Key",
+    "If-None-Match",
 ]
 
 
@@ -186,7 +189,7 @@ def create_app(
     app.add_exception_handler(Exception, errors.handle_unexpected)
     # Routes are matched in order, one pattern at a time: the SDK API, the hot path, goes
     # before FastAPI's own documentation routes and the hundreds of admin and dashboard ones.
-    app.router.routes[0:0] = sdk.routes
+    app.router.routes[0:0] = [*sdk.routes, *ofrep.routes]
     app.include_router(admin_router, dependencies=TEXT_CHECKED)
     app.include_router(integrations_router, dependencies=TEXT_CHECKED)
     app.include_router(cohort_admin_router, dependencies=TEXT_CHECKED)
@@ -199,7 +202,7 @@ def create_app(
         allow_origins=origins,
         allow_methods=["*"],
         allow_headers=SDK_REQUEST_HEADERS,
-        expose_headers=["X-Flagsmith-Document-Updated-At", "Retry-After"],
+        expose_headers=["X-Flagsmith-Document-Updated-At", "Retry-After", "ETag"],
         max_age=86400,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -236,5 +239,21 @@ def _openapi_with_sdk(app: FastAPI) -> dict[str, Any]:
                 ],
                 "responses": {"200": {"description": "As the Flagsmith SDK API answers."}},
             }
+        for path, method, summary in ofrep.documented:
+            schema["paths"].setdefault(path, {})[method.lower()] = {
+                "tags": ["OFREP"],
+                "summary": summary,
+                "operationId": re.sub(r"\W+", "_", f"{method}{path}").strip("_").lower(),
+                "security": [{"BearerAuth": []}, {"ApiKeyAuth": []}],
+                "responses": {
+                    "200": {"description": "As OFREP v0.3.0 (open-feature/protocol) answers."}
+                },
+            }
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+            {
+                "BearerAuth": {"type": "http", "scheme": "bearer"},
+                "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+        )
         app.openapi_schema = schema
     return app.openapi_schema

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ensign.errors import AuthenticationFailed
 from ensign.services.keys import AdminPrincipal, authenticate_admin
 from ensign.services.realtime import RealtimeHub
+from ensign.services.sdk_requests import Limits
 from ensign.services.sign_in import SignInGate
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
@@ -31,6 +32,17 @@ class AppState:
     identities: IdentityStorePool
     sign_ins: SignInGate
     realtime: RealtimeHub
+
+    @property
+    def sdk_limits(self) -> Limits:
+        """The documented limits on identifiers and traits that SDK-facing surfaces enforce."""
+        s = self.settings
+        return Limits(
+            identifier_length=s.max_identifier_length,
+            trait_key_length=s.max_trait_key_length,
+            trait_value_length=s.max_trait_value_length,
+            traits_per_request=s.max_traits_per_request,
+        )
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
         """Run identify-path database work: on SQLite right here unless another writer holds

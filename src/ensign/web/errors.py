@@ -3,6 +3,8 @@
 - The SDK API answers as the reference does (`{"detail": …}`, or `{"field": ["message"]}`).
 - The admin API answers `{"error": <code>, "detail": …, "field": …}`.
 - The dashboard answers with its error page; this module gives the page's status and title.
+- OFREP answers `{"key", "errorCode", "errorDetails"}` (`errorCode` one of the protocol's
+  codes; `key` only on the single-flag route), 401 for a missing or unknown key.
 - The cohort-sync receivers answer in Mixpanel's failure shape, whose status decides what
   Mixpanel does next: a 4xx pauses the customer's sync and emails them, a 5xx is retried.
 
@@ -29,6 +31,8 @@ from ensign.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    TargetingKeyMissing,
+    UnparsableInput,
 )
 from ensign.web.responses import OrjsonResponse
 
@@ -68,6 +72,21 @@ ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
     RateLimited: (429, "rate_limited"),
     DatabaseUnavailable: (503, "unavailable"),
     AtCapacity: (503, "at_capacity"),
+}
+
+OFREP_PREFIX = "/ofrep/"
+
+# Status and OFREP error code. The protocol defines codes for evaluation failures only; an
+# authentication failure or a fault of ours answers GENERAL.
+OFREP_STATUS: dict[type[EnsignError], tuple[int, str]] = {
+    NotFound: (404, "FLAG_NOT_FOUND"),
+    UnparsableInput: (400, "PARSE_ERROR"),
+    TargetingKeyMissing: (400, "TARGETING_KEY_MISSING"),
+    InvalidInput: (400, "INVALID_CONTEXT"),
+    AuthenticationFailed: (401, "GENERAL"),
+    PermissionDenied: (403, "GENERAL"),
+    RateLimited: (429, "GENERAL"),
+    DatabaseUnavailable: (503, "GENERAL"),
 }
 
 # Status and page title.
@@ -133,9 +152,27 @@ def admin_error_body(error: EnsignError) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
+def is_ofrep_path(path: str) -> bool:
+    return path.startswith(OFREP_PREFIX)
+
+
+def ofrep_error_body(
+    request: Request, status: int, code: str, detail: str
+) -> tuple[int, dict[str, Any]]:
+    """OFREP's failure shapes: the single-flag route names the flag, the bulk route does not."""
+    body: dict[str, Any] = {"errorCode": code, "errorDetails": detail}
+    key = request.path_params.get("key")
+    if isinstance(key, str):
+        body = {"key": key, **body}
+    return status, body
+
+
 async def handle_ensign_error(request: Request, error: Exception) -> OrjsonResponse:
     assert isinstance(error, EnsignError)
-    if is_sdk_path(request.url.path):
+    if is_ofrep_path(request.url.path):
+        status, code = _lookup(OFREP_STATUS, error) or (400, "GENERAL")
+        status, body = ofrep_error_body(request, status, code, error.detail)
+    elif is_sdk_path(request.url.path):
         status, body = sdk_error_body(error)
     else:
         status, body = admin_error_body(error)
@@ -190,6 +227,12 @@ async def handle_http_error(request: Request, error: Exception) -> OrjsonRespons
     detail = error.detail if isinstance(error.detail, str) else "Error."
     if error.status_code == 404 and detail == "Not Found":
         detail = "Not found."
+    if is_ofrep_path(request.url.path):
+        return OrjsonResponse(
+            {"errorCode": "GENERAL", "errorDetails": detail},
+            status_code=error.status_code,
+            headers=error.headers,
+        )
     if is_sdk_path(request.url.path):
         return OrjsonResponse(
             {"detail": detail}, status_code=error.status_code, headers=error.headers
@@ -205,7 +248,9 @@ async def handle_http_error(request: Request, error: Exception) -> OrjsonRespons
 async def handle_unexpected(request: Request, error: Exception) -> OrjsonResponse:
     # A bug of ours: answer in the surface's shape and let the log carry the traceback.
     body: dict[str, Any] = {"detail": "Internal server error."}
-    if not is_sdk_path(request.url.path):
+    if is_ofrep_path(request.url.path):
+        body = {"errorDetails": "Internal server error."}
+    elif not is_sdk_path(request.url.path):
         body = {"error": "internal", **body}
     return OrjsonResponse(body, status_code=500)
 

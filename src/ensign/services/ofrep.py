@@ -1,0 +1,205 @@
+"""OpenFeature Remote Evaluation (OFREP v0.3.0): a context evaluated without storing anything.
+
+`context.targetingKey` is the identifier and every other context key a trait, for this
+evaluation only. An identified evaluation is recorded for the integrations inside its
+transaction, as a transient identify is, so OFREP users get Heap and Mixpanel too; an
+evaluation without a targeting key serves the environment defaults, and a flag whose rules
+need an identity answers `TargetingKeyMissing`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ensign.errors import InvalidInput, NotFound, TargetingKeyMissing, UnparsableInput
+from ensign.services import identities, outbox
+from ensign.services.flags import IdentifyResult, ServedFlag, environment_flags, evaluate
+from ensign.services.identify import IdentifyUnits
+from ensign.services.identities import PreparedIdentity
+from ensign.services.sdk_requests import Limits, TraitInput, check_identifier, parse_trait_key
+from ensign.services.snapshots import Snapshot
+from ensign.services.values import trait_value_from_json
+from ensign.storage.models import utcnow
+
+TARGETING_KEY = "targetingKey"
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    """An OFREP call: whose flags (None without a targeting key), with which traits."""
+
+    targeting_key: str | None
+    traits: tuple[TraitInput, ...]
+    is_server: bool
+
+    def fingerprint(self) -> bytes:
+        """The context in a canonical form, for the bulk answer's ETag."""
+        traits = sorted((t.key, type(t.value).__name__, t.value) for t in self.traits)
+        return orjson.dumps([self.targeting_key, self.is_server, traits])
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One flag as OFREP answers it."""
+
+    key: str
+    value: Any
+    reason: str
+    variant: str
+    feature_id: int
+
+
+def parse_request(body: Any, limits: Limits, *, is_server: bool) -> ContextRequest:
+    """The decoded JSON body of either OFREP call; `context` may be left out (the PyPI
+    provider sends `{}` when the caller gives no context)."""
+    if not isinstance(body, dict):
+        raise UnparsableInput("The request body must be a JSON object.")
+    context = body.get("context")
+    if context is None:
+        return ContextRequest(None, (), is_server)
+    if not isinstance(context, dict):
+        raise InvalidInput("context: must be an object.")
+    targeting_key = context.get(TARGETING_KEY)
+    if targeting_key == "":
+        targeting_key = None
+    if targeting_key is not None:
+        if not isinstance(targeting_key, str):
+            raise InvalidInput("context.targetingKey: must be a string.")
+        try:
+            check_identifier(targeting_key, limits)
+        except InvalidInput as error:
+            detail = error.detail.replace("identifier", "context.targetingKey", 1)
+            raise InvalidInput(detail) from None
+    traits = []
+    for key, value in context.items():
+        if key == TARGETING_KEY or value is None:
+            continue
+        try:
+            key = parse_trait_key(key, limits)
+            traits.append(
+                TraitInput(key, trait_value_from_json(value, max_length=limits.trait_value_length))
+            )
+        except InvalidInput as error:
+            raise InvalidInput(f"context.{key}: {error.detail}") from None
+    if len(traits) > limits.traits_per_request:
+        raise InvalidInput(
+            f"context: at most {limits.traits_per_request} attributes besides targetingKey."
+        )
+    return ContextRequest(targeting_key, tuple(traits), is_server)
+
+
+def evaluate_context(
+    units: IdentifyUnits, snapshot: Snapshot, request: ContextRequest, *, feature: str | None
+) -> IdentifyResult:
+    """The context's flags (only `feature`'s when given; NotFound when it is not served).
+
+    With a targeting key: the stored identity's traits and overrides with the context's
+    traits laid over them, nothing stored, and what is served recorded for the integrations
+    (a transient identify). Without one: the environment defaults, nothing recorded."""
+    if request.targeting_key is None:
+        served = environment_flags(snapshot, is_server=request.is_server)
+        result = IdentifyResult("", None, served, [])
+        return result if feature is None else result.only(feature)
+    identifier = request.targeting_key
+    traits = request.traits
+    if not request.is_server and not snapshot.allow_client_traits:
+        traits = ()  # as identify does with a client key's traits
+    records = bool(snapshot.integrations)
+    with units.unit(write=records) as store:
+        stored = store.load_identity(snapshot.environment_id, identifier)
+        prepared = PreparedIdentity(
+            identifier,
+            None if stored is None else stored.id,
+            identities.overlay_traits(identities.stored_traits(stored), traits),
+        )
+        result = evaluate(snapshot, prepared, is_server=request.is_server)
+        if feature is not None:
+            result = result.only(feature)
+        if records:
+            outbox.record_identify(store, snapshot, result, utcnow())
+    return result
+
+
+def needs_targeting_key(snapshot: Snapshot, flag: ServedFlag) -> bool:
+    """Whether an identity could be served something else: a segment or identity override
+    exists, or the flag splits identities between variants."""
+    return (
+        flag.name in snapshot.targeted_features
+        or snapshot.features[flag.name].type == "MULTIVARIATE"
+    )
+
+
+def check_targeting(snapshot: Snapshot, request: ContextRequest, flag: ServedFlag) -> None:
+    if request.targeting_key is None and needs_targeting_key(snapshot, flag):
+        raise TargetingKeyMissing(
+            f"Flag '{flag.name}' has targeting rules: send context.targetingKey."
+        )
+
+
+def resolve(snapshot: Snapshot, flag: ServedFlag) -> Resolution:
+    """A served flag as OFREP's value, reason and variant.
+
+    The value is the flag's value when enabled and set, otherwise whether it is enabled. A
+    string holding a JSON object or array is served as that object, so that `get_object_value`
+    works on flags Flagsmith can only store as text."""
+    value: Any = flag.enabled
+    if flag.enabled and flag.value is not None:
+        value = _object_or_text(flag.value)
+    # "TARGETING_MATCH; segment=x" and "SPLIT; weight=w" keep their OpenFeature part.
+    reason = flag.reason.split(";", 1)[0] if flag.enabled else "DISABLED"
+    variant = flag.variant or ("on" if flag.enabled else "off")
+    return Resolution(flag.name, value, reason, variant, snapshot.features[flag.name].id)
+
+
+def _object_or_text(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if isinstance(decoded, dict | list):
+            return decoded
+    return value
+
+
+def bulk_etag(snapshot: Snapshot, request: ContextRequest) -> str:
+    """Changes when the environment or the context does; an identity's stored traits, which
+    the SDK API may change, are not part of it (the providers poll, and most contexts carry
+    every trait that matters)."""
+    digest = hashlib.sha256()
+    digest.update(f"{snapshot.environment_id}:{snapshot.revision}:".encode())
+    digest.update(snapshot.updated_at.isoformat().encode())
+    digest.update(request.fingerprint())
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def bulk_resolutions(
+    snapshot: Snapshot, request: ContextRequest, result: IdentifyResult
+) -> list[Resolution | TargetingKeyMissing]:
+    """Every served flag, or the reason it cannot be evaluated without a targeting key."""
+    resolutions: list[Resolution | TargetingKeyMissing] = []
+    for flag in result.served:
+        try:
+            check_targeting(snapshot, request, flag)
+        except TargetingKeyMissing as error:
+            error.field = flag.name
+            resolutions.append(error)
+            continue
+        resolutions.append(resolve(snapshot, flag))
+    return resolutions
+
+
+def single_resolution(
+    units: IdentifyUnits, snapshot: Snapshot, request: ContextRequest, key: str
+) -> Resolution:
+    """`POST /ofrep/v1/evaluate/flags/{key}`: NotFound, TargetingKeyMissing or the flag."""
+    try:
+        flag = evaluate_context(units, snapshot, request, feature=key).served[0]
+    except NotFound:
+        raise NotFound(f"Flag '{key}' was not found.") from None
+    check_targeting(snapshot, request, flag)
+    return resolve(snapshot, flag)
