@@ -196,15 +196,68 @@ def test_sdk__remote_and_local_agree__500_identities_on_large_document(
             segment_hits += len(local.get_identity_segments(identifier, traits=traits)) > 0
             for name in (s["feature"]["name"] for s in document["feature_states"]):
                 r, lo = remote_flags.get_flag(name), local_flags.get_flag(name)
-                if (r.enabled, r.value) != (lo.enabled, lo.value):
+                if (r.enabled, r.value, r.reason) != (lo.enabled, lo.value, lo.reason):
                     disagreements.append(
-                        (identifier, name, (r.enabled, r.value), (lo.enabled, lo.value))
+                        (
+                            identifier,
+                            name,
+                            (r.enabled, r.value, r.reason),
+                            (lo.enabled, lo.value, lo.reason),
+                        )
                     )
         local.environment_data_polling_manager_thread.stop()
         assert disagreements == []
         # The comparison means something only if many identities hit segment overrides.
         assert segment_hits > 100
     finally:
+        server.stop()
+
+
+def test_openfeature_provider__same_reasons_remote_and_local__300_identities_on_large_document(
+    database_url: str, tmp_path: Path
+) -> None:
+    source = shared_path("ENSIGN_BENCH_DATA", "bench-data") / "env_large.json"
+    if not source.exists():
+        pytest.skip(f"{source} is absent: set ENSIGN_BENCH_DATA to the bench-data folder")
+    document = json.loads(source.read_text())
+    keys = ensign_import(database_url, source)
+    server = ServerProcess(database_url, _free_port(), log_path=tmp_path / "server.log")
+    server.start()
+    local = Flagsmith(
+        environment_key=keys["server_key"],
+        api_url=server.api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+    )
+    try:
+        remote = Flagsmith(environment_key=keys["environment_key"], api_url=server.api_url)
+        openfeature_api.set_provider(FlagsmithProvider(client=remote), domain="remote")
+        openfeature_api.set_provider(FlagsmithProvider(client=local), domain="local")
+        remote_client = openfeature_api.get_client("remote")
+        local_client = openfeature_api.get_client("local")
+        conditions = [c for s in document["project"]["segments"] for c in _conditions(s["rules"])]
+        names = sorted(s["feature"]["name"] for s in document["feature_states"])
+        rng = random.Random(20261126)
+        differences = []
+        reasons = set()
+        for n in range(300):
+            context = EvaluationContext(
+                targeting_key=f"reason-{n}", attributes=_traits_for(rng, conditions)
+            )
+            # Each remote evaluation is an HTTP call: a sample of the flags per identity.
+            for name in rng.sample(names, k=6):
+                r = remote_client.get_boolean_details(name, False, context)
+                lo = local_client.get_boolean_details(name, False, context)
+                reasons.add(str(lo.reason))
+                if (r.reason, r.variant, r.value) != (lo.reason, lo.variant, lo.value):
+                    differences.append((n, name, r, lo))
+        assert differences == []
+        # The comparison means something only if reasons of every kind came up.
+        assert {"STATIC", "DISABLED", "SPLIT"} <= {r.split(";")[0] for r in reasons}
+        assert any(r.startswith("TARGETING_MATCH; segment=") for r in reasons)
+    finally:
+        openfeature_api.clear_providers()
+        local.environment_data_polling_manager_thread.stop()
         server.stop()
 
 
