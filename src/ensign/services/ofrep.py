@@ -53,6 +53,14 @@ class Resolution:
     feature_id: int
 
 
+@dataclass(frozen=True)
+class Unresolved:
+    """A flag of a bulk answer that cannot be evaluated without a targeting key."""
+
+    key: str
+    detail: str
+
+
 def parse_request(body: Any, limits: Limits, *, is_server: bool) -> ContextRequest:
     """The decoded JSON body of either OFREP call; `context` may be left out (the PyPI
     provider sends `{}` when the caller gives no context)."""
@@ -133,11 +141,12 @@ def needs_targeting_key(snapshot: Snapshot, flag: ServedFlag) -> bool:
     )
 
 
-def check_targeting(snapshot: Snapshot, request: ContextRequest, flag: ServedFlag) -> None:
+def _missing_targeting_key(
+    snapshot: Snapshot, request: ContextRequest, flag: ServedFlag
+) -> str | None:
     if request.targeting_key is None and needs_targeting_key(snapshot, flag):
-        raise TargetingKeyMissing(
-            f"Flag '{flag.name}' has targeting rules: send context.targetingKey."
-        )
+        return f"Flag '{flag.name}' has targeting rules: send context.targetingKey."
+    return None
 
 
 def resolve(snapshot: Snapshot, flag: ServedFlag) -> Resolution:
@@ -179,17 +188,14 @@ def bulk_etag(snapshot: Snapshot, request: ContextRequest) -> str:
 
 def bulk_resolutions(
     snapshot: Snapshot, request: ContextRequest, result: IdentifyResult
-) -> list[Resolution | TargetingKeyMissing]:
-    """Every served flag, or the reason it cannot be evaluated without a targeting key."""
-    resolutions: list[Resolution | TargetingKeyMissing] = []
+) -> list[Resolution | Unresolved]:
+    """Every served flag, or why it cannot be evaluated without a targeting key."""
+    resolutions: list[Resolution | Unresolved] = []
     for flag in result.served:
-        try:
-            check_targeting(snapshot, request, flag)
-        except TargetingKeyMissing as error:
-            error.field = flag.name
-            resolutions.append(error)
-            continue
-        resolutions.append(resolve(snapshot, flag))
+        missing = _missing_targeting_key(snapshot, request, flag)
+        resolutions.append(
+            resolve(snapshot, flag) if missing is None else Unresolved(flag.name, missing)
+        )
     return resolutions
 
 
@@ -201,5 +207,7 @@ def single_resolution(
         flag = evaluate_context(units, snapshot, request, feature=key).served[0]
     except NotFound:
         raise NotFound(f"Flag '{key}' was not found.") from None
-    check_targeting(snapshot, request, flag)
+    missing = _missing_targeting_key(snapshot, request, flag)
+    if missing is not None:
+        raise TargetingKeyMissing(missing)
     return resolve(snapshot, flag)

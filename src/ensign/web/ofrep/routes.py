@@ -120,7 +120,7 @@ async def evaluate_flags(request: Request) -> Response:
         else:
             flags.append(
                 {
-                    "key": item.field,
+                    "key": item.key,
                     "errorCode": "TARGETING_KEY_MISSING",
                     "errorDetails": item.detail,
                 }
