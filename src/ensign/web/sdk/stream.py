@@ -3,7 +3,8 @@ the official SDKs follow with `enable_realtime_updates` (contract: realtime).
 
 Each event is `event: environment_updated` (the name the JS SDK listens for) with
 `data: {"updated_at": <epoch seconds>}`, the `updated_at` of the environment document; the
-Python SDK re-fetches the document when the value is later than its document's. One event on
+Python SDK re-fetches the document when the value is later than its document's. Each is
+followed by the same change for OFREP providers (`ofrep_event`). One event on
 connect, one after every change (`services.realtime`), and a comment line every
 `realtime_keepalive_seconds` in between.
 
@@ -42,6 +43,17 @@ def event(updated_at: float) -> bytes:
     return b"event: environment_updated\ndata: " + data + b"\n\n"
 
 
+def ofrep_event(updated_at: float) -> bytes:
+    """The same change as OFREP providers read it: an unnamed (`message`) event whose data has
+    `type: refetchEvaluation` (OFREP's bulk answer advertises this stream in `eventStreams`).
+    It repeats `updated_at`, because the Python SDK reads every event of the stream; the JS SDK
+    listens to `environment_updated` only."""
+    data = orjson.dumps(
+        {"type": "refetchEvaluation", "lastModified": int(updated_at), "updated_at": updated_at}
+    )
+    return b"data: " + data + b"\n\n"
+
+
 class EventStream(Response):
     """The open stream of one listener, until the client leaves or the server shuts down."""
 
@@ -69,7 +81,8 @@ class EventStream(Response):
                 if listener.closed:
                     break
                 if listener.pending is not None:
-                    body, listener.pending = event(listener.pending), None
+                    moment, listener.pending = listener.pending, None
+                    body = event(moment) + ofrep_event(moment)
                     await send({"type": "http.response.body", "body": body, "more_body": True})
                 try:
                     async with asyncio.timeout(self.keepalive_seconds):
