@@ -9,10 +9,12 @@ caller renders what it returns.
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ensign.services import identities, outbox
+from ensign.services.delivered import Ledger
 from ensign.services.flags import IdentifyResult, evaluate
 from ensign.services.identities import IdentityRepository, PreparedIdentity
 from ensign.services.outbox import OutboxWriter
@@ -31,9 +33,15 @@ class IdentifyUnits(Protocol):
     def unit(self, *, write: bool) -> AbstractContextManager[IdentifyStore]: ...
 
 
-def identify(units: IdentifyUnits, snapshot: Snapshot, request: IdentifyRequest) -> IdentifyResult:
+def identify(
+    units: IdentifyUnits,
+    snapshot: Snapshot,
+    request: IdentifyRequest,
+    now: dt.datetime | None = None,
+) -> IdentifyResult:
     """`POST /api/v1/identities/`: store the identity and the traits that may be stored, and
-    answer its flags, evaluated with every trait sent (transient ones included)."""
+    answer its flags, evaluated with every trait sent (transient ones included). `now` (the
+    app's clock) is the evaluation time the integrations receive and compare with."""
     traits = request.traits
     if not request.is_server and not snapshot.allow_client_traits:
         # The reference drops them silently rather than rejecting the call.
@@ -41,12 +49,20 @@ def identify(units: IdentifyUnits, snapshot: Snapshot, request: IdentifyRequest)
     identifier = request.identifier or identities.generated_identifier(traits)
     stores = bool(request.identifier) and not request.transient
     records = bool(snapshot.integrations)
+    # Compared with what was last recorded for the identity: locked, so that a concurrent
+    # call for it compares with what this one records.
+    lock = stores and records and outbox.tracks_changes(snapshot)
     with units.unit(write=stores or records) as store:
         stored = None
+        ledger = None
         if request.identifier:
-            stored = store.load_identity(snapshot.environment_id, identifier)
+            stored = store.load_identity(snapshot.environment_id, identifier, lock=lock)
         if stores:
-            identity_id, stored = identities.get_or_create(store, snapshot, identifier, stored)
+            identity_id, stored = identities.get_or_create(
+                store, snapshot, identifier, stored, lock=lock
+            )
+            if lock:
+                ledger = Ledger.of(None if stored is None else stored.delivered)
             evaluated_traits = identities.write_traits(store, snapshot, identity_id, stored, traits)
             prepared = PreparedIdentity(identifier, identity_id, evaluated_traits)
         else:
@@ -60,13 +76,23 @@ def identify(units: IdentifyUnits, snapshot: Snapshot, request: IdentifyRequest)
             # Evaluated inside the transaction, so that the evaluation the integrations
             # receive is committed with the identity, on one trip to the database thread.
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            outbox.record_identify(store, snapshot, result, utcnow())
+            outbox.record_identify(
+                store,
+                snapshot,
+                result,
+                now or utcnow(),
+                identity_id=prepared.identity_id,
+                ledger=ledger,
+            )
             return result
     return evaluate(snapshot, prepared, is_server=request.is_server)
 
 
 def identity_flags(
-    units: IdentifyUnits, snapshot: Snapshot, request: IdentityFlagsRequest
+    units: IdentifyUnits,
+    snapshot: Snapshot,
+    request: IdentityFlagsRequest,
+    now: dt.datetime | None = None,
 ) -> IdentifyResult:
     """`GET /api/v1/identities/?identifier=`: the identity's flags with its stored traits,
     creating the identity when it is new. A transient identity is neither loaded nor created.
@@ -75,14 +101,24 @@ def identity_flags(
     identifier = request.identifier
     unstored = PreparedIdentity(identifier, None, [])
     if request.recorded and request.feature is None and snapshot.integrations:
+        lock = not request.transient and outbox.tracks_changes(snapshot)
         with units.unit(write=True) as store:
             prepared = (
-                unstored if request.transient else identities.load(store, snapshot, identifier)
+                unstored
+                if request.transient
+                else identities.load(store, snapshot, identifier, lock=lock)
             )
             if prepared is None:
-                prepared = identities.create(store, snapshot, identifier)
+                prepared = identities.create(store, snapshot, identifier, lock=lock)
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            outbox.record_identify(store, snapshot, result, utcnow())
+            outbox.record_identify(
+                store,
+                snapshot,
+                result,
+                now or utcnow(),
+                identity_id=prepared.identity_id,
+                ledger=Ledger.of(prepared.delivered) if lock else None,
+            )
         return result
     if request.transient:
         prepared = unstored

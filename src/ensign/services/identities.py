@@ -21,7 +21,9 @@ from ensign.storage import identities as repo
 class IdentityRepository(Protocol):
     """The identity and trait queries an identify call needs (see `storage.identities`)."""
 
-    def load_identity(self, environment_id: int, identifier: str) -> repo.StoredIdentity | None: ...
+    def load_identity(
+        self, environment_id: int, identifier: str, *, lock: bool = False
+    ) -> repo.StoredIdentity | None: ...
 
     def get_or_create_identity(self, environment_id: int, identifier: str) -> tuple[int, bool]: ...
 
@@ -53,6 +55,8 @@ class PreparedIdentity:
     identifier: str
     identity_id: int | None
     traits: list[TraitOutput]
+    # What the identify path last recorded for the stored identity (`services.delivered`).
+    delivered: str | None = None
 
 
 def generated_identifier(traits: Iterable[TraitInput]) -> str:
@@ -64,20 +68,25 @@ def generated_identifier(traits: Iterable[TraitInput]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def load(store: IdentityRepository, snapshot: Snapshot, identifier: str) -> PreparedIdentity | None:
-    """The stored identity with its stored traits, or None when there is none yet."""
-    stored = store.load_identity(snapshot.environment_id, identifier)
+def load(
+    store: IdentityRepository, snapshot: Snapshot, identifier: str, *, lock: bool = False
+) -> PreparedIdentity | None:
+    """The stored identity with its stored traits, or None when there is none yet; with
+    `lock`, its row is locked until the transaction ends."""
+    stored = store.load_identity(snapshot.environment_id, identifier, lock=lock)
     if stored is None:
         return None
-    return PreparedIdentity(identifier, stored.id, stored_traits(stored))
+    return PreparedIdentity(identifier, stored.id, stored_traits(stored), stored.delivered)
 
 
-def create(store: IdentityRepository, snapshot: Snapshot, identifier: str) -> PreparedIdentity:
+def create(
+    store: IdentityRepository, snapshot: Snapshot, identifier: str, *, lock: bool = False
+) -> PreparedIdentity:
     """A new identity, or the one another request created first, with its traits."""
     identity_id, created = store.get_or_create_identity(snapshot.environment_id, identifier)
     if created:
         return PreparedIdentity(identifier, identity_id, [])
-    prepared = load(store, snapshot, identifier)
+    prepared = load(store, snapshot, identifier, lock=lock)
     assert prepared is not None
     return prepared
 
@@ -87,6 +96,8 @@ def get_or_create(
     snapshot: Snapshot,
     identifier: str,
     stored: repo.StoredIdentity | None,
+    *,
+    lock: bool = False,
 ) -> tuple[int, repo.StoredIdentity | None]:
     """The id of the identity `stored` (already loaded), created when it is None; with the
     identity as stored, None when this call created it."""
@@ -96,7 +107,7 @@ def get_or_create(
     if created:
         return identity_id, None
     # Another request created it between the load and the insert.
-    return identity_id, store.load_identity(snapshot.environment_id, identifier)
+    return identity_id, store.load_identity(snapshot.environment_id, identifier, lock=lock)
 
 
 def stored_traits(stored: repo.StoredIdentity | None) -> list[TraitOutput]:

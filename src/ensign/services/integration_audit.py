@@ -30,6 +30,8 @@ def snapshot(config: IntegrationConfig) -> dict[str, Any]:
         "enabled": config.enabled,
         "feature_names": config.feature_names,
         "tag": config.tag_label,
+        "deliver": config.deliver,
+        "resend_after_hours": config.resend_after_hours,
         "options": dict(config.options or {}),
     }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,13 @@ REGIONS: dict[str, dict[str, str]] = {
     },
 }
 DEFAULT_HEAP_EVENT_NAME = "Flagsmith Feature Flags"
+# `deliver`: record an identity's flags only when they changed (the default), or on every
+# identify call, as Flagsmith does.
+CHANGES = "changes"
+EVERY_EVALUATION = "every_evaluation"
+DELIVER_MODES = (CHANGES, EVERY_EVALUATION)
+DEFAULT_RESEND_AFTER_HOURS = 24
+MAX_RESEND_AFTER_HOURS = 8760
 TEST_IDENTITY = "ensign-test-event"
 DUPLICATE = "This integration already exists for this environment."
 
@@ -56,12 +64,15 @@ class IntegrationInput:
     tag: str | None = None
     event_name: str | None = None
     ignore_time: bool | None = None
+    deliver: str | None = None
+    resend_after_hours: object = None
     given: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class DeliveryStatus:
     delivered: int
+    suppressed: int
     pending: int
     retrying: int
     failed: int
@@ -146,6 +157,7 @@ def _apply(
         config.tag_label = tag
         if tag is not None:
             config.feature_names = None
+    _apply_delivery(config, data)
     options = dict(config.options or {})
     if kind == HEAP:
         if "event_name" in given:
@@ -159,6 +171,34 @@ def _apply(
             options["ignore_time"] = data.ignore_time
         options.setdefault("ignore_time", True)
     config.options = options
+
+
+def _apply_delivery(config: IntegrationConfig, data: IntegrationInput) -> None:
+    given = data.given
+    if "deliver" in given and data.deliver is not None:
+        deliver = data.deliver.strip().lower()
+        if deliver not in DELIVER_MODES:
+            raise InvalidInput(
+                f"deliver: must be one of {', '.join(DELIVER_MODES)}.", field="deliver"
+            )
+        config.deliver = deliver
+    if "resend_after_hours" in given and data.resend_after_hours is not None:
+        hours = data.resend_after_hours
+        if (
+            not isinstance(hours, int)
+            or isinstance(hours, bool)
+            or not 0 <= hours <= MAX_RESEND_AFTER_HOURS
+        ):
+            raise InvalidInput(
+                f"resend_after_hours: a whole number of hours from 0 (never) to "
+                f"{MAX_RESEND_AFTER_HOURS} is required.",
+                field="resend_after_hours",
+            )
+        config.resend_after_hours = hours
+    if config.deliver is None:
+        config.deliver = CHANGES
+    if config.resend_after_hours is None:
+        config.resend_after_hours = DEFAULT_RESEND_AFTER_HOURS
 
 
 def create_integration(
@@ -246,12 +286,21 @@ def delete_integration(
 
 
 def delivery_status(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+    session: Session,
+    principal: AdminPrincipal,
+    api_key: str,
+    kind: str,
+    integration_id: int,
+    *,
+    unwritten_suppressed: Callable[[int], int] = lambda _: 0,
 ) -> DeliveryStatus:
+    """The counters, with the suppressed identify calls this process has counted but not
+    written yet (`storage.suppressed`)."""
     config = get_integration(session, principal, api_key, kind, integration_id)
     counts = integration_store.queue_counts(session, config.id)
     return DeliveryStatus(
         delivered=config.delivered_count,
+        suppressed=(config.suppressed_count or 0) + unwritten_suppressed(config.id),
         pending=counts.pending,
         retrying=counts.retrying,
         failed=config.failed_count,

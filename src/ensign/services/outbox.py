@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
+from prometheus_client import Counter
 
 from ensign.integrations.values import property_value
+from ensign.services import delivered
+from ensign.services.delivered import Ledger
 from ensign.services.flags import IdentifyResult
-from ensign.services.snapshots import Snapshot
+from ensign.services.snapshots import IntegrationTarget, Snapshot
 from ensign.storage.outbox import OutboxRecord
+
+# In the process-wide registry that `/metrics` renders, beside the delivery counters.
+SUPPRESSED = Counter(
+    "ensign_delivery_suppressed_total",
+    "Identify calls whose unchanged flags were not recorded (deliver=changes), by kind.",
+    ["kind"],
+)
 
 
 class OutboxWriter(Protocol):
@@ -25,24 +36,46 @@ class OutboxWriter(Protocol):
 
     def insert_outbox(self, records: Sequence[OutboxRecord]) -> None: ...
 
+    def update_delivered(self, identity_id: int, delivered: str) -> None: ...
+
+    def count_suppressed(self, counts: Mapping[int, int]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An identify call's records, and per integration id the deliveries it suppressed."""
+
+    records: list[OutboxRecord]
+    suppressed: dict[int, int]
+
 
 def identify_records(
-    snapshot: Snapshot, result: IdentifyResult, evaluated_at: dt.datetime
-) -> list[OutboxRecord]:
+    snapshot: Snapshot,
+    result: IdentifyResult,
+    evaluated_at: dt.datetime,
+    ledger: Ledger | None = None,
+) -> Recorded:
     """The evaluation to record, once for all the enabled integrations sending the same flags
-    (once per distinct flag selection).
+    (once per distinct flag selection), for those that must receive it: every one without a
+    `ledger` (an identity not stored has nothing to compare with), else those sending on every
+    evaluation and those whose flags changed or are due again (`ledger` is updated for them).
 
     Each flag is stored as the value the vendors receive, so that delivery does no per-flag
     work."""
     if not snapshot.integrations:
-        return []
+        return Recorded([], {})
     values = {flag.name: property_value(flag.enabled, flag.value) for flag in result.served}
-    groups: dict[frozenset[str] | None, list[int]] = {}
+    groups: dict[frozenset[str] | None, list[IntegrationTarget]] = {}
     for target in snapshot.integrations:
-        groups.setdefault(target.feature_names, []).append(target.id)
+        groups.setdefault(target.feature_names, []).append(target)
     records = []
-    for names, integration_ids in groups.items():
+    suppressed: dict[int, int] = {}
+    for names, targets in groups.items():
         selected = values if names is None else {n: v for n, v in values.items() if n in names}
+        flags = orjson.dumps(selected).decode()
+        integration_ids = _due(targets, flags, evaluated_at, ledger, suppressed)
+        if not integration_ids:
+            continue
         # 128 random bits (a uuid4 has 122), at a fifth of `uuid.uuid4()`'s cost.
         records.append(
             OutboxRecord(
@@ -50,11 +83,41 @@ def identify_records(
                 tuple(integration_ids),
                 os.urandom(16).hex(),
                 result.identifier,
-                orjson.dumps(selected).decode(),
+                flags,
                 evaluated_at,
             )
         )
-    return records
+    return Recorded(records, suppressed)
+
+
+def _due(
+    targets: Sequence[IntegrationTarget],
+    flags: str,
+    now: dt.datetime,
+    ledger: Ledger | None,
+    suppressed: dict[int, int],
+) -> list[int]:
+    if ledger is None:
+        return [t.id for t in targets]
+    due = []
+    print_ = None
+    for target in targets:
+        if not target.changes_only:
+            due.append(target.id)
+            continue
+        print_ = print_ or delivered.fingerprint(flags)
+        if ledger.is_due(target.id, print_, target.resend_after_hours, now):
+            ledger.recorded(target.id, print_, now)
+            due.append(target.id)
+        else:
+            suppressed[target.id] = 1
+            SUPPRESSED.labels(target.kind).inc()
+    return due
+
+
+def tracks_changes(snapshot: Snapshot) -> bool:
+    """Whether an identify call must lock the identity to compare with what was recorded."""
+    return any(t.changes_only for t in snapshot.integrations)
 
 
 def record_identify(
@@ -62,13 +125,23 @@ def record_identify(
     snapshot: Snapshot,
     result: IdentifyResult,
     evaluated_at: dt.datetime,
+    *,
+    identity_id: int | None = None,
+    ledger: Ledger | None = None,
 ) -> int:
-    """Record one identify call's flags for every enabled integration of its environment.
+    """Record one identify call's flags for every enabled integration of its environment that
+    must receive them; with a `ledger` (what was recorded for the stored identity
+    `identity_id`), only those that changed, storing the new ledger when anything was.
 
     Call it inside the request's write transaction; answers how many queue rows were written
     (one per integration).
     """
-    records = identify_records(snapshot, result, evaluated_at)
-    if records:
-        writer.insert_outbox(records)
-    return sum(len(r.integration_ids) for r in records)
+    if ledger is None or identity_id is None:
+        ledger = None
+    recorded = identify_records(snapshot, result, evaluated_at, ledger)
+    if recorded.records:
+        writer.insert_outbox(recorded.records)
+    if ledger is not None and identity_id is not None and ledger.changed:
+        writer.update_delivered(identity_id, ledger.text(t.id for t in snapshot.integrations))
+    writer.count_suppressed(recorded.suppressed)
+    return sum(len(r.integration_ids) for r in recorded.records)

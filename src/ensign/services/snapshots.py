@@ -57,6 +57,10 @@ class IntegrationTarget:
     id: int
     kind: str
     feature_names: frozenset[str] | None
+    # deliver="changes": record only flags that changed, or after `resend_after_hours` (0:
+    # never); otherwise on every evaluation.
+    changes_only: bool = False
+    resend_after_hours: int = 24
 
 
 @dataclass
@@ -201,7 +205,15 @@ def integration_targets(
             names = frozenset(
                 f.name for f in features if any(t.label == config.tag_label for t in f.tags)
             )
-        targets.append(IntegrationTarget(config.id, config.kind, names))
+        targets.append(
+            IntegrationTarget(
+                config.id,
+                config.kind,
+                names,
+                changes_only=config.deliver == "changes",
+                resend_after_hours=config.resend_after_hours,
+            )
+        )
     return tuple(targets)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from ensign.storage.base import utcnow
 from ensign.storage.models import Identity, Trait
 from ensign.storage.outbox import OutboxRecord, insert_outbox
 from ensign.storage.pagination import Page, Window, page
+from ensign.storage.suppressed import SuppressedTally
 
 
 def hash_identifier(identifier: str) -> str:
@@ -43,6 +44,8 @@ class StoredIdentity:
     id: int
     identifier: str
     traits: list[StoredTrait]
+    # What was last recorded for each integration (`services.delivered`'s text), if anything.
+    delivered: str | None = None
 
 
 # --- the identify path, on the raw driver -------------------------------------------------------
@@ -55,10 +58,20 @@ class _Statements:
         def sql(statement: str) -> str:
             return dialect.driver_sql(statement, postgres=postgres)
 
-        self.load = sql(
-            "SELECT i.id, i.identifier, t.id, t.key, t.value_type, t.value_text "
+        load = (
+            "SELECT i.id, i.identifier, t.id, t.key, t.value_type, t.value_text, "
+            "i.delivered_flags "
             "FROM identities i LEFT JOIN traits t ON t.identity_id = i.id "
             "WHERE i.environment_id = ? AND i.identifier_hash = ? ORDER BY t.id"
+        )
+        self.load = sql(load)
+        # The same, locking the identity row until the transaction ends (PostgreSQL; SQLite's
+        # write transactions are serial already): two identify calls for one identity then
+        # compare with, and replace, what was last recorded one after the other.
+        self.load_locked = sql(load + (" FOR UPDATE OF i" if postgres else ""))
+        self.update_delivered = sql("UPDATE identities SET delivered_flags = ? WHERE id = ?")
+        self.add_suppressed = sql(
+            "UPDATE integration_configs SET suppressed_count = suppressed_count + ? WHERE id = ?"
         )
         self.insert_identity = sql(
             "INSERT INTO identities (environment_id, identifier, identifier_hash, created_at) "
@@ -94,23 +107,53 @@ _POSTGRES = _Statements(postgres=True)
 class IdentityStore:
     """Identify-path statements bound to one driver cursor inside one transaction."""
 
-    def __init__(self, cursor: Any, *, is_postgres: bool) -> None:
+    def __init__(
+        self, cursor: Any, *, is_postgres: bool, tally: SuppressedTally | None = None
+    ) -> None:
         self._cursor = cursor
         self._pg = is_postgres
         self._sql = _POSTGRES if is_postgres else _SQLITE
+        self._tally = tally or SuppressedTally()
+        # Counts this transaction took from the tally to write: given back if it fails.
+        self.taken: dict[int, int] = {}
 
     def _now(self) -> Any:
         now = utcnow()
         # sqlite3 stores what it is given; keep the naive-UTC text the ORM writes.
         return now if self._pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def load_identity(self, environment_id: int, identifier: str) -> StoredIdentity | None:
-        self._cursor.execute(self._sql.load, (environment_id, hash_identifier(identifier)))
+    def load_identity(
+        self, environment_id: int, identifier: str, *, lock: bool = False
+    ) -> StoredIdentity | None:
+        """The identity with its traits and what was last recorded for it; with `lock`, its
+        row stays locked until this transaction ends."""
+        statement = self._sql.load_locked if lock else self._sql.load
+        self._cursor.execute(statement, (environment_id, hash_identifier(identifier)))
         rows = self._cursor.fetchall()
         if not rows:
             return None
         traits = [StoredTrait(r[2], r[3], r[4], r[5]) for r in rows if r[2] is not None]
-        return StoredIdentity(int(rows[0][0]), rows[0][1], traits)
+        return StoredIdentity(int(rows[0][0]), rows[0][1], traits, rows[0][6])
+
+    def update_delivered(self, identity_id: int, delivered: str) -> None:
+        """Replace what was last recorded for the identity (see `load_identity`)."""
+        self._cursor.execute(self._sql.update_delivered, (delivered, identity_id))
+
+    def count_suppressed(self, counts: Mapping[int, int]) -> None:
+        """Count identify calls whose flags were not recorded, per integration: in memory, and
+        written in this transaction when the tally is due (see `storage.suppressed`)."""
+        if counts:
+            self._tally.add(counts)
+        self.write_suppressed(self._tally.take())
+
+    def write_suppressed(self, counts: Mapping[int, int]) -> None:
+        if not counts:
+            return
+        self.taken = dict(counts)
+        # Sorted, so that two transactions lock the integrations' rows in one order.
+        self._cursor.executemany(
+            self._sql.add_suppressed, [(n, i) for i, n in sorted(counts.items())]
+        )
 
     def get_or_create_identity(self, environment_id: int, identifier: str) -> tuple[int, bool]:
         """The identity's id, and whether this call created it. Safe when two requests race."""

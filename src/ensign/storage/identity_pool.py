@@ -5,6 +5,7 @@ threads (or inline on the event loop, for SQLite), with `identities.IdentityStor
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from ensign.errors import DatabaseUnavailable
 from ensign.storage import faults, wal
 from ensign.storage.db import Database
 from ensign.storage.identities import IdentityStore
+from ensign.storage.suppressed import SuppressedTally
 
 T = TypeVar("T")
 
@@ -50,6 +52,7 @@ class IdentityStorePool:
         self._local = threading.local()
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.suppressed = SuppressedTally()
 
     @property
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -132,12 +135,15 @@ class IdentityStorePool:
             connection = self._connection()
             with self._writer_lock(write):
                 cursor = connection.cursor()
+                store: IdentityStore | None = None
                 try:
                     if not self._is_pg:
                         cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    yield IdentityStore(cursor, is_postgres=self._is_pg)
+                    store = IdentityStore(cursor, is_postgres=self._is_pg, tally=self.suppressed)
+                    yield store
                     connection.commit() if self._is_pg else cursor.execute("COMMIT")
                 except BaseException:
+                    self.suppressed.add(store.taken if store is not None else {})
                     try:
                         connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
                     except Exception:
@@ -162,6 +168,16 @@ class IdentityStorePool:
             "locked" in message or "busy" in message
         )
 
+    def flush_suppressed(self) -> None:
+        """Write the suppressed counts not written yet (at shutdown)."""
+        counts = self.suppressed.take(force=True)
+        if counts:
+            with self.unit(write=True) as store:
+                store.write_suppressed(counts)
+
     def shutdown(self) -> None:
+        # Counts only: a database gone at shutdown loses a second of them, nothing else.
+        with contextlib.suppress(Exception):
+            self.flush_suppressed()
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import re
 import signal
@@ -29,6 +30,7 @@ from ensign.services.sign_in import SignInGate, SignInLimits
 from ensign.services.snapshots import Snapshot, SnapshotCache, build_snapshot
 from ensign.settings import Settings
 from ensign.storage import environments as repo
+from ensign.storage.base import utcnow
 from ensign.storage.db import Database
 from ensign.storage.identity_pool import IdentityStorePool
 from ensign.web import errors, ofrep, sdk
@@ -59,7 +61,7 @@ SDK_REQUEST_HEADERS = [
 ]
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow) -> AppState:
     db = Database(settings.database_url)
 
     def load(environment_id: int) -> Snapshot | None:
@@ -101,6 +103,7 @@ def build_state(settings: Settings) -> AppState:
             # Once every process has seen the change (see RealtimeHub).
             repeat_after_seconds=2 * settings.cache_poll_interval_seconds + 0.5,
         ),
+        clock=clock,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ensign.services.sdk_requests import Limits
 from ensign.services.sign_in import SignInGate
 from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
+from ensign.storage.base import utcnow
 from ensign.storage.db import Database
 from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
 
@@ -32,6 +34,9 @@ class AppState:
     identities: IdentityStorePool
     sign_ins: SignInGate
     realtime: RealtimeHub
+    # The time identify calls are evaluated at and compared with what was last recorded
+    # (`resend_after_hours`); tests of time pass a clock they can set.
+    clock: Callable[[], dt.datetime] = utcnow
 
     @property
     def sdk_limits(self) -> Limits:

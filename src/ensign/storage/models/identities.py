@@ -20,6 +20,10 @@ class Identity(Base):
     # Identifiers may be 2,000 characters; a btree cannot index that much text on every
     # database, so uniqueness and look-ups use its SHA-256.
     identifier_hash: Mapped[str] = mapped_column(String(64))
+    # Per integration, what the identify path last recorded for this identity (a fingerprint
+    # of the flags and when), so that unchanged flags are not recorded again: see
+    # `services.delivered`. Kept on this row because every identify call reads it anyway.
+    delivered_flags: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -45,9 +45,16 @@ class IntegrationConfig(Base):
     tag_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # Vendor options: Heap `event_name`, Mixpanel `ignore_time`.
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # "changes": an identity's flags are recorded only when they differ from the last ones
+    # recorded for it, or `resend_after_hours` after those (0: never); "every_evaluation": on
+    # every identify call.
+    deliver: Mapped[str] = mapped_column(String(20), default="changes", server_default="changes")
+    resend_after_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     delivered_count: Mapped[int] = mapped_column(BigInteger, default=0)
     failed_count: Mapped[int] = mapped_column(BigInteger, default=0)
     given_up_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Identify calls whose unchanged flags were not recorded (deliver="changes").
+    suppressed_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_success_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     last_error_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

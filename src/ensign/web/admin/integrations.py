@@ -37,6 +37,17 @@ class IntegrationIn(BaseModel):
     ignore_time: bool | None = Field(
         default=None, description="Mixpanel only: send `$ignore_time` (default true)."
     )
+    deliver: str | None = Field(
+        default=None,
+        description='"changes" (default): record an identity\'s flags only when they changed; '
+        '"every_evaluation": on every identify call.',
+    )
+    # Any JSON value, checked by the service, so that a wrong one is a 400 naming the field.
+    resend_after_hours: Any = Field(
+        default=None,
+        description="With deliver=changes, send unchanged flags again after this many hours "
+        "(default 24, 0: never, at most 8760).",
+    )
 
 
 def _input(body: IntegrationIn) -> IntegrationInput:
@@ -49,6 +60,8 @@ def _input(body: IntegrationIn) -> IntegrationInput:
         tag=body.tag,
         event_name=body.event_name,
         ignore_time=body.ignore_time,
+        deliver=body.deliver,
+        resend_after_hours=body.resend_after_hours,
         given=frozenset(body.model_fields_set),
     )
 
@@ -62,6 +75,8 @@ def _render(config: IntegrationConfig) -> dict[str, Any]:
         "enabled": config.enabled,
         "feature_names": config.feature_names,
         "tag": config.tag_label,
+        "deliver": config.deliver,
+        "resend_after_hours": config.resend_after_hours,
     }
     options = config.options or {}
     if config.kind == integrations.HEAP:
@@ -138,9 +153,17 @@ def _register(kind: str) -> None:
         api_key: str, integration_id: int, state: State, principal: Admin
     ) -> dict[str, Any]:
         with state.read() as session:
-            status = integrations.delivery_status(session, principal, api_key, kind, integration_id)
+            status = integrations.delivery_status(
+                session,
+                principal,
+                api_key,
+                kind,
+                integration_id,
+                unwritten_suppressed=state.identities.suppressed.pending,
+            )
         return {
             "delivered": status.delivered,
+            "suppressed": status.suppressed,
             "pending": status.pending,
             "retrying": status.retrying,
             "failed": status.failed,

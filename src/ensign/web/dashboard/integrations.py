@@ -58,7 +58,12 @@ def _page(
             }
             if config is not None:
                 card["status"] = integrations.delivery_status(
-                    session, dash.user, env.api_key, kind, config.id
+                    session,
+                    dash.user,
+                    env.api_key,
+                    kind,
+                    config.id,
+                    unwritten_suppressed=dash.state.identities.suppressed.pending,
                 )
                 card["attempts"] = integrations.delivery_attempts(
                     session,
@@ -97,7 +102,16 @@ def show_integrations(env_id: int, dash: DashContext) -> Response:
 def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput:
     region = dash.value("region", "us")
     base_url = dash.value("base_url").strip()
-    given = {"api_key", "enabled", "feature_names", "tag", "region", "base_url"}
+    given = {
+        "api_key",
+        "enabled",
+        "feature_names",
+        "tag",
+        "region",
+        "base_url",
+        "deliver",
+        "resend_after_hours",
+    }
     if region == CUSTOM:
         if not base_url:
             errors.set("base_url", "Enter the endpoint URL, or pick a region.")
@@ -122,8 +136,18 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         tag=dash.value("tag").strip() or None,
         event_name=event_name,
         ignore_time=ignore_time,
+        deliver=dash.value("deliver", integrations.CHANGES),
+        resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
         given=frozenset(given),
     )
+
+
+def _whole_number(text: str) -> object:
+    """The form's text as an int when it is one; anything else goes to the service as it is,
+    which rejects it naming the field. Blank means the default."""
+    if not text:
+        return integrations.DEFAULT_RESEND_AFTER_HOURS
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else text
 
 
 @router.post("/environments/{env_id}/integrations/{kind}")

@@ -129,7 +129,7 @@ async def deprecated_identity_flags(request: Request) -> Response:
         recorded=False,
     )
     result = await state.run_identity_work(
-        lambda: identify.identity_flags(state.identities, snapshot, query)
+        lambda: identify.identity_flags(state.identities, snapshot, query, state.clock())
     )
     return json_response(wire.identity_flags(snapshot, result.served))
 
@@ -150,7 +150,7 @@ async def get_identity(request: Request) -> Response:
         # The reference answers 200 here, and clients rely on it.
         return json_response({"detail": "Missing identifier"})
     result = await state.run_identity_work(
-        lambda: identify.identity_flags(state.identities, snapshot, query)
+        lambda: identify.identity_flags(state.identities, snapshot, query, state.clock())
     )
     if query.feature is not None:
         return json_response(wire.identity_flag(snapshot, result.served[0]))
@@ -167,7 +167,7 @@ async def post_identity(request: Request) -> Response:
         await json_body(request), limits_of(state), is_server=is_server
     )
     result = await state.run_identity_work(
-        lambda: identify.identify(state.identities, snapshot, body)
+        lambda: identify.identify(state.identities, snapshot, body, state.clock())
     )
     return json_response(
         wire.identity_body(snapshot, result), headers={UPDATED_AT: snapshot.updated_at_header}
