@@ -8,7 +8,14 @@
    (target: at most 15% lower with the integrations on). `--dispatcher worker` delivers from
    a separate `ensign worker` process instead of inside `ensign serve`; `--dispatcher none`
    delivers nothing, which measures the cost of recording alone.
-2. Drain rate. A fresh database gets `--evaluations` outbox evaluations for each of Heap and
+2. Send on change. The same two environments, both integrations in `deliver="changes"` mode
+   (the default): wrk loads `POST /api/v1/identities/` with a pool of `--pool` identities
+   already identified once (repeat identities: nothing changed, every delivery is
+   suppressed), on and off alternately, and prints the on/off ratio (target: at least 90%);
+   then one run per environment where each identity is called five times in a row, and prints
+   the share of deliveries suppressed (from the integrations' counters: 80% is the most
+   possible).
+3. Drain rate. A fresh database gets `--evaluations` outbox evaluations for each of Heap and
    Mixpanel (the large document's flags, distinct identities), then one `ensign worker`
    process delivers them to the fast fake vendor; prints evaluations delivered per second
    (target: at least 5,000 per worker).
@@ -19,7 +26,7 @@ accepts; it answers as the vendors do when they accept.
 
     uv run python bench/integrations.py [--duration 10] [--connections 32] [--rounds 2]
         [--dispatcher serve|worker|none] [--evaluations 50000] [--database-url postgresql://...]
-        [--only throughput|drain]
+        [--only throughput|changes|drain] [--pool 2000]
 
 `--database-url` runs the drain part on that (empty, scratch) database instead of a fresh
 SQLite file; its outbox is filled and emptied, nothing else is removed.
@@ -283,7 +290,140 @@ def throughput(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
     )
 
 
-# --- 2. drain rate of one worker -----------------------------------------------------------------
+# --- 2. send on change: repeat identities -----------------------------------------------------
+
+# Identities from a pool (`__POOL__` of them) with the same traits every time; with `__EACH__`
+# > 0, each identity instead `__EACH__` times in a row, then never again.
+REPEAT_SCRIPT = textwrap.dedent(
+    """
+    local counter = 0
+    request = function()
+      counter = counter + 1
+      local n = counter % __POOL__
+      if __EACH__ > 0 then n = math.floor(counter / __EACH__) end
+      local body = string.format(
+        '{"identifier":"__PREFIX__-%d","traits":[{"trait_key":"plan","trait_value":"gold"},' ..
+        '{"trait_key":"locale","trait_value":"en-GB"}]}', n)
+      return wrk.format("POST", "/api/v1/identities/", {
+        ["Content-Type"] = "application/json",
+        ["X-Environment-Key"] = "__KEY__"}, body)
+    end
+    """
+)
+
+
+def repeat_script(work: Path, key: str, prefix: str, *, pool: int, each: int = 0) -> Path:
+    path = work / f"{prefix}.lua"
+    path.write_text(
+        REPEAT_SCRIPT.replace("__KEY__", key)
+        .replace("__PREFIX__", prefix)
+        .replace("__POOL__", str(pool))
+        .replace("__EACH__", str(each))
+    )
+    return path
+
+
+def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
+    document = bench_document(args.document, work)
+    env = {
+        **os.environ,
+        "ENSIGN_DATABASE_URL": f"sqlite:///{work / 'changes.sqlite3'}",
+        "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
+    }
+    key_off = import_environment(document, env)["environment_key"]
+    key_on = import_environment(document, env)["environment_key"]
+    admin_key = ensign_cli("api-key", "create", "--name", "bench", env=env).strip()
+    admin = {"Authorization": f"Api-Key {admin_key}"}
+    port = free_port()
+    ensign = start_ensign(port, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ids = {}
+        for kind in ("heap", "mixpanel"):
+            response = httpx.post(
+                f"{base}/api/v1/environments/{key_on}/integrations/{kind}/",
+                headers=admin,
+                json={"api_key": f"bench-{kind}", "base_url": vendor.url, "deliver": "changes"},
+            )
+            response.raise_for_status()
+            ids[kind] = response.json()["id"]
+
+        def counters() -> dict[str, dict[str, int]]:
+            return {
+                kind: httpx.get(
+                    f"{base}/api/v1/environments/{key_on}/integrations/{kind}/{id_}/deliveries/",
+                    headers=admin,
+                ).json()
+                for kind, id_ in ids.items()
+            }
+
+        # Every identity of the pool identified once, so that later calls repeat it.
+        with httpx.Client(base_url=base) as client:
+            for key in (key_off, key_on):
+                for i in range(args.pool):
+                    client.post(
+                        "/api/v1/identities/",
+                        headers={"X-Environment-Key": key},
+                        json={
+                            "identifier": f"repeat-{i}",
+                            "traits": [
+                                {"trait_key": "plan", "trait_value": "gold"},
+                                {"trait_key": "locale", "trait_value": "en-GB"},
+                            ],
+                        },
+                    ).raise_for_status()
+        vendor.wait_delivered(args.pool, args.pool, timeout=60)
+        print(
+            f"send on change: document {document.name}; wrk -t1 -c{args.connections} "
+            f"-d{args.duration}s; {args.rounds} rounds; {args.pool} repeat identities; "
+            "delivery inside `ensign serve`"
+        )
+        runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+        for round_ in range(args.rounds):
+            for label in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+                time.sleep(1)
+                key = key_on if label == "on" else key_off
+                script = repeat_script(work, key, "repeat", pool=args.pool)
+                result = wrk(f"{base}/api/v1/identities/", args, script=script)
+                runs[label].append(result)
+                print(
+                    f"  round {round_ + 1} {label:3}: {result['rps']:7.0f} req/s "
+                    f"p50 {result['p50']:6.2f} ms p99 {result['p99']:6.2f} ms "
+                    f"non-2xx {result['errors']:.0f}"
+                )
+        ratios = [on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)]
+        print(
+            f"repeat identities, integrations on (changes): {statistics.median(ratios):.0%} of "
+            "the throughput off (target: at least 90%); per round: "
+            + ", ".join(f"{r:.0%}" for r in ratios)
+        )
+        before = counters()
+        five = {}
+        for label, key in (("off", key_off), ("on", key_on)):
+            time.sleep(1)
+            script = repeat_script(work, key, f"five-{label}", pool=1, each=5)
+            five[label] = wrk(f"{base}/api/v1/identities/", args, script=script)
+        after = counters()
+        print(
+            f"each identity called five times: {five['on']['rps']:.0f} req/s on, "
+            f"{five['off']['rps']:.0f} off ({five['on']['rps'] / five['off']['rps']:.0%})"
+        )
+        # Counted by the server (wrk leaves out the calls in flight when it stops); whatever
+        # was recorded is delivered, pending or failed by now.
+        fields = ("suppressed", "delivered", "pending", "retrying", "failed", "given_up")
+        for kind in ids:
+            delta = {f: after[kind][f] - before[kind][f] for f in fields}
+            calls = sum(delta.values())
+            print(
+                f"  {kind}: {delta['suppressed']} of {calls} deliveries suppressed "
+                f"({delta['suppressed'] / calls:.1%}; at most 80%)"
+            )
+    finally:
+        ensign.terminate()
+        ensign.wait(timeout=20)
+
+
+# --- 3. drain rate of one worker -----------------------------------------------------------------
 
 
 def preload(database_url: str, document: Path, vendor_url: str, count: int) -> None:
@@ -403,7 +543,8 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=50_000)
     parser.add_argument("--document", type=Path, default=BENCH_DATA / "env_large.json")
     parser.add_argument("--database-url", default=None, help="drain on this scratch database")
-    parser.add_argument("--only", choices=("throughput", "drain"), default=None)
+    parser.add_argument("--only", choices=("throughput", "changes", "drain"), default=None)
+    parser.add_argument("--pool", type=int, default=2000, help="changes: repeat identities")
     parser.add_argument(
         "--dispatcher",
         choices=("serve", "worker", "none"),
@@ -419,6 +560,8 @@ def main() -> None:
     try:
         if args.only in (None, "throughput"):
             throughput(args, work, vendor)
+        if args.only in (None, "changes"):
+            changes(args, work, vendor)
         if args.only in (None, "drain"):
             drain(args, work, vendor)
     finally:
