@@ -317,6 +317,34 @@ def test_integrations__region__configured_and_removed(signed_in: Browser, seeded
     assert signed_in.get(f"/environments/{env}/integrations").context["cards"][0]["config"] is None
 
 
+def test_integrations__delivery_mode__edited_and_validated(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    env = seeded.environment_id
+    bad = signed_in.post(
+        f"/environments/{env}/integrations/heap",
+        {"api_key": "123", "region": "eu", "deliver": "changes", "resend_after_hours": "often"},
+    )
+    assert bad.status_code == 400
+    assert "whole number of hours" in _field_error(bad.text, "resend_after_hours")
+    created = signed_in.post(
+        f"/environments/{env}/integrations/heap",
+        {
+            "api_key": "123",
+            "region": "eu",
+            "deliver": "every_evaluation",
+            "resend_after_hours": "0",
+        },
+    )
+    assert created.status_code == 303
+    page = signed_in.get(f"/environments/{env}/integrations")
+    heap = page.context["cards"][0]
+    assert (heap["config"].deliver, heap["config"].resend_after_hours) == ("every_evaluation", 0)
+    assert heap["status"].suppressed == 0
+    assert 'data-count="suppressed"' in page.text
+    assert '<option value="every_evaluation" selected>' in page.text
+
+
 def test_audit__changes__name_the_user(signed_in: Browser, seeded: Seeded) -> None:
     signed_in.post("/projects", {"name": "Audited"})
     response = signed_in.get("/audit")
