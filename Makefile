@@ -1,7 +1,7 @@
 # Ensign's tasks. CI runs only these targets (through .ci/run).
 UV ?= scripts/uv
 
-.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations docs screenshots
+.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations bench-scale docs screenshots
 
 install:
 	@scripts/bootstrap
@@ -38,6 +38,10 @@ bench-server: install
 
 bench-integrations: install
 	$(UV) run python bench/integrations.py
+
+# Needs a scratch PostgreSQL database, which it empties: ENSIGN_BENCH_DATABASE_URL=postgresql://...
+bench-scale: install
+	$(UV) run python bench/scale.py
 
 docs: install
 	$(UV) run python -m ensign.cli.docs > docs/settings.md

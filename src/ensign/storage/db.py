@@ -42,7 +42,10 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # The identify threads (`IdentityStorePool`, 16) keep one connection each; the
+            # rest serve sessions (admin, cache loads, delivery). At most 30 per process:
+            # docs/scaling.md counts them against PostgreSQL's `max_connections`.
+            kwargs.update(pool_size=20, max_overflow=10, pool_pre_ping=True)
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _configure_sqlite)
