@@ -149,7 +149,12 @@ def configure(base: str, env: dict[str, str], key: str, vendor: Vendor) -> None:
         httpx.post(
             f"{base}/api/v1/environments/{key}/integrations/{kind}/",
             headers={"Authorization": f"Api-Key {admin_key}"},
-            json={"api_key": f"bench-{kind}", "base_url": vendor.url},
+            # Every evaluation, as the targets are set (the default sends on change).
+            json={
+                "api_key": f"bench-{kind}",
+                "base_url": vendor.url,
+                "deliver": "every_evaluation",
+            },
         ).raise_for_status()
 
 
