@@ -36,6 +36,11 @@ def option_value(option: MultivariateOption) -> Any:
     return decode_flag_value(option.value_type, option.value_text)
 
 
+def experiment_segment_ids(rows: EnvironmentRows) -> frozenset[int]:
+    """The segments that running experiments are limited to."""
+    return frozenset(e.segment_id for e in rows.experiments if e.segment_id is not None)
+
+
 def build_document(rows: EnvironmentRows) -> dict[str, Any]:
     """The environment document an SDK in local-evaluation mode downloads."""
     env, project, organisation = rows.environment, rows.project, rows.organisation
@@ -55,6 +60,7 @@ def build_document(rows: EnvironmentRows) -> dict[str, Any]:
             by_segment.setdefault(state.segment_id, []).append(document_state)
         else:
             defaults.append(document_state)
+    experimental = experiment_segment_ids(rows)
     segments = [
         {
             "id": segment.id,
@@ -63,8 +69,9 @@ def build_document(rows: EnvironmentRows) -> dict[str, Any]:
             "feature_states": by_segment.get(segment.id, []),
         }
         for segment in rows.segments
-        # A feature-specific segment matters only where it overrides something.
-        if segment.feature_id is None or segment.id in by_segment
+        # A feature-specific segment matters only where it overrides something, or where a
+        # running experiment is limited to it.
+        if segment.feature_id is None or segment.id in by_segment or segment.id in experimental
     ]
     identity_overrides = []
     if env.use_identity_overrides_in_local_eval:
@@ -162,7 +169,8 @@ def build_context(rows: EnvironmentRows, document: dict[str, Any]) -> Evaluation
     It is the environment document mapped by the engine's mapper, the one SDKs' local
     evaluation follows, so that both bucket every identity alike. The server then differs in
     three ways that change no flag: identity overrides are left out (the snapshot applies them
-    per identity), segments that override nothing are dropped (they cannot change a flag), and
+    per identity), segments that override nothing are dropped (they cannot change a flag)
+    unless an experiment is limited to them, and
     each feature context's metadata also names the feature state it came from (`fs`), so that
     responses can carry the state's id.
     """
@@ -176,11 +184,14 @@ def build_context(rows: EnvironmentRows, document: dict[str, Any]) -> Evaluation
     for feature in context.get("features", {}).values():
         feature["metadata"]["fs"] = state_ids[(feature["metadata"]["id"], None)]
     segments: dict[str, SegmentContext] = {}
+    experimental = experiment_segment_ids(rows)
     for key, segment in context.get("segments", {}).items():
-        overrides = segment.get("overrides")
-        if not overrides:
-            continue
+        overrides = segment.get("overrides") or []
         segment_id = segment["metadata"]["id"]
+        # A segment that a running experiment is limited to stays, so that the engine's result
+        # says whether the identity matched it.
+        if not overrides and segment_id not in experimental:
+            continue
         for override in overrides:
             override["metadata"]["fs"] = state_ids[(override["metadata"]["id"], segment_id)]
         segments[key] = segment

@@ -8,12 +8,12 @@ them as they are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ensign.errors import NotFound
 from ensign.services.identities import PreparedIdentity, TraitOutput
-from ensign.services.snapshots import Snapshot
+from ensign.services.snapshots import ExperimentInfo, Snapshot
 
 # The SDKs map each identity override to a segment of this name (flag-engine 11).
 IDENTITY_OVERRIDE_REASON = "TARGETING_MATCH; segment=identity_overrides"
@@ -46,6 +46,17 @@ class ServedFlag(NamedTuple):
     reason: str
 
 
+class ExperimentOutcome(NamedTuple):
+    """A served flag's running experiment, and whether the identity is in it: it matches the
+    experiment's segment (if any) and its value came from the feature's own multivariate split,
+    not from an identity override nor a segment override."""
+
+    experiment: ExperimentInfo
+    in_experiment: bool
+    variant: str | None
+    enabled: bool
+
+
 @dataclass(frozen=True)
 class IdentifyResult:
     """An identity's evaluation: its flags, and the traits it was evaluated with."""
@@ -54,12 +65,30 @@ class IdentifyResult:
     identity_id: int | None
     served: list[ServedFlag]
     traits: list[TraitOutput]
+    # Feature name → its running experiment's outcome, for served flags under one.
+    experiments: dict[str, ExperimentOutcome] = field(default_factory=dict)
 
     def only(self, feature: str) -> IdentifyResult:
         """The same result with only `feature`'s flag; NotFound when it is not served."""
+        flag = find_flag(self.served, feature)
+        outcome = self.experiments.get(feature)
         return IdentifyResult(
-            self.identifier, self.identity_id, [find_flag(self.served, feature)], self.traits
+            self.identifier,
+            self.identity_id,
+            [flag],
+            self.traits,
+            {} if outcome is None else {feature: outcome},
         )
+
+    def exposures(self) -> list[ExperimentOutcome]:
+        """The experiments this evaluation exposes the identity to: in the experiment, with a
+        variant, and the flag enabled (the official SDK's `get_experiment_flag` sends an
+        exposure on the same terms)."""
+        return [
+            o
+            for o in self.experiments.values()
+            if o.in_experiment and o.enabled and o.variant is not None
+        ]
 
 
 def find_flag(served: Sequence[ServedFlag], feature: str) -> ServedFlag:
@@ -100,6 +129,7 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
     if identity_id is not None:
         overrides = {o.feature_name: o for o in snapshot.identity_overrides.get(identity_id, ())}
     served = []
+    experiments: dict[str, ExperimentOutcome] = {}
     for name in sorted(evaluated):
         flag = evaluated[name]
         feature = snapshot.features[name]
@@ -130,4 +160,22 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
         served.append(
             ServedFlag(name, enabled, value, state_id, owner, segment_state, variant, reason)
         )
-    return IdentifyResult(identifier, identity_id, served, traits)
+        experiment = snapshot.experiments.get(name)
+        if experiment is not None:
+            experiments[name] = ExperimentOutcome(
+                experiment,
+                _in_experiment(experiment, result["segments"], override is not None, flag),
+                variant,
+                enabled,
+            )
+    return IdentifyResult(identifier, identity_id, served, traits, experiments)
+
+
+def _in_experiment(
+    experiment: ExperimentInfo, matched: list[Any], overridden: bool, flag: Any
+) -> bool:
+    if overridden or flag["metadata"]["fs"] != experiment.default_state_id:
+        return False
+    if experiment.segment_id is None:
+        return True
+    return any(s.get("metadata", {}).get("id") == experiment.segment_id for s in matched)

@@ -12,7 +12,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -63,6 +63,20 @@ class IntegrationTarget:
     resend_after_hours: int = 24
 
 
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """A running experiment, as the identify path needs it: no query to tell who is in it."""
+
+    id: int
+    name: str
+    feature_name: str
+    # The segment an identity must match to be in it; None: every identity.
+    segment_id: int | None
+    # The feature's environment default state: a value served from it came from the
+    # feature's own split (a segment override's split is another state).
+    default_state_id: int
+
+
 @dataclass
 class Snapshot:
     environment_id: int
@@ -87,6 +101,8 @@ class Snapshot:
     defaults: list[tuple[str, int, bool, Any]]
     # The enabled analytics integrations that identify calls record evaluations for.
     integrations: tuple[IntegrationTarget, ...] = ()
+    # The running experiments by feature name.
+    experiments: dict[str, ExperimentInfo] = field(default_factory=dict)
 
     @property
     def updated_at_header(self) -> str:
@@ -170,7 +186,21 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         document_bytes=orjson.dumps(document),
         defaults=defaults,
         integrations=integration_targets(rows.integrations, rows.features),
+        experiments=_experiments(rows, names, {d[0]: d[1] for d in defaults}),
     )
+
+
+def _experiments(
+    rows: EnvironmentRows, names: dict[int, str], default_states: dict[str, int]
+) -> dict[str, ExperimentInfo]:
+    experiments = {}
+    for e in rows.experiments:
+        name = names.get(e.feature_id)
+        if name is not None and name in default_states:
+            experiments[name] = ExperimentInfo(
+                e.id, e.name, name, e.segment_id, default_states[name]
+            )
+    return experiments
 
 
 def _feature_info(feature: Feature) -> FeatureInfo:

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
 from ensign.storage.base import utcnow
+from ensign.storage.experiments import running_experiments
 from ensign.storage.identities import identifiers_of
 from ensign.storage.models import (
     Environment,
+    Experiment,
     Feature,
     FeatureState,
     FlagEvaluationCount,
@@ -133,6 +135,8 @@ class EnvironmentRows:
     segments: Sequence[Segment]
     identifiers: dict[int, str]
     integrations: Sequence[IntegrationConfig] = ()
+    # The running experiments (at most one per feature).
+    experiments: Sequence[Experiment] = ()
 
 
 def load_environment_rows(session: Session, environment_id: int) -> EnvironmentRows | None:
@@ -173,6 +177,7 @@ def load_environment_rows(session: Session, environment_id: int) -> EnvironmentR
         segments,
         identifiers_of(session, sorted(identity_ids)),
         integrations,
+        running_experiments(session, environment_id),
     )
 
 

@@ -19,6 +19,7 @@ from ensign.storage.models.environments import (
     Project,
     ServerKey,
 )
+from ensign.storage.models.experiments import Experiment, Exposure
 from ensign.storage.models.features import (
     Feature,
     FeatureState,
@@ -51,6 +52,8 @@ __all__ = [
     "DashboardSession",
     "DeliveryAttempt",
     "Environment",
+    "Experiment",
+    "Exposure",
     "Feature",
     "FeatureState",
     "FeatureTag",

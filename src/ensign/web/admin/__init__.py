@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from ensign.web.admin import (
     audit,
     environments,
+    experiments,
     featurestates,
     identities,
     imports,
@@ -23,6 +24,7 @@ for _module in (
     projects,
     segments,
     environments,
+    experiments,
     identities,
     featurestates,
     audit,

@@ -12,6 +12,7 @@ from ensign.storage.models import (
     AdminApiKey,
     AuditLog,
     Environment,
+    Experiment,
     Feature,
     FeatureState,
     Identity,
@@ -166,6 +167,18 @@ def segment(row: Segment) -> dict[str, Any]:
         "rules": row.rules,
         "managed_by": row.managed_by,
         "created_date": moment(row.created_at),
+    }
+
+
+def experiment(row: Experiment) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "feature": row.feature_id,
+        "segment": row.segment_id,
+        "running": row.running,
+        "started_at": moment(row.started_at),
+        "stopped_at": moment(row.stopped_at),
     }
 
 

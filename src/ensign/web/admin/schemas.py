@@ -307,6 +307,24 @@ class SegmentUpdate(Patch):
     rules: list[RuleIn] | None = Field(default=None, max_length=RULES_PER_LIST)
 
 
+# --- experiments ----------------------------------------------------------------------------
+
+
+class ExperimentCreate(Body):
+    name: Name
+    feature: Id
+    segment: Id | None = None
+    running: bool = True
+
+
+class ExperimentUpdate(Patch):
+    nullable = frozenset({"segment"})
+    name: Name | None = None
+    feature: Id | None = None
+    segment: Id | None = None
+    running: bool | None = None
+
+
 # --- identities -----------------------------------------------------------------------------
 
 

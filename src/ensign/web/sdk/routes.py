@@ -131,7 +131,7 @@ async def deprecated_identity_flags(request: Request) -> Response:
     result = await state.run_identity_work(
         lambda: identify.identity_flags(state.identities, snapshot, query, state.clock())
     )
-    return json_response(wire.identity_flags(snapshot, result.served))
+    return json_response(wire.identity_flags(snapshot, result.served, result.experiments))
 
 
 # --- identities -------------------------------------------------------------------------------
@@ -153,7 +153,8 @@ async def get_identity(request: Request) -> Response:
         lambda: identify.identity_flags(state.identities, snapshot, query, state.clock())
     )
     if query.feature is not None:
-        return json_response(wire.identity_flag(snapshot, result.served[0]))
+        flag = result.served[0]
+        return json_response(wire.identity_flag(snapshot, flag, result.experiments.get(flag.name)))
     return json_response(
         wire.identity_body(snapshot, result), headers={UPDATED_AT: snapshot.updated_at_header}
     )

@@ -11,14 +11,19 @@ its caches go with the old one.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ensign.services.documents import drf_datetime
-from ensign.services.flags import IdentifyResult, ServedFlag, environment_flags
+from ensign.services.flags import (
+    ExperimentOutcome,
+    IdentifyResult,
+    ServedFlag,
+    environment_flags,
+)
 from ensign.services.identities import TraitOutput
 from ensign.services.sdk_requests import IncrementRequest, TraitWrite
 from ensign.services.snapshots import Snapshot
@@ -111,15 +116,51 @@ def environment_flag(snapshot: Snapshot, flag: ServedFlag) -> bytes:
     return orjson.dumps(flag_object(snapshot, flag))
 
 
-def identity_flag(snapshot: Snapshot, flag: ServedFlag) -> bytes:
+def identity_flag(
+    snapshot: Snapshot, flag: ServedFlag, outcome: ExperimentOutcome | None = None
+) -> bytes:
     """One identity flag object."""
+    if outcome is not None:
+        return _experiment_flag(snapshot, flag, outcome)
     return _identity_flag(snapshot, _cached(snapshot).flags, flag)
 
 
-def identity_flags(snapshot: Snapshot, served: Sequence[ServedFlag]) -> bytes:
-    """An identity's flags as a JSON array (also the older `GET /flags/<identifier>` body)."""
+def identity_flags(
+    snapshot: Snapshot,
+    served: Sequence[ServedFlag],
+    experiments: Mapping[str, ExperimentOutcome] | None = None,
+) -> bytes:
+    """An identity's flags as a JSON array (also the older `GET /flags/<identifier>` body).
+    A flag under a running experiment adds `metadata.experiment`, as Flagsmith sends it."""
     cache = _cached(snapshot).flags
-    return b"[" + b",".join([_identity_flag(snapshot, cache, flag) for flag in served]) + b"]"
+    if not experiments:
+        return b"[" + b",".join([_identity_flag(snapshot, cache, flag) for flag in served]) + b"]"
+    return (
+        b"["
+        + b",".join(
+            [
+                _identity_flag(snapshot, cache, flag)
+                if flag.name not in experiments
+                else _experiment_flag(snapshot, flag, experiments[flag.name])
+                for flag in served
+            ]
+        )
+        + b"]"
+    )
+
+
+def _experiment_flag(snapshot: Snapshot, flag: ServedFlag, outcome: ExperimentOutcome) -> bytes:
+    body = flag_object(snapshot, flag)
+    body["variant"] = flag.variant
+    experiment = outcome.experiment
+    body["metadata"] = {
+        "experiment": {
+            "id": experiment.id,
+            "name": experiment.name,
+            "in_experiment": outcome.in_experiment,
+        }
+    }
+    return orjson.dumps(body)
 
 
 def _identity_flag(
@@ -169,7 +210,7 @@ def identity_body(snapshot: Snapshot, result: IdentifyResult) -> bytes:
             b'{"identifier":',
             orjson.dumps(result.identifier),
             b',"flags":',
-            identity_flags(snapshot, result.served),
+            identity_flags(snapshot, result.served, result.experiments),
             b',"traits":',
             orjson.dumps(traits),
             b"}",

@@ -1,0 +1,103 @@
+"""Experiments and their exposures: the admin queries, the running experiments a snapshot is
+built with, and the insert-if-absent that records an exposure on the identify path's cursor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ensign.storage import dialect
+from ensign.storage.models import Experiment
+from ensign.storage.pagination import Page, Window, page
+
+# The unique key decides: a row already there means the identity saw this variant before.
+_INSERT_EXPOSURE = (
+    "INSERT INTO exposures (experiment_id, identifier, variant, exposed_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (experiment_id, identifier, variant) DO NOTHING RETURNING id"
+)
+_SQLITE_INSERT_EXPOSURE = _INSERT_EXPOSURE
+_POSTGRES_INSERT_EXPOSURE = dialect.driver_sql(_INSERT_EXPOSURE, postgres=True)
+
+
+def experiments(session: Session, environment_id: int, window: Window) -> Page[Experiment]:
+    statement = (
+        select(Experiment)
+        .where(Experiment.environment_id == environment_id)
+        .order_by(Experiment.id)
+    )
+    return page(session, statement, window)
+
+
+def experiment_by_id(session: Session, experiment_id: int) -> Experiment | None:
+    return session.get(Experiment, experiment_id)
+
+
+def running_experiment(session: Session, environment_id: int, feature_id: int) -> Experiment | None:
+    """The experiment running on a feature in an environment, if any."""
+    return session.scalar(
+        select(Experiment).where(
+            Experiment.environment_id == environment_id,
+            Experiment.feature_id == feature_id,
+            Experiment.running.is_(True),
+        )
+    )
+
+
+def running_experiments(session: Session, environment_id: int) -> Sequence[Experiment]:
+    """An environment's running experiments, read with its snapshot rows."""
+    return session.scalars(
+        select(Experiment)
+        .where(Experiment.environment_id == environment_id, Experiment.running.is_(True))
+        .order_by(Experiment.id)
+    ).all()
+
+
+def save_experiment(session: Session, experiment: Experiment) -> bool:
+    """Flush an added or changed experiment; False when another one already runs on its feature
+    (the partial unique index decides, so two concurrent starts cannot both succeed)."""
+    try:
+        with session.begin_nested():
+            session.add(experiment)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def delete_experiment(session: Session, experiment: Experiment) -> None:
+    session.delete(experiment)
+    session.flush()
+
+
+def insert_exposure(
+    cursor: Any,
+    experiment_id: int,
+    identifier: str,
+    variant: str,
+    at: dt.datetime,
+    *,
+    postgres: bool,
+) -> bool:
+    """Record that `identifier` was served `variant` on a raw driver cursor, in the caller's
+    transaction; True only when this is the first time (one statement, no read before it)."""
+    if postgres:
+        cursor.execute(_POSTGRES_INSERT_EXPOSURE, (experiment_id, identifier, variant, at))
+    else:
+        stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        cursor.execute(_SQLITE_INSERT_EXPOSURE, (experiment_id, identifier, variant, stamp))
+    return cursor.fetchone() is not None
+
+
+def record_exposure(
+    session: Session, experiment_id: int, identifier: str, variant: str, at: dt.datetime
+) -> bool:
+    """`insert_exposure` inside an ORM session's transaction (the events API's path)."""
+    with dialect.driver_cursor(session) as cursor:
+        return insert_exposure(
+            cursor, experiment_id, identifier, variant, at, postgres=dialect.is_postgres(session)
+        )
