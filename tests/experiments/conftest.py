@@ -1,5 +1,7 @@
-"""The admin fixtures, for experiments tests."""
+"""Fixtures for experiments tests: the admin API's, and the fake vendors with a configured
+environment."""
 
 from tests.admin.conftest import admin, world
+from tests.fakes.fixtures import env, settings, vendors
 
-__all__ = ["admin", "world"]
+__all__ = ["admin", "env", "settings", "vendors", "world"]

@@ -98,6 +98,13 @@ class DeliveryQueue:
                 q.release_claim(session, q.Claim(others, [], token), now)
         return [row for row in claimed if row.is_test]
 
+    def hand_back(self, integration_id: int, ids: set[int], token: str | None) -> None:
+        """Let go of claimed rows unsent, due at once (in memory, the claim ends with the
+        batch anyway)."""
+        if token is not None:
+            with self._db.session() as session:
+                q.release_claim(session, q.Claim(sorted(ids), [], token), self._clock())
+
     def reject(self, integration_id: int, claim: q.Claim, rejected: dict[int, str]) -> None:
         """Fail the rows the destination refused to build, each with its reason."""
         now = self._clock()

@@ -264,9 +264,13 @@ class Dispatcher:
             claim = q.Claim([r.id for r in claimed], [], claim_token)
             await asyncio.to_thread(self._queue.reject, target.id, claim, rejected)
             metrics.EVALUATIONS.labels(target.kind, "failed").inc(len(rejected))
+        deferred = {by_key[k].id for k in prepared.deferred}
+        if deferred:
+            # Rows for another endpoint of this vendor: handed back, due at once.
+            await asyncio.to_thread(self._queue.hand_back, target.id, deferred, claim_token)
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
-        remaining = [r for r in claimed if r.id not in rejected]
+        remaining = [r for r in claimed if r.id not in rejected and r.id not in deferred]
         claim = q.Claim(
             [r.id for r in remaining], [r.evaluation_id for r in remaining], claim_token
         )
@@ -315,7 +319,14 @@ def _build(
 ) -> PreparedBatch:
     # The stored flags map names to the values sent: the destinations copy them as they are.
     evaluations = [
-        Evaluation(row.event_key, row.identifier, {}, row.evaluated_at, values_json=row.flags)
+        Evaluation(
+            row.event_key,
+            row.identifier,
+            {},
+            row.evaluated_at,
+            values_json=row.flags,
+            kind=row.kind,
+        )
         for row in claimed
     ]
     return destination.build(Target(target.api_key, target.base_url, target.options), evaluations)

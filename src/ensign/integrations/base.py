@@ -36,6 +36,9 @@ class Evaluation:
     # The same as JSON text, as the outbox stores it: builders copy it into the request as it
     # is, without parsing it (`values` and `flags` are then unused).
     values_json: str | None = None
+    # `flags` (the above) or `exposure`: an identity's first sight of an experiment's variant,
+    # `values_json` then holding {"experiment": name, "variant": key}.
+    kind: str = "flags"
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,13 @@ class OutboundRequest:
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A request carrying `sent` evaluation keys; `rejected` ones cannot be sent (key → why)."""
+    """A request carrying `sent` evaluation keys; `rejected` ones cannot be sent (key → why);
+    `deferred` ones need another request (another endpoint) and are left for the next batch."""
 
     request: OutboundRequest | None
     sent: tuple[str, ...]
     rejected: Mapping[str, str]
+    deferred: tuple[str, ...] = ()
 
 
 class Outcome(enum.Enum):
@@ -102,6 +107,21 @@ def sent_values(evaluation: Evaluation) -> dict[str, Any]:
         values: dict[str, Any] = orjson.loads(evaluation.values_json)
         return values
     return properties(evaluation.flags)
+
+
+EXPOSURE = "exposure"
+
+
+def exposure(evaluation: Evaluation) -> tuple[str, str]:
+    """An exposure's experiment name and variant key, as recorded."""
+    payload = orjson.loads(evaluation.values_json or "{}")
+    return str(payload.get("experiment", "")), str(payload.get("variant", ""))
+
+
+def epoch_milliseconds(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

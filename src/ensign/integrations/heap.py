@@ -2,7 +2,9 @@
 
 One event per evaluation, all in one bulk request: `POST {base}/api/track` with
 `{"app_id", "events": [...]}`. Each event carries the evaluation time and an idempotency key,
-so that a retried request is deduplicated by Heap rather than counted twice.
+so that a retried request is deduplicated by Heap rather than counted twice. An experiment
+exposure is an `Experiment Viewed` event with the properties "Experiment name" and
+"Variant name", in the same requests.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from typing import Any
 import orjson
 
 from ensign.integrations.base import (
+    EXPOSURE,
     DeliveryOutcome,
     Evaluation,
     OutboundRequest,
     PreparedBatch,
     Target,
     classify_http,
+    exposure,
     iso_timestamp,
     sent_values,
 )
 
 DEFAULT_EVENT_NAME = "Flagsmith Feature Flags"
+EXPERIMENT_VIEWED = "Experiment Viewed"
 MAX_EVENTS = 1000
 MAX_IDENTITY_CHARS = 255
 # Heap wants property names and string values under 1024 characters.
@@ -59,6 +64,18 @@ def build_event(evaluation: Evaluation, event_name: str) -> dict[str, Any]:
     }
 
 
+def build_exposure_event(evaluation: Evaluation) -> dict[str, Any]:
+    """One `Experiment Viewed` event: the identity's first sight of an experiment's variant."""
+    experiment, variant = exposure(evaluation)
+    return {
+        "identity": evaluation.identity,
+        "event": EXPERIMENT_VIEWED,
+        "properties": {"Experiment name": _clip(experiment), "Variant name": _clip(variant)},
+        "timestamp": iso_timestamp(evaluation.evaluated_at),
+        "idempotency_key": evaluation.key,
+    }
+
+
 def _fits(values_json: str) -> bool:
     """Whether no name or string value in the JSON text can be past Heap's limit: with no
     escapes, every string is a run between two quotes, and a run that short is short enough."""
@@ -70,6 +87,8 @@ def _fits(values_json: str) -> bool:
 def encode_event(evaluation: Evaluation, event_name_json: bytes) -> bytes:
     """`build_event`, serialised; the stored values are copied in without parsing them when
     nothing in them needs clipping."""
+    if evaluation.kind == EXPOSURE:
+        return orjson.dumps(build_exposure_event(evaluation))
     text = evaluation.values_json
     if text is None or not _fits(text):
         return orjson.dumps(build_event(evaluation, orjson.loads(event_name_json)))

@@ -1,18 +1,29 @@
-"""Mixpanel's profile updates (analytics-apis.md §2.2), built and read purely.
+"""Mixpanel's profile updates (analytics-apis.md §2.2) and events (§2.3), built and read purely.
 
 Each identity's flags become properties of its Mixpanel profile: `POST {base}/engage?verbose=1`
 with a JSON array of `$set` updates. A `$set` is idempotent, so retries are safe; several
 updates to one profile in a batch collapse to the latest, which is what Mixpanel would keep.
+
+Experiment exposures are events: `$experiment_started`, with the string properties
+"Experiment name" and "Variant name" that Mixpanel's Experiments report reads, through
+`POST {base}/track?verbose=1` (the project token in each event), or through
+`POST {base}/import?strict=1` with the project's API secret when one is configured (`/track`
+refuses events older than five days, which a long vendor outage can make them). Each carries
+`$insert_id`, the record's key, by which Mixpanel drops a retried copy. One request goes to
+one endpoint: a batch holding both kinds sends the first row's kind and leaves the rest for
+the next batch.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from ensign.integrations.base import (
+    EXPOSURE,
     DeliveryOutcome,
     Evaluation,
     OutboundRequest,
@@ -21,11 +32,16 @@ from ensign.integrations.base import (
     Target,
     body_text,
     classify_http,
+    epoch_milliseconds,
+    exposure,
     sent_values,
     truncate,
 )
 
 MAX_UPDATES = 2000
+EXPERIMENT_STARTED = "$experiment_started"
+# Mixpanel truncates every string to 255 characters.
+MAX_STRING_CHARS = 255
 
 
 def profile_properties(evaluation: Evaluation) -> dict[str, Any]:
@@ -77,6 +93,22 @@ def latest_per_identity(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
     return list(latest.values())
 
 
+def build_exposure_event(evaluation: Evaluation, token: str) -> dict[str, Any]:
+    """One `$experiment_started` event, as Mixpanel's Experiments report reads it."""
+    experiment, variant = exposure(evaluation)
+    return {
+        "event": EXPERIMENT_STARTED,
+        "properties": {
+            "token": token,
+            "distinct_id": evaluation.identity,
+            "time": epoch_milliseconds(evaluation.evaluated_at),
+            "$insert_id": evaluation.key,
+            "Experiment name": experiment[:MAX_STRING_CHARS],
+            "Variant name": variant[:MAX_STRING_CHARS],
+        },
+    }
+
+
 class Mixpanel:
     kind = "mixpanel"
     max_batch = MAX_UPDATES
@@ -87,6 +119,12 @@ class Mixpanel:
             raise ValueError(f"Mixpanel takes at most {MAX_UPDATES} updates a request")
         if not evaluations:
             return PreparedBatch(None, (), {})
+        kind = evaluations[0].kind
+        same = [e for e in evaluations if e.kind == kind]
+        deferred = tuple(e.key for e in evaluations if e.kind != kind)
+        if kind == EXPOSURE:
+            return self._events(target, same, deferred)
+        evaluations = same
         ignore_time = bool(target.options.get("ignore_time", True))
         token = orjson.dumps(target.api_key)
         updates = [
@@ -99,7 +137,24 @@ class Mixpanel:
             {"Content-Type": "application/json", "Accept": "application/json"},
             b"[" + b",".join(updates) + b"]",
         )
-        return PreparedBatch(request, tuple(e.key for e in evaluations), {})
+        return PreparedBatch(request, tuple(e.key for e in evaluations), {}, deferred)
+
+    def _events(
+        self, target: Target, evaluations: Sequence[Evaluation], deferred: tuple[str, ...]
+    ) -> PreparedBatch:
+        events = [build_exposure_event(e, target.api_key) for e in evaluations]
+        base = target.base_url.rstrip("/")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        secret = target.options.get("api_secret")
+        if secret:
+            # The project's API secret as the Basic user, with an empty password.
+            credentials = base64.b64encode(f"{secret}:".encode()).decode()
+            url = base + "/import?strict=1"
+            headers["Authorization"] = f"Basic {credentials}"
+        else:
+            url = base + "/track?verbose=1"
+        request = OutboundRequest("POST", url, headers, orjson.dumps(events))
+        return PreparedBatch(request, tuple(e.key for e in evaluations), {}, deferred)
 
     def classify(
         self, status_code: int, headers: Mapping[str, str], body: bytes
@@ -114,7 +169,8 @@ class Mixpanel:
         except orjson.JSONDecodeError:
             answer = body.decode("utf-8", "replace").strip()
         status = answer.get("status") if isinstance(answer, dict) else answer
-        if status in (1, "1"):
+        # `/engage` and `/track` say 1; `/import` says "OK".
+        if status in (1, "1", "OK"):
             return DeliveryOutcome(Outcome.DELIVERED, status_code, body_text(body))
         error = answer.get("error") if isinstance(answer, dict) else None
         message = truncate(str(error)) if error else body_text(body) or "empty response"

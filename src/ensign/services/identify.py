@@ -13,8 +13,9 @@ import datetime as dt
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from ensign.services import identities, outbox
+from ensign.services import exposures, identities, outbox
 from ensign.services.delivered import Ledger
+from ensign.services.exposures import ExposureWriter
 from ensign.services.flags import IdentifyResult, evaluate
 from ensign.services.identities import IdentityRepository, PreparedIdentity
 from ensign.services.outbox import OutboxWriter
@@ -23,7 +24,7 @@ from ensign.services.snapshots import Snapshot
 from ensign.storage.models import utcnow
 
 
-class IdentifyStore(IdentityRepository, OutboxWriter, Protocol):
+class IdentifyStore(IdentityRepository, OutboxWriter, ExposureWriter, Protocol):
     """The identify path's statements inside one transaction."""
 
 
@@ -48,10 +49,10 @@ def identify(
         traits = ()
     identifier = request.identifier or identities.generated_identifier(traits)
     stores = bool(request.identifier) and not request.transient
-    records = bool(snapshot.integrations)
+    records = _records(snapshot)
     # Compared with what was last recorded for the identity: locked, so that a concurrent
     # call for it compares with what this one records.
-    lock = stores and records and outbox.tracks_changes(snapshot)
+    lock = stores and bool(snapshot.integrations) and outbox.tracks_changes(snapshot)
     with units.unit(write=stores or records) as store:
         stored = None
         ledger = None
@@ -76,16 +77,32 @@ def identify(
             # Evaluated inside the transaction, so that the evaluation the integrations
             # receive is committed with the identity, on one trip to the database thread.
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            outbox.record_identify(
-                store,
-                snapshot,
-                result,
-                now or utcnow(),
-                identity_id=prepared.identity_id,
-                ledger=ledger,
-            )
+            moment = now or utcnow()
+            if snapshot.integrations:
+                outbox.record_identify(
+                    store,
+                    snapshot,
+                    result,
+                    moment,
+                    identity_id=prepared.identity_id,
+                    ledger=ledger,
+                )
+            _record_exposures(store, snapshot, result, moment)
             return result
     return evaluate(snapshot, prepared, is_server=request.is_server)
+
+
+def _records(snapshot: Snapshot) -> bool:
+    """Whether an identify call records anything: evaluations for the integrations, or
+    exposures to a running experiment."""
+    return bool(snapshot.integrations) or bool(snapshot.experiments)
+
+
+def _record_exposures(
+    store: IdentifyStore, snapshot: Snapshot, result: IdentifyResult, at: dt.datetime
+) -> None:
+    if result.experiments:
+        exposures.record_identify_exposures(store, snapshot, result, at)
 
 
 def identity_flags(
@@ -100,8 +117,12 @@ def identity_flags(
     for the integrations."""
     identifier = request.identifier
     unstored = PreparedIdentity(identifier, None, [])
-    if request.recorded and request.feature is None and snapshot.integrations:
-        lock = not request.transient and outbox.tracks_changes(snapshot)
+    if request.recorded and request.feature is None and _records(snapshot):
+        lock = (
+            not request.transient
+            and bool(snapshot.integrations)
+            and outbox.tracks_changes(snapshot)
+        )
         with units.unit(write=True) as store:
             prepared = (
                 unstored
@@ -111,14 +132,17 @@ def identity_flags(
             if prepared is None:
                 prepared = identities.create(store, snapshot, identifier, lock=lock)
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            outbox.record_identify(
-                store,
-                snapshot,
-                result,
-                now or utcnow(),
-                identity_id=prepared.identity_id,
-                ledger=Ledger.of(prepared.delivered) if lock else None,
-            )
+            moment = now or utcnow()
+            if snapshot.integrations:
+                outbox.record_identify(
+                    store,
+                    snapshot,
+                    result,
+                    moment,
+                    identity_id=prepared.identity_id,
+                    ledger=Ledger.of(prepared.delivered) if lock else None,
+                )
+            _record_exposures(store, snapshot, result, moment)
         return result
     if request.transient:
         prepared = unstored

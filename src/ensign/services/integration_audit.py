@@ -32,8 +32,13 @@ def snapshot(config: IntegrationConfig) -> dict[str, Any]:
         "tag": config.tag_label,
         "deliver": config.deliver,
         "resend_after_hours": config.resend_after_hours,
-        "options": dict(config.options or {}),
+        "options": _redacted(config.options or {}),
     }
+
+
+def _redacted(options: dict[str, Any]) -> dict[str, Any]:
+    # Mixpanel's API secret is a credential too.
+    return {k: REDACTED if k == "api_secret" and v else v for k, v in options.items()}
 
 
 def record(

@@ -66,6 +66,8 @@ class IntegrationInput:
     ignore_time: bool | None = None
     deliver: str | None = None
     resend_after_hours: object = None
+    exposures: bool | None = None
+    api_secret: str | None = None
     given: frozenset[str] = frozenset()
 
 
@@ -159,6 +161,10 @@ def _apply(
             config.feature_names = None
     _apply_delivery(config, data)
     options = dict(config.options or {})
+    # Experiment exposures go to every integration unless it is told otherwise.
+    if "exposures" in given and data.exposures is not None:
+        options["exposures"] = data.exposures
+    options.setdefault("exposures", True)
     if kind == HEAP:
         if "event_name" in given:
             name = (data.event_name or "").strip() or DEFAULT_HEAP_EVENT_NAME
@@ -170,6 +176,12 @@ def _apply(
         if "ignore_time" in given and data.ignore_time is not None:
             options["ignore_time"] = data.ignore_time
         options.setdefault("ignore_time", True)
+        if "api_secret" in given:
+            secret = (data.api_secret or "").strip()
+            if len(secret) > 200:
+                raise InvalidInput("api_secret: at most 200 characters.", field="api_secret")
+            # Empty: events go through /track with the project token.
+            options["api_secret"] = secret or None
     config.options = options
 
 

@@ -61,6 +61,8 @@ class IntegrationTarget:
     # never); otherwise on every evaluation.
     changes_only: bool = False
     resend_after_hours: int = 24
+    # Whether experiment exposures are sent to it too.
+    exposures: bool = True
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def integration_targets(
             names = frozenset(
                 f.name for f in features if any(t.label == config.tag_label for t in f.tags)
             )
+        exposures = bool((config.options or {}).get("exposures", True))
         targets.append(
             IntegrationTarget(
                 config.id,
@@ -242,6 +245,7 @@ def integration_targets(
                 names,
                 changes_only=config.deliver == "changes",
                 resend_after_hours=config.resend_after_hours,
+                exposures=exposures,
             )
         )
     return tuple(targets)

@@ -46,6 +46,7 @@ class ClaimedRow:
     flags: str
     evaluated_at: dt.datetime
     is_test: bool = False
+    kind: str = "flags"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,13 @@ _CLAIMED_COLUMNS = (
     RecordedEvaluation.flags,
     RecordedEvaluation.evaluated_at,
     OutboxDelivery.is_test,
+    RecordedEvaluation.kind,
 )
+
+
+def _claimed(row: Any) -> ClaimedRow:
+    values: tuple[Any, ...] = tuple(row)
+    return ClaimedRow(*values)
 
 
 def _due(integration_id: int, now: dt.datetime) -> Any:
@@ -122,7 +129,7 @@ def claim_due(
         .returning(*_CLAIMED_COLUMNS)
         .execution_options(synchronize_session=False)
     ).all()
-    claimed = [ClaimedRow(*r) for r in rows]
+    claimed = [_claimed(r) for r in rows]
     claimed.sort(key=lambda r: r.id)
     return claimed
 
@@ -147,7 +154,7 @@ def read_due(
     if exclude:
         statement = statement.where(OutboxDelivery.id.not_in(list(exclude)))
     rows = session.execute(statement).all()
-    claimed = [ClaimedRow(*r) for r in rows]
+    claimed = [_claimed(r) for r in rows]
     claimed.sort(key=lambda r: r.id)
     return claimed
 

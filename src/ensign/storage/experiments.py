@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
+from ensign.storage.base import utcnow
 from ensign.storage.models import Experiment
+from ensign.storage.outbox import OutboxRecord, insert_records
 from ensign.storage.pagination import Page, Window, page
 
 # The unique key decides: a row already there means the identity saw this variant before.
@@ -93,11 +95,27 @@ def insert_exposure(
     return cursor.fetchone() is not None
 
 
-def record_exposure(
-    session: Session, experiment_id: int, identifier: str, variant: str, at: dt.datetime
-) -> bool:
-    """`insert_exposure` inside an ORM session's transaction (the events API's path)."""
-    with dialect.driver_cursor(session) as cursor:
-        return insert_exposure(
-            cursor, experiment_id, identifier, variant, at, postgres=dialect.is_postgres(session)
-        )
+class SessionExposures:
+    """`insert_exposure` and `outbox.insert_records` inside an ORM session's transaction: the
+    writer that `services.exposures.record_exposure` takes off the identify path (the events
+    API)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def insert_exposure(
+        self, experiment_id: int, identifier: str, variant: str, at: dt.datetime
+    ) -> bool:
+        session = self._session
+        with dialect.driver_cursor(session) as cursor:
+            return insert_exposure(
+                cursor,
+                experiment_id,
+                identifier,
+                variant,
+                at,
+                postgres=dialect.is_postgres(session),
+            )
+
+    def insert_outbox(self, records: Sequence[OutboxRecord]) -> None:
+        insert_records(self._session, records, utcnow())

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
 from ensign.storage.base import utcnow
+from ensign.storage.experiments import insert_exposure
 from ensign.storage.models import Identity, Trait
 from ensign.storage.outbox import OutboxRecord, insert_outbox
 from ensign.storage.pagination import Page, Window, page
@@ -211,6 +212,14 @@ class IdentityStore:
     def insert_outbox(self, records: Sequence[OutboxRecord]) -> None:
         """Record evaluations for the analytics dispatcher in this transaction (see `outbox`)."""
         insert_outbox(self._cursor, records, postgres=self._pg)
+
+    def insert_exposure(
+        self, experiment_id: int, identifier: str, variant: str, at: dt.datetime
+    ) -> bool:
+        """Record an experiment exposure unless already there (see `experiments`)."""
+        return insert_exposure(
+            self._cursor, experiment_id, identifier, variant, at, postgres=self._pg
+        )
 
 
 def get_or_create_identity(

@@ -30,8 +30,8 @@ GIVEN_UP = "given_up"
 _CHUNK = 500
 
 _INSERT_EVALUATION = (
-    "INSERT INTO evaluations (environment_id, event_key, identifier, flags, evaluated_at) "
-    "VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO evaluations (environment_id, kind, event_key, identifier, flags, evaluated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DELIVERY = (
     "INSERT INTO outbox_deliveries (integration_id, evaluation_id, status, next_attempt_at, "
@@ -58,6 +58,9 @@ class OutboxRecord:
     flags: str
     evaluated_at: dt.datetime
     is_test: bool = False
+    # `flags` (an identity's flag set) or `exposure` (an experiment exposure: `flags` then
+    # holds {"experiment": name, "variant": key, "experiment_id": id}).
+    kind: str = "flags"
 
 
 def insert_outbox(
@@ -85,7 +88,8 @@ def insert_outbox(
         if evaluated_at is None:
             evaluated_at = stamps[r.evaluated_at] = _stamp(r.evaluated_at, postgres)
         cursor.execute(
-            insert_evaluation, (r.environment_id, r.event_key, r.identifier, r.flags, evaluated_at)
+            insert_evaluation,
+            (r.environment_id, r.kind, r.event_key, r.identifier, r.flags, evaluated_at),
         )
         evaluation_id = cursor.fetchone()[0] if postgres else cursor.lastrowid
         evaluation_ids.append(evaluation_id)

@@ -48,6 +48,16 @@ class IntegrationIn(BaseModel):
         description="With deliver=changes, send unchanged flags again after this many hours "
         "(default 24, 0: never, at most 8760).",
     )
+    exposures: bool | None = Field(
+        default=None,
+        description="Send experiment exposures (Mixpanel `$experiment_started`, Heap "
+        "`Experiment Viewed`; default true).",
+    )
+    api_secret: str | None = Field(
+        default=None,
+        description="Mixpanel only: the project's API secret; exposures then go through "
+        "`/import` instead of `/track`. Never shown again.",
+    )
 
 
 def _input(body: IntegrationIn) -> IntegrationInput:
@@ -62,6 +72,8 @@ def _input(body: IntegrationIn) -> IntegrationInput:
         ignore_time=body.ignore_time,
         deliver=body.deliver,
         resend_after_hours=body.resend_after_hours,
+        exposures=body.exposures,
+        api_secret=body.api_secret,
         given=frozenset(body.model_fields_set),
     )
 
@@ -79,10 +91,12 @@ def _render(config: IntegrationConfig) -> dict[str, Any]:
         "resend_after_hours": config.resend_after_hours,
     }
     options = config.options or {}
+    body["exposures"] = bool(options.get("exposures", True))
     if config.kind == integrations.HEAP:
         body["event_name"] = options.get("event_name", integrations.DEFAULT_HEAP_EVENT_NAME)
     else:
         body["ignore_time"] = bool(options.get("ignore_time", True))
+        body["api_secret_set"] = bool(options.get("api_secret"))
     return body
 
 
