@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 
 from ensign.services.admin import experiments
 from ensign.services.admin.experiments import ExperimentInput
+from ensign.services.exposures import record_exposure
 from ensign.services.importing import import_document
 from ensign.services.keys import AdminPrincipal
+from ensign.storage.experiments import SessionExposures
+from ensign.storage.models import utcnow
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
@@ -183,3 +186,45 @@ def _segment_id(sdk: TestClient, organisation: Organisation, project_id: int, na
     response = sdk.get(f"/api/v1/projects/{project_id}/segments/", headers=organisation.headers)
     assert response.status_code == 200, response.text
     return int(next(s["id"] for s in response.json()["results"] if s["name"] == name))
+
+
+def test_exposures__mixpanel_api_secret__sent_through_import(
+    state: AppState, sdk: TestClient, env: Env, vendors: Served
+) -> None:
+    configure(state, env, "mixpanel", vendors.mixpanel_url, api_secret="s3cret")
+    start(state, env)
+
+    checkout(sdk, env.client_key, "user-1")
+    deliver(state, lambda: len(experiment_events(vendors)[0]) == 1)
+
+    imports = [r for r in vendors.mixpanel.requests if r.get("path") == "/import"]
+    assert len(imports) == 1
+    assert imports[0]["headers"]["authorization"] == "Basic czNjcmV0Og=="
+    assert imports[0]["query"] == {"strict": "1"}
+
+
+def test_record_exposure__same_variant_once__a_new_variant_again(
+    state: AppState, env: Env, vendors: Served
+) -> None:
+    # Given a running experiment and an integration taking exposures
+    configure(state, env, "heap", vendors.heap_url)
+    start(state, env)
+    snapshot = state.cache.for_key(env.client_key)
+    assert snapshot is not None
+    experiment = snapshot.experiments["checkout"]
+    at = utcnow()
+
+    # When the same identity is recorded with one variant twice, then another
+    with state.write() as session:
+        writer = SessionExposures(session)
+        first = record_exposure(writer, snapshot, experiment, "jo", "one", at)
+        again = record_exposure(writer, snapshot, experiment, "jo", "one", at)
+        changed = record_exposure(writer, snapshot, experiment, "jo", "two", at)
+    deliver(state, lambda: len(experiment_events(vendors)[1]) >= 2)
+
+    # Then the first sight of each variant is an exposure, and only those are sent
+    assert (first, again, changed) == (True, False, True)
+    assert [e["properties"]["Variant name"] for e in experiment_events(vendors)[1]] == [
+        "one",
+        "two",
+    ]
