@@ -164,7 +164,8 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
         if experiment is not None:
             experiments[name] = ExperimentOutcome(
                 experiment,
-                _in_experiment(experiment, result["segments"], override is not None, flag),
+                feature.type == "MULTIVARIATE"
+                and _in_experiment(experiment, result["segments"], override is not None, flag),
                 variant,
                 enabled,
             )
