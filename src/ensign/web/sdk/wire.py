@@ -38,6 +38,8 @@ class _SnapshotBytes:
     flags_bodies: dict[bool, bytes] = field(default_factory=dict)
     # An identity's flag object per outcome: (flag, type of its value) → bytes.
     flags: dict[tuple[ServedFlag, type], bytes] = field(default_factory=dict)
+    # The same for flags under a running experiment: (flag, type, in experiment) → bytes.
+    experiment_flags: dict[tuple[ServedFlag, type, bool], bytes] = field(default_factory=dict)
     # Feature objects by feature name.
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -150,6 +152,21 @@ def identity_flags(
 
 
 def _experiment_flag(snapshot: Snapshot, flag: ServedFlag, outcome: ExperimentOutcome) -> bytes:
+    """A flag object with its experiment's metadata; cached per outcome like the others (the
+    experiment is fixed for the snapshot's life)."""
+    cache = _cached(snapshot).experiment_flags
+    key = (flag, type(flag.value), outcome.in_experiment)
+    cached = cache.get(key)
+    if cached is None:
+        cached = _experiment_flag_bytes(snapshot, flag, outcome)
+        if len(cache) < FLAG_BYTES_CACHE_SIZE:
+            cache[key] = cached
+    return cached
+
+
+def _experiment_flag_bytes(
+    snapshot: Snapshot, flag: ServedFlag, outcome: ExperimentOutcome
+) -> bytes:
     body = flag_object(snapshot, flag)
     body["variant"] = flag.variant
     experiment = outcome.experiment
