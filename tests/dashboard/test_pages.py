@@ -408,3 +408,19 @@ def test_user_cli__create__then_duplicate_fails(database_url: str, monkeypatch: 
         cli_app, ["user", "create", "--email", "x@example.com", "--password", "short"], env=env
     )
     assert short.exit_code == 1
+
+
+def test_integrations__exposures_checkbox__saved(signed_in: Browser, seeded: Seeded) -> None:
+    env = seeded.environment_id
+    signed_in.post(
+        f"/environments/{env}/integrations/heap",
+        {"api_key": "123", "region": "eu", "enabled": "on", "exposures": "on"},
+    )
+    signed_in.post(
+        f"/environments/{env}/integrations/mixpanel",
+        {"api_key": "tok", "region": "us", "enabled": "on"},
+    )
+    page = signed_in.get(f"/environments/{env}/integrations")
+    cards = {c["kind"]: c for c in page.context["cards"]}
+    assert (cards["heap"]["exposures"], cards["mixpanel"]["exposures"]) == (True, False)
+    assert "Send experiment exposures" in page.text

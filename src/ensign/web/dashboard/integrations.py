@@ -76,6 +76,7 @@ def _page(
                 )[0]
                 card["event_name"] = (config.options or {}).get("event_name", "")
                 card["ignore_time"] = bool((config.options or {}).get("ignore_time", True))
+                card["exposures"] = bool((config.options or {}).get("exposures", True))
             cards.append(card)
         context.update(
             cards=cards,
@@ -111,6 +112,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         "base_url",
         "deliver",
         "resend_after_hours",
+        "exposures",
     }
     if region == CUSTOM:
         if not base_url:
@@ -138,6 +140,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         ignore_time=ignore_time,
         deliver=dash.value("deliver", integrations.CHANGES),
         resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
+        exposures=dash.value("exposures") == "on",
         given=frozenset(given),
     )
 
