@@ -122,3 +122,24 @@ def test_experiments__start_and_stop__served_at_once(admin: Admin) -> None:
     }
     assert during["variant"] in ("express", "control")
     assert "metadata" not in after
+
+
+def test_experiments__segment_deleted__experiment_stops_rather_than_widening(
+    admin: Admin,
+) -> None:
+    project, environment, feature = _setup(admin)
+    segment = admin.made(
+        f"/api/v1/projects/{project['id']}/segments/",
+        {"name": "gold", "rules": [{"type": "ALL", "rules": [], "conditions": []}]},
+    )
+    base = f"/api/v1/environments/{environment['api_key']}/experiments/"
+    created = admin.made(
+        base, {"name": "Gold test", "feature": feature["id"], "segment": segment["id"]}
+    )
+
+    admin.delete(f"/api/v1/projects/{project['id']}/segments/{segment['id']}/")
+    after = admin.get(f"{base}{created['id']}/").json()
+
+    assert (after["running"], after["segment"]) == (False, None)
+    assert after["stopped_at"] is not None
+    assert "metadata" not in _identity_flag(admin, environment["api_key"], "user-1")

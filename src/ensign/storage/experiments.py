@@ -59,6 +59,17 @@ def running_experiments(session: Session, environment_id: int) -> Sequence[Exper
     ).all()
 
 
+def stop_for_segment(session: Session, segment_id: int, at: dt.datetime) -> list[int]:
+    """Stop the running experiments limited to a segment; answers their environments' ids."""
+    rows = session.scalars(
+        select(Experiment).where(Experiment.segment_id == segment_id, Experiment.running.is_(True))
+    ).all()
+    for row in rows:
+        row.running, row.stopped_at = False, at
+    session.flush()
+    return sorted({row.environment_id for row in rows})
+
+
 def save_experiment(session: Session, experiment: Experiment) -> bool:
     """Flush an added or changed experiment; False when another one already runs on its feature
     (the partial unique index decides, so two concurrent starts cannot both succeed)."""

@@ -13,10 +13,11 @@ from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
 from ensign.errors import InvalidInput
 from ensign.services.admin import access, audit
 from ensign.services.keys import AdminPrincipal
+from ensign.storage import experiments as experiment_store
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
 from ensign.storage.environments import touch_environments
-from ensign.storage.models import Segment
+from ensign.storage.models import Segment, utcnow
 from ensign.storage.pagination import Page, Window
 
 RULE_TYPES = frozenset({"ALL", "ANY", "NONE"})
@@ -205,6 +206,8 @@ def delete_segment(
     """Delete a segment and, through the database, its overrides."""
     segment = get_segment(session, principal, project_id, segment_id)
     before = row_snapshot(segment)
+    # An experiment limited to the segment would otherwise widen to everyone: it stops.
+    experiment_store.stop_for_segment(session, segment_id, utcnow())
     session.delete(segment)
     session.flush()
     session.expire_all()
