@@ -5,8 +5,8 @@ unique index); `exposures` holds the first time each identity saw each variant (
 recording is an insert-if-absent); outbox records get a `kind` (`flags` for every existing row,
 `exposure` for an experiment exposure), so that delivery builds the right vendor request.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-26 19:00:00.000000
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
