@@ -9,7 +9,7 @@
    a separate `ensign worker` process instead of inside `ensign serve`; `--dispatcher none`
    delivers nothing, which measures the cost of recording alone.
 2. Send on change. The same two environments, both integrations in `deliver="changes"` mode
-   (the default): wrk loads `POST /api/v1/identities/` with a pool of `--pool` identities
+   (the default) and an experiment running on a multivariate feature: wrk loads `POST /api/v1/identities/` with a pool of `--pool` identities
    already identified once (repeat identities: nothing changed, every delivery is
    suppressed), on and off alternately, and prints the on/off ratio (target: at least 90%);
    then one run per environment where each identity is called five times in a row, and prints
@@ -26,7 +26,7 @@ accepts; it answers as the vendors do when they accept.
 
     uv run python bench/integrations.py [--duration 10] [--connections 32] [--rounds 2]
         [--dispatcher serve|worker|none] [--evaluations 50000] [--database-url postgresql://...]
-        [--only throughput|changes|drain] [--pool 2000]
+        [--only throughput|changes|drain] [--pool 2000] [--no-experiment]
 
 `--database-url` runs the drain part on that (empty, scratch) database instead of a fresh
 SQLite file; its outbox is filled and emptied, nothing else is removed.
@@ -74,7 +74,8 @@ VENDOR_APP = textwrap.dedent(
     from starlette.routing import Route
 
     STATS = {"heap_requests": 0, "heap_events": 0, "mixpanel_requests": 0,
-             "mixpanel_updates": 0, "rejected": 0, "first_at": None, "last_at": None}
+             "mixpanel_updates": 0, "mixpanel_events": 0, "rejected": 0, "first_at": None,
+             "last_at": None}
 
     def seen():
         now = time.time()
@@ -114,6 +115,18 @@ VENDOR_APP = textwrap.dedent(
         seen()
         return Response(b'{"status": 1, "error": null}', media_type="application/json")
 
+    async def mixpanel_track(request):
+        body = await request.body()
+        events = body.count(b'"$insert_id":')
+        if not body.startswith(b'[{"event":') or not 1 <= events <= 2000 \
+                or body.count(b'"distinct_id":') != events:
+            STATS["rejected"] += 1
+            return Response(orjson.dumps({"status": 0, "error": "bad"}),
+                            media_type="application/json")
+        STATS["mixpanel_events"] += events
+        seen()
+        return Response(b'{"status": 1, "error": null}', media_type="application/json")
+
     async def stats(request):
         return Response(orjson.dumps(STATS), media_type="application/json")
 
@@ -125,6 +138,7 @@ VENDOR_APP = textwrap.dedent(
     app = Starlette(routes=[
         Route("/api/track", track, methods=["POST"]),
         Route("/engage", engage, methods=["POST"]),
+        Route("/track", mixpanel_track, methods=["POST"]),
         Route("/stats", stats),
         Route("/reset", reset, methods=["POST"]),
         Route("/health", stats),
@@ -347,6 +361,9 @@ def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
             )
             response.raise_for_status()
             ids[kind] = response.json()["id"]
+        experiment = (
+            start_experiment(base, admin, key_on, "feature_00") if args.experiment else None
+        )
 
         def counters() -> dict[str, dict[str, int]]:
             return {
@@ -376,7 +393,8 @@ def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
         print(
             f"send on change: document {document.name}; wrk -t1 -c{args.connections} "
             f"-d{args.duration}s; {args.rounds} rounds; {args.pool} repeat identities; "
-            "delivery inside `ensign serve`"
+            f"delivery inside `ensign serve`; experiment {experiment} running on feature_00 "
+            "(integrations on only)"
         )
         runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         for round_ in range(args.rounds):
@@ -397,13 +415,17 @@ def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
             "the throughput off (target: at least 90%); per round: "
             + ", ".join(f"{r:.0%}" for r in ratios)
         )
-        before = counters()
+        before, exposures_before = counters(), vendor.stats()["mixpanel_events"]
         five = {}
         for label, key in (("off", key_off), ("on", key_on)):
             time.sleep(1)
             script = repeat_script(work, key, f"five-{label}", pool=1, each=5)
             five[label] = wrk(f"{base}/api/v1/identities/", args, script=script)
+        time.sleep(2)  # the exposures recorded by the last calls reach the vendor
         after = counters()
+        # The integrations' counters count exposures (one per new identity in the experiment)
+        # among their deliveries; the suppressed share is of the flag-set deliveries.
+        exposures = vendor.stats()["mixpanel_events"] - exposures_before
         print(
             f"each identity called five times: {five['on']['rps']:.0f} req/s on, "
             f"{five['off']['rps']:.0f} off ({five['on']['rps'] / five['off']['rps']:.0%})"
@@ -413,14 +435,32 @@ def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
         fields = ("suppressed", "delivered", "pending", "retrying", "failed", "given_up")
         for kind in ids:
             delta = {f: after[kind][f] - before[kind][f] for f in fields}
-            calls = sum(delta.values())
+            calls = sum(delta.values()) - exposures
             print(
-                f"  {kind}: {delta['suppressed']} of {calls} deliveries suppressed "
-                f"({delta['suppressed'] / calls:.1%}; at most 80%)"
+                f"  {kind}: {delta['suppressed']} of {calls} flag-set deliveries suppressed "
+                f"({delta['suppressed'] / calls:.1%}; at most 80%), besides {exposures} exposures"
             )
     finally:
         ensign.terminate()
         ensign.wait(timeout=20)
+
+
+def start_experiment(base: str, admin: dict[str, str], key: str, feature_name: str) -> int:
+    """Start an experiment on a multivariate feature of the environment, by the admin API."""
+    project = httpx.get(f"{base}/api/v1/environments/{key}/", headers=admin).json()["project"]
+    features = httpx.get(
+        f"{base}/api/v1/projects/{project}/features/",
+        headers=admin,
+        params={"search": feature_name, "page_size": 100},
+    ).json()["results"]
+    feature = next(f["id"] for f in features if f["name"] == feature_name)
+    response = httpx.post(
+        f"{base}/api/v1/environments/{key}/experiments/",
+        headers=admin,
+        json={"name": "bench", "feature": feature, "segment": None, "running": True},
+    )
+    response.raise_for_status()
+    return int(response.json()["id"])
 
 
 # --- 3. drain rate of one worker -----------------------------------------------------------------
@@ -545,6 +585,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="drain on this scratch database")
     parser.add_argument("--only", choices=("throughput", "changes", "drain"), default=None)
     parser.add_argument("--pool", type=int, default=2000, help="changes: repeat identities")
+    parser.add_argument(
+        "--no-experiment",
+        dest="experiment",
+        action="store_false",
+        help="changes: without the running experiment",
+    )
     parser.add_argument(
         "--dispatcher",
         choices=("serve", "worker", "none"),

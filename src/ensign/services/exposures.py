@@ -74,15 +74,30 @@ def record_exposure(
     return True
 
 
+# Exposures remembered per snapshot at most; past this the memory starts again.
+KNOWN_EXPOSURES = 200_000
+
+
 def record_identify_exposures(
     writer: ExposureWriter, snapshot: Snapshot, result: IdentifyResult, at: dt.datetime
 ) -> int:
-    """Record the exposures of one remote evaluation; answers how many were new."""
+    """Record the exposures of one remote evaluation; answers how many were new.
+
+    An exposure found already stored (the insert met the unique key, so the row is committed)
+    is remembered with the snapshot, and the identity's next calls skip the statement."""
     new = 0
+    known = snapshot.known_exposures
     for outcome in result.exposures():
         assert outcome.variant is not None
+        key = (outcome.experiment.id, result.identifier, outcome.variant)
+        if key in known:
+            continue
         if record_exposure(
             writer, snapshot, outcome.experiment, result.identifier, outcome.variant, at
         ):
             new += 1
+        else:
+            if len(known) >= KNOWN_EXPOSURES:
+                known.clear()
+            known.add(key)
     return new

@@ -105,6 +105,9 @@ class Snapshot:
     integrations: tuple[IntegrationTarget, ...] = ()
     # The running experiments by feature name.
     experiments: dict[str, ExperimentInfo] = field(default_factory=dict)
+    # (experiment id, identifier, variant) of exposures known to be committed, so that repeat
+    # identify calls skip the insert-if-absent (`services.exposures`); gone with the snapshot.
+    known_exposures: set[tuple[int, str, str]] = field(default_factory=set)
 
     @property
     def updated_at_header(self) -> str:
