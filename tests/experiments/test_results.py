@@ -122,3 +122,16 @@ def test_results__one_variant_takes_everything__no_test_possible() -> None:
     results = compute_results([VariantWeight("a", 0.0)], {CONTROL: 40})
 
     assert results.srm_p_value is None
+
+
+def test_results__an_option_without_a_key__shown_but_left_out_of_the_test() -> None:
+    # Given an option with no key (its identities are never recorded as exposed)
+    results = compute_results(
+        [VariantWeight(None, 50.0, option=7), VariantWeight("b", 25.0, option=8)],
+        {CONTROL: 60, "b": 40},
+    )
+
+    assert results.variants[1] == VariantResult(None, 50.0, 0, option=7)
+    assert not results.variants[1].is_recorded
+    # control 25% and b 25%: a 50/50 split of the recorded exposures, 60 vs 40
+    assert results.srm_p_value == pytest.approx(0.045500263896358396, rel=1e-9)

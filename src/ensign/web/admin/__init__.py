@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from ensign.web.admin import (
     audit,
     environments,
+    experiment_results,
     experiments,
     featurestates,
     identities,
@@ -25,6 +26,7 @@ for _module in (
     segments,
     environments,
     experiments,
+    experiment_results,
     identities,
     featurestates,
     audit,
