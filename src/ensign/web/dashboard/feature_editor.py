@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
-from ensign.services.admin import features, overrides, segments, states
+from ensign.services.admin import experiments, features, overrides, segments, states
 from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.states import Allocation, StateChanges
 from ensign.web.dashboard import forms, nav
@@ -39,6 +39,11 @@ def feature_page(
         all_segments = segments.list_segments(session, dash.user, env.project_id, nav.ALL).items
         names = {s.id: s.name for s in all_segments}
         used = {o.segment_id for o in seg_overrides}
+        feature_experiments = [
+            e
+            for e in experiments.list_experiments(session, dash.user, env.api_key, nav.ALL).items
+            if e.feature_id == feature.id
+        ]
         context.update(
             feature=feature,
             state=state,
@@ -72,6 +77,8 @@ def feature_page(
                 for s in all_segments
                 if s.id not in used and (s.feature_id is None or s.feature_id == feature.id)
             ],
+            experiments=feature_experiments,
+            experiment_running=any(e.running for e in feature_experiments),
             value_types=forms.VALUE_TYPES,
             errors=errors or FormErrors(),
             form=dash,

@@ -1,0 +1,186 @@
+"""The experiment page: started from the feature's page, exposures against the weights with
+the sample-ratio warning, the exposure events' queue per integration, start and stop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from ensign.storage.experiments import record_exposure
+from ensign.storage.models import IntegrationConfig, OutboxDelivery, RecordedEvaluation
+from ensign.web.deps import AppState
+from tests.dashboard.conftest import Browser, Seeded
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+WARNING = "Sample ratio mismatch: exposures do not follow the weights"
+
+
+def _checkout(browser: Browser, seeded: Seeded) -> int:
+    """The seeded multivariate feature: variants `one` 30%, `two` 30%, control 40%."""
+    page = browser.get(f"/environments/{seeded.environment_id}/features?q=checkout")
+    feature_id: int = page.context["rows"][0]["feature"].id
+    return feature_id
+
+
+def _start(browser: Browser, seeded: Seeded) -> str:
+    feature_id = _checkout(browser, seeded)
+    response = browser.post(
+        f"/environments/{seeded.environment_id}/features/{feature_id}/experiments",
+        {"experiment_name": "Checkout test"},
+    )
+    assert response.status_code == 303, response.text
+    location: str = response.headers["location"]
+    return location
+
+
+def _expose(state: AppState, location: str, counts: dict[str, int]) -> None:
+    experiment_id = int(location.rsplit("/", 1)[1])
+    with state.write() as session:
+        for variant, count in counts.items():
+            for i in range(count):
+                record_exposure(session, experiment_id, f"{variant}-{i}", variant, NOW)
+
+
+def test_experiment__started_from_the_feature__linked_and_shown(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    location = _start(signed_in, seeded)
+    feature_id = _checkout(signed_in, seeded)
+
+    feature_page = signed_in.get(f"/environments/{seeded.environment_id}/features/{feature_id}")
+    page = signed_in.get(location)
+
+    assert f'href="{location}"' in feature_page.text
+    assert page.status_code == 200
+    assert page.template.name == "pages/experiment.html"
+    variants = [(v.key, v.weight, v.exposures) for v in page.context["results"].variants]
+    assert variants == [("control", 40.0, 0), ("one", 30.0, 0), ("two", 30.0, 0)]
+    assert "<svg" in page.text
+    assert "no p-value yet (no exposures)" in page.text
+    assert WARNING not in page.text
+
+
+def test_experiment__skewed_exposures__warns(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    # Given exposures far from 40/30/30
+    location = _start(signed_in, seeded)
+    _expose(state, location, {"control": 20, "one": 60, "two": 20})
+
+    page = signed_in.get(location)
+
+    assert page.context["results"].srm_p_value < 0.001
+    assert WARNING in page.text
+    bars = re.findall(r'<g class="bar" data-variant="([^"]+)"', page.text)
+    assert bars == ["control", "one", "two"]
+
+
+def test_experiment__exposures_following_the_weights__no_warning(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    location = _start(signed_in, seeded)
+    _expose(state, location, {"control": 41, "one": 30, "two": 29})
+
+    page = signed_in.get(location)
+
+    assert page.context["results"].srm_p_value > 0.5
+    assert WARNING not in page.text
+    assert "consistent with the weights" in page.text
+
+
+def test_experiment__stop_and_start__audited_and_shown(signed_in: Browser, seeded: Seeded) -> None:
+    location = _start(signed_in, seeded)
+
+    stopped = signed_in.post(f"{location}/stop")
+    after_stop = signed_in.get(location)
+    started = signed_in.post(f"{location}/start")
+    after_start = signed_in.get(location)
+    audit = signed_in.get("/audit")
+
+    assert stopped.status_code == 303
+    assert after_stop.context["experiment"].running is False
+    assert "Start experiment" in after_stop.text
+    assert started.status_code == 303
+    assert after_start.context["experiment"].running is True
+    assert "Experiment stopped: Checkout test" in audit.text
+
+
+def test_experiment__second_on_the_feature__message_next_to_the_name(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    first = _start(signed_in, seeded)
+    feature_id = _checkout(signed_in, seeded)
+    signed_in.post(f"{first}/stop")
+    second = _start(signed_in, seeded)
+
+    restart = signed_in.post(f"{first}/start")
+
+    assert second != first
+    assert restart.status_code == 400
+    assert "already running" in restart.text
+    blank = signed_in.post(
+        f"/environments/{seeded.environment_id}/features/{feature_id}/experiments",
+        {"experiment_name": " "},
+    )
+    assert blank.status_code == 400
+    assert 'id="experiment_name-error"' in blank.text
+
+
+def test_experiment__exposure_events__queue_per_integration(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    # Given a Heap integration with one exposure event waiting, one failed, and a flag-set
+    # evaluation (not an exposure) waiting
+    location = _start(signed_in, seeded)
+    with state.write() as session:
+        heap = IntegrationConfig(
+            environment_id=seeded.environment_id,
+            kind="heap",
+            api_key="1234",
+            region="us",
+            base_url="https://heapanalytics.com",
+            options={},
+        )
+        session.add(heap)
+        session.flush()
+        for n, (kind, status) in enumerate(
+            [("exposure", "pending"), ("exposure", "failed"), ("flags", "pending")]
+        ):
+            evaluation = RecordedEvaluation(
+                environment_id=seeded.environment_id,
+                kind=kind,
+                event_key=f"key-{n}",
+                identifier=f"user-{n}",
+                flags="{}",
+                evaluated_at=NOW,
+            )
+            session.add(evaluation)
+            session.flush()
+            session.add(
+                OutboxDelivery(
+                    integration_id=heap.id,
+                    evaluation_id=evaluation.id,
+                    status=status,
+                    next_attempt_at=NOW,
+                )
+            )
+
+    page = signed_in.get(location)
+
+    [heap_row] = page.context["deliveries"]
+    assert (heap_row["label"], heap_row["pending"], heap_row["failed"]) == ("Heap", 1, 1)
+    assert heap_row["sends"] is True
+
+
+def test_experiment__unknown_or_in_another_environment__not_found(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    # (Signed-out visitors are sent to sign in: tests/dashboard/test_access.py, every route.)
+    location = _start(signed_in, seeded)
+    experiment_id = location.rsplit("/", 1)[1]
+
+    unknown = signed_in.get(f"/environments/{seeded.environment_id}/experiments/999999")
+    elsewhere = signed_in.get(f"/environments/999999/experiments/{experiment_id}")
+
+    assert unknown.status_code == 404
+    assert elsewhere.status_code == 404
