@@ -4,9 +4,10 @@ the sample-ratio warning, the exposure events' queue per integration, start and 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
-from ensign.storage.experiments import record_exposure
+from ensign.storage.experiments import SessionExposures
 from ensign.storage.models import IntegrationConfig, OutboxDelivery, RecordedEvaluation
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
@@ -38,7 +39,9 @@ def _expose(state: AppState, location: str, counts: dict[str, int]) -> None:
     with state.write() as session:
         for variant, count in counts.items():
             for i in range(count):
-                record_exposure(session, experiment_id, f"{variant}-{i}", variant, NOW)
+                SessionExposures(session).insert_exposure(
+                    experiment_id, f"{variant}-{i}", variant, NOW
+                )
 
 
 def test_experiment__started_from_the_feature__linked_and_shown(
@@ -129,9 +132,10 @@ def test_experiment__second_on_the_feature__message_next_to_the_name(
 def test_experiment__exposure_events__queue_per_integration(
     signed_in: Browser, seeded: Seeded, state: AppState
 ) -> None:
-    # Given a Heap integration with one exposure event waiting, one failed, and a flag-set
-    # evaluation (not an exposure) waiting
+    # Given a Heap integration with, queued: one exposure event of this experiment waiting, one
+    # failed, one of another experiment, and a flag-set evaluation (not an exposure)
     location = _start(signed_in, seeded)
+    experiment_id = int(location.rsplit("/", 1)[1])
     with state.write() as session:
         heap = IntegrationConfig(
             environment_id=seeded.environment_id,
@@ -139,19 +143,25 @@ def test_experiment__exposure_events__queue_per_integration(
             api_key="1234",
             region="us",
             base_url="https://heapanalytics.com",
-            options={},
+            options={"exposures": True},
         )
         session.add(heap)
         session.flush()
-        for n, (kind, status) in enumerate(
-            [("exposure", "pending"), ("exposure", "failed"), ("flags", "pending")]
-        ):
+        mine = {"experiment": "Checkout test", "variant": "one", "experiment_id": experiment_id}
+        other = {**mine, "experiment_id": experiment_id + 1}
+        queued = [
+            ("exposure", mine, "pending"),
+            ("exposure", mine, "failed"),
+            ("exposure", other, "pending"),
+            ("flags", {"checkout": "one_page"}, "pending"),
+        ]
+        for n, (kind, payload, status) in enumerate(queued):
             evaluation = RecordedEvaluation(
                 environment_id=seeded.environment_id,
                 kind=kind,
                 event_key=f"key-{n}",
                 identifier=f"user-{n}",
-                flags="{}",
+                flags=json.dumps(payload, separators=(",", ":")),
                 evaluated_at=NOW,
             )
             session.add(evaluation)

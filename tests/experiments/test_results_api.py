@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from ensign.storage.db import Database
-from ensign.storage.experiments import record_exposure
+from ensign.storage.experiments import SessionExposures
 from tests.admin.conftest import Admin, World
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -18,7 +18,9 @@ def _experiment(admin: Admin, weight: float = 50) -> tuple[str, dict[str, Any]]:
     """A running experiment on a feature with one variant, `express`, at `weight` percent."""
     project = admin.project()
     environment = admin.environment(project["id"])
-    feature = admin.feature(project["id"], "checkout", initial_value="classic")
+    feature = admin.feature(
+        project["id"], "checkout", initial_value="classic", default_enabled=True
+    )
     admin.made(
         f"/api/v1/projects/{project['id']}/features/{feature['id']}/mv-options/",
         {"value": "express", "key": "express", "default_percentage_allocation": weight},
@@ -33,7 +35,7 @@ def _expose(url: str, experiment_id: int, *exposures: tuple[str, str]) -> None:
     try:
         with database.session() as session:
             for identifier, variant in exposures:
-                record_exposure(session, experiment_id, identifier, variant, NOW)
+                SessionExposures(session).insert_exposure(experiment_id, identifier, variant, NOW)
     finally:
         database.dispose()
 
@@ -99,3 +101,27 @@ def test_results__another_organisation_or_unknown__404(world: World) -> None:
     assert other.get(path).status_code == 404
     assert world.admin.get(path.replace(f"/{experiment['id']}/", "/999999/")).status_code == 404
     assert world.client.get(path).status_code in (401, 403)
+
+
+def test_results__identify_calls__each_identity_counted_once_in_its_variant(world: World) -> None:
+    # Given a running experiment, and identities that each identify twice
+    admin = world.admin
+    path, _ = _experiment(admin)
+    env_key = admin.get(path.split("/experiments/")[0] + "/").json()["api_key"]
+    served: dict[str, int] = {}
+    for i in range(20):
+        for _ in range(2):
+            response = world.client.post(
+                "/api/v1/identities/",
+                json={"identifier": f"user-{i}", "traits": []},
+                headers={"X-Environment-Key": env_key},
+            )
+            assert response.status_code == 200, response.text
+        [flag] = [f for f in response.json()["flags"] if f["feature"]["name"] == "checkout"]
+        served[flag["variant"]] = served.get(flag["variant"], 0) + 1
+
+    body = admin.get(path).json()
+
+    # Then each identity is one exposure, in the variant it was served
+    assert {k: n for k, (_, n) in _by_variant(body).items() if n} == served
+    assert body["exposed_identities"] == 20

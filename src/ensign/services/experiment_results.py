@@ -170,7 +170,7 @@ def experiment_results(
         if experiment.segment_id is not None
         else None
     )
-    queues = exposure_store.exposure_queues(session, env.id)
+    queues = exposure_store.exposure_queues(session, env.id, experiment.id)
     deliveries = [
         ExposureDelivery(
             config.id,

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import JSON, cast, func, select
 from sqlalchemy.orm import Session
 
+from ensign.storage import dialect
 from ensign.storage.models import Exposure, OutboxDelivery, RecordedEvaluation
 from ensign.storage.outbox import FAILED, GIVEN_UP, PENDING
 
@@ -47,8 +50,20 @@ class ExposureQueue:
     given_up: int = 0
 
 
-def exposure_queues(session: Session, environment_id: int) -> dict[int, ExposureQueue]:
-    """Integration id → its queue of the environment's exposure events, by state."""
+def _experiment_of_record(session: Session) -> Any:
+    """The experiment id an exposure record carries in its JSON payload (`experiment_id`, see
+    `services.exposures.exposure_record`), read by the database's own JSON functions."""
+    if dialect.is_postgres(session):
+        return func.json_extract_path_text(cast(RecordedEvaluation.flags, JSON), "experiment_id")
+    return func.json_extract(RecordedEvaluation.flags, "$.experiment_id")
+
+
+def exposure_queues(
+    session: Session, environment_id: int, experiment_id: int
+) -> dict[int, ExposureQueue]:
+    """Integration id → its queue of one experiment's exposure events, by state."""
+    experiment = _experiment_of_record(session)
+    wanted = str(experiment_id) if dialect.is_postgres(session) else experiment_id
     rows = session.execute(
         select(
             OutboxDelivery.integration_id,
@@ -61,6 +76,7 @@ def exposure_queues(session: Session, environment_id: int) -> dict[int, Exposure
         .where(
             RecordedEvaluation.environment_id == environment_id,
             RecordedEvaluation.kind == EXPOSURE_KIND,
+            experiment == wanted,
             OutboxDelivery.is_test.is_(False),
         )
         .group_by(OutboxDelivery.integration_id)
