@@ -4,7 +4,6 @@ exposure events stand in the integrations' queues. (Recording them is `storage.e
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from sqlalchemy import JSON, cast, func, select
