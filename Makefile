@@ -46,4 +46,4 @@ bench-scale: install
 docs: install
 	$(UV) run python -m ensign.cli.docs > docs/settings.md
 screenshots:
-	ENSIGN_UPDATE_SCREENSHOTS=1 $(UV) run pytest tests/dashboard/test_browser.py
+	ENSIGN_UPDATE_SCREENSHOTS=1 $(UV) run pytest tests/dashboard/test_browser.py tests/dashboard/test_browser_experiments.py

@@ -24,6 +24,8 @@ class Bar:
     y: float
     width: float
     expected_x: float | None
+    # Where the count is written: after the bar, and after the tick when that is further.
+    value_x: float
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ def bar_chart(data: Sequence[Datum], title: str) -> BarChart:
                 y=index * ROW_HEIGHT + (ROW_HEIGHT - BAR_HEIGHT) / 2,
                 width=span * datum.value / top,
                 expected_x=expected_x,
+                value_x=max(LABEL_WIDTH + span * datum.value / top, expected_x or 0) + 8,
             )
         )
     return BarChart(
