@@ -7,10 +7,14 @@ import datetime as dt
 import json
 import re
 
+from ensign.services.admin.organisations import create_organisation
+from ensign.services.importing import import_document
+from ensign.services.keys import create_admin_key
 from ensign.storage.experiments import SessionExposures
 from ensign.storage.models import IntegrationConfig, OutboxDelivery, RecordedEvaluation
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
+from tests.documents import standard_document
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 WARNING = "Sample ratio mismatch: exposures do not follow the weights"
@@ -194,3 +198,34 @@ def test_experiment__unknown_or_in_another_environment__not_found(
 
     assert unknown.status_code == 404
     assert elsewhere.status_code == 404
+
+
+def test_experiment__another_organisations__not_found_and_not_stoppable(
+    signed_in: Browser, state: AppState
+) -> None:
+    # Given an experiment in another organisation's environment
+    with state.write() as session:
+        other = create_organisation(session, name="Other")
+        imported = import_document(session, other.id, standard_document())
+        key = create_admin_key(session, other.id, "other")
+    features = signed_in.client.get(
+        f"/api/v1/projects/{imported.project_id}/features/",
+        headers={"Authorization": f"Api-Key {key}"},
+    ).json()["results"]
+    checkout = next(f for f in features if f["name"] == "checkout")
+    experiment = signed_in.client.post(
+        f"/api/v1/environments/{imported.environment_key}/experiments/",
+        headers={"Authorization": f"Api-Key {key}"},
+        json={"name": "Theirs", "feature": checkout["id"]},
+    ).json()
+    path = f"/environments/{imported.environment_id}/experiments/{experiment['id']}"
+
+    assert signed_in.get(path).status_code == 404
+    assert signed_in.post(f"{path}/stop").status_code == 404
+    assert (
+        signed_in.client.get(
+            f"/api/v1/environments/{imported.environment_key}/experiments/{experiment['id']}/",
+            headers={"Authorization": f"Api-Key {key}"},
+        ).json()["running"]
+        is True
+    )
