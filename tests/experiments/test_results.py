@@ -11,6 +11,8 @@ expected) and the closed forms of the chi-square survival function for small deg
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ensign.services.experiment_results import (
     CONTROL,
@@ -135,3 +137,26 @@ def test_results__an_option_without_a_key__shown_but_left_out_of_the_test() -> N
     assert not results.variants[1].is_recorded
     # control 25% and b 25%: a 50/50 split of the recorded exposures, 60 vs 40
     assert results.srm_p_value == pytest.approx(0.045500263896358396, rel=1e-9)
+
+
+@given(
+    weights=st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=3),
+    scale=st.integers(min_value=1, max_value=1000),
+)
+def test_srm_p_value__counts_exactly_as_weighted__p_is_1(weights: list[int], scale: int) -> None:
+    # Given integer weights (control gets the rest of 100) and counts in exactly those shares
+    options = [VariantWeight(f"v{i}", float(w)) for i, w in enumerate(weights)]
+    control = 100 - sum(weights)
+    exposures = {f"v{i}": w * scale for i, w in enumerate(weights)} | {CONTROL: control * scale}
+
+    results = compute_results(options, exposures)
+
+    assert results.srm_p_value == pytest.approx(1.0)
+
+
+@given(counts=st.lists(st.integers(min_value=0, max_value=10**6), min_size=3, max_size=3))
+def test_srm_p_value__any_counts__a_probability_or_none(counts: list[int]) -> None:
+    results = compute_results(QUARTERS, dict(zip((CONTROL, "a", "b"), counts, strict=True)))
+
+    assert (results.srm_p_value is None) == (sum(counts) == 0)
+    assert results.srm_p_value is None or 0.0 <= results.srm_p_value <= 1.0
