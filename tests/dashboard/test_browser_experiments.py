@@ -1,6 +1,6 @@
 """An experiment in a real browser against a real `ensign serve`: variants added and an
 experiment started from the feature's page, identities exposed through the SDK API, the
-experiment page's chart and queue, stop and start. Takes the README's experiment screenshot."""
+experiment page's chart and queue, stop and start, nothing refused by the page's policy. Takes the README's experiment screenshot."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def add_variant(page: Page, value: str, key: str, weight: str) -> None:
 def test_experiment__started_and_exposed__page_shows_the_split(
     page: Page, served: ServerProcess, vendors: Served
 ) -> None:
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    questions: list[str] = []
+
+    def confirm(dialog: object) -> None:
+        questions.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept()  # type: ignore[attr-defined]
+
     # Given a multivariate feature, switched on, and Mixpanel connected
     sign_in(page)
     environment_url = create_project(page, "Storefront")
@@ -95,8 +108,12 @@ def test_experiment__started_and_exposed__page_shows_the_split(
     page.screenshot(path=str(SCREENSHOTS / "experiment.png"), full_page=True)
 
     # And stopping (confirmed) and starting again works
-    page.on("dialog", lambda dialog: dialog.accept())
+    page.on("dialog", confirm)
     page.get_by_role("button", name="Stop experiment").click()
     expect(page.get_by_text("Experiment stopped.")).to_be_visible()
     page.get_by_role("button", name="Start experiment").click()
     expect(page.get_by_text("Experiment started.")).to_be_visible()
+    assert [q.split("?")[0] for q in questions] == ["Stop the experiment"]
+
+    # And the page runs under the dashboard's Content-Security-Policy with nothing refused
+    assert refused == []
