@@ -49,7 +49,7 @@ def identify(
         traits = ()
     identifier = request.identifier or identities.generated_identifier(traits)
     stores = bool(request.identifier) and not request.transient
-    records = _records(snapshot)
+    records = records_anything(snapshot)
     # Compared with what was last recorded for the identity: locked, so that a concurrent
     # call for it compares with what this one records.
     lock = stores and bool(snapshot.integrations) and outbox.tracks_changes(snapshot)
@@ -77,30 +77,38 @@ def identify(
             # Evaluated inside the transaction, so that the evaluation the integrations
             # receive is committed with the identity, on one trip to the database thread.
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            moment = now or utcnow()
-            if snapshot.integrations:
-                outbox.record_identify(
-                    store,
-                    snapshot,
-                    result,
-                    moment,
-                    identity_id=prepared.identity_id,
-                    ledger=ledger,
-                )
-            _record_exposures(store, snapshot, result, moment)
+            record_evaluation(
+                store,
+                snapshot,
+                result,
+                now or utcnow(),
+                identity_id=prepared.identity_id,
+                ledger=ledger,
+            )
             return result
     return evaluate(snapshot, prepared, is_server=request.is_server)
 
 
-def _records(snapshot: Snapshot) -> bool:
-    """Whether an identify call records anything: evaluations for the integrations, or
+def records_anything(snapshot: Snapshot) -> bool:
+    """Whether an evaluation records anything: evaluations for the integrations, or
     exposures to a running experiment."""
     return bool(snapshot.integrations) or bool(snapshot.experiments)
 
 
-def _record_exposures(
-    store: IdentifyStore, snapshot: Snapshot, result: IdentifyResult, at: dt.datetime
+def record_evaluation(
+    store: IdentifyStore,
+    snapshot: Snapshot,
+    result: IdentifyResult,
+    at: dt.datetime,
+    *,
+    identity_id: int | None = None,
+    ledger: Ledger | None = None,
 ) -> None:
+    """What one remote evaluation sends, inside the caller's transaction: its flags to the
+    integrations (unless unchanged, by `ledger`), and its first exposures to running
+    experiments. Every remote evaluation surface (identify, OFREP) records through here."""
+    if snapshot.integrations:
+        outbox.record_identify(store, snapshot, result, at, identity_id=identity_id, ledger=ledger)
     if result.experiments:
         exposures.record_identify_exposures(store, snapshot, result, at)
 
@@ -117,7 +125,7 @@ def identity_flags(
     for the integrations."""
     identifier = request.identifier
     unstored = PreparedIdentity(identifier, None, [])
-    if request.recorded and request.feature is None and _records(snapshot):
+    if request.recorded and request.feature is None and records_anything(snapshot):
         lock = (
             not request.transient
             and bool(snapshot.integrations)
@@ -132,17 +140,14 @@ def identity_flags(
             if prepared is None:
                 prepared = identities.create(store, snapshot, identifier, lock=lock)
             result = evaluate(snapshot, prepared, is_server=request.is_server)
-            moment = now or utcnow()
-            if snapshot.integrations:
-                outbox.record_identify(
-                    store,
-                    snapshot,
-                    result,
-                    moment,
-                    identity_id=prepared.identity_id,
-                    ledger=Ledger.of(prepared.delivered) if lock else None,
-                )
-            _record_exposures(store, snapshot, result, moment)
+            record_evaluation(
+                store,
+                snapshot,
+                result,
+                now or utcnow(),
+                identity_id=prepared.identity_id,
+                ledger=Ledger.of(prepared.delivered) if lock else None,
+            )
         return result
     if request.transient:
         prepared = unstored

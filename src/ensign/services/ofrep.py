@@ -16,9 +16,14 @@ from typing import Any
 import orjson
 
 from ensign.errors import InvalidInput, NotFound, TargetingKeyMissing, UnparsableInput
-from ensign.services import identities, outbox
-from ensign.services.flags import IdentifyResult, ServedFlag, environment_flags, evaluate
-from ensign.services.identify import IdentifyUnits
+from ensign.services import identify, identities
+from ensign.services.flags import (
+    ExperimentOutcome,
+    IdentifyResult,
+    ServedFlag,
+    environment_flags,
+    evaluate,
+)
 from ensign.services.identities import PreparedIdentity
 from ensign.services.sdk_requests import Limits, TraitInput, check_identifier, parse_trait_key
 from ensign.services.snapshots import Snapshot
@@ -51,6 +56,8 @@ class Resolution:
     reason: str
     variant: str
     feature_id: int
+    # The flag's running experiment, and whether this context is in it.
+    experiment: ExperimentOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,11 @@ def parse_request(body: Any, limits: Limits, *, is_server: bool) -> ContextReque
 
 
 def evaluate_context(
-    units: IdentifyUnits, snapshot: Snapshot, request: ContextRequest, *, feature: str | None
+    units: identify.IdentifyUnits,
+    snapshot: Snapshot,
+    request: ContextRequest,
+    *,
+    feature: str | None,
 ) -> IdentifyResult:
     """The context's flags (only `feature`'s when given; NotFound when it is not served).
 
@@ -116,7 +127,7 @@ def evaluate_context(
     traits = request.traits
     if not request.is_server and not snapshot.allow_client_traits:
         traits = ()  # as identify does with a client key's traits
-    records = bool(snapshot.integrations)
+    records = identify.records_anything(snapshot)
     with units.unit(write=records) as store:
         stored = store.load_identity(snapshot.environment_id, identifier)
         prepared = PreparedIdentity(
@@ -128,7 +139,7 @@ def evaluate_context(
         if feature is not None:
             result = result.only(feature)
         if records:
-            outbox.record_identify(store, snapshot, result, utcnow())
+            identify.record_evaluation(store, snapshot, result, utcnow())
     return result
 
 
@@ -149,7 +160,9 @@ def _missing_targeting_key(
     return None
 
 
-def resolve(snapshot: Snapshot, flag: ServedFlag) -> Resolution:
+def resolve(
+    snapshot: Snapshot, flag: ServedFlag, experiment: ExperimentOutcome | None = None
+) -> Resolution:
     """A served flag as OFREP's value, reason and variant.
 
     The value is the flag's value when enabled and set, otherwise whether it is enabled. A
@@ -161,7 +174,8 @@ def resolve(snapshot: Snapshot, flag: ServedFlag) -> Resolution:
     # "TARGETING_MATCH; segment=x" and "SPLIT; weight=w" keep their OpenFeature part.
     reason = flag.reason.split(";", 1)[0] if flag.enabled else "DISABLED"
     variant = flag.variant or ("on" if flag.enabled else "off")
-    return Resolution(flag.name, value, reason, variant, snapshot.features[flag.name].id)
+    feature_id = snapshot.features[flag.name].id
+    return Resolution(flag.name, value, reason, variant, feature_id, experiment)
 
 
 def _object_or_text(value: Any) -> Any:
@@ -194,20 +208,23 @@ def bulk_resolutions(
     for flag in result.served:
         missing = _missing_targeting_key(snapshot, request, flag)
         resolutions.append(
-            resolve(snapshot, flag) if missing is None else Unresolved(flag.name, missing)
+            resolve(snapshot, flag, result.experiments.get(flag.name))
+            if missing is None
+            else Unresolved(flag.name, missing)
         )
     return resolutions
 
 
 def single_resolution(
-    units: IdentifyUnits, snapshot: Snapshot, request: ContextRequest, key: str
+    units: identify.IdentifyUnits, snapshot: Snapshot, request: ContextRequest, key: str
 ) -> Resolution:
     """`POST /ofrep/v1/evaluate/flags/{key}`: NotFound, TargetingKeyMissing or the flag."""
     try:
-        flag = evaluate_context(units, snapshot, request, feature=key).served[0]
+        result = evaluate_context(units, snapshot, request, feature=key)
     except NotFound:
         raise NotFound(f"Flag '{key}' was not found.") from None
+    flag = result.served[0]
     missing = _missing_targeting_key(snapshot, request, flag)
     if missing is not None:
         raise TargetingKeyMissing(missing)
-    return resolve(snapshot, flag)
+    return resolve(snapshot, flag, result.experiments.get(key))

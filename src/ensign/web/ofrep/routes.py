@@ -76,12 +76,18 @@ async def _context(request: Request, *, is_server: bool) -> ContextRequest:
 
 
 def _success(resolution: Resolution) -> dict[str, Any]:
+    # OFREP metadata is flat (strings, numbers, booleans), so the experiment is three keys.
+    metadata: dict[str, Any] = {"featureId": resolution.feature_id}
+    if resolution.experiment is not None:
+        metadata["experimentId"] = resolution.experiment.experiment.id
+        metadata["experimentName"] = resolution.experiment.experiment.name
+        metadata["inExperiment"] = resolution.experiment.in_experiment
     return {
         "key": resolution.key,
         "value": resolution.value,
         "reason": resolution.reason,
         "variant": resolution.variant,
-        "metadata": {"featureId": resolution.feature_id},
+        "metadata": metadata,
     }
 
 
