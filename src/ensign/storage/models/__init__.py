@@ -19,6 +19,7 @@ from ensign.storage.models.environments import (
     Project,
     ServerKey,
 )
+from ensign.storage.models.events import EventCounters, ReceivedEvent, UnmatchedExposure
 from ensign.storage.models.experiments import Experiment, Exposure
 from ensign.storage.models.features import (
     Feature,
@@ -52,6 +53,7 @@ __all__ = [
     "DashboardSession",
     "DeliveryAttempt",
     "Environment",
+    "EventCounters",
     "Experiment",
     "Exposure",
     "Feature",
@@ -67,6 +69,7 @@ __all__ = [
     "OutboxDelivery",
     "OutboxId",
     "Project",
+    "ReceivedEvent",
     "RecordedEvaluation",
     "Segment",
     "ServerKey",
@@ -74,6 +77,7 @@ __all__ = [
     "Tag",
     "Trait",
     "UTCDateTime",
+    "UnmatchedExposure",
     "User",
     "utcnow",
 ]
