@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     max_traits_per_request: int = Field(
         default=200, description="Most traits one identify or bulk-traits request may carry."
     )
+    max_events_per_request: int = Field(
+        default=1000,
+        description="Most events one `POST /v1/events` batch may carry (the SDKs' buffer).",
+    )
+    max_events_body_bytes: int = Field(
+        default=5 * 1_048_576,
+        description="Largest `POST /v1/events` body; larger bodies get 413. Larger than "
+        "`max_body_bytes` because a full SDK buffer (1,000 events with traits) can pass 1 MiB.",
+    )
+    events_dedupe_hours: float = Field(
+        default=48.0,
+        description="How long the key of each event received is kept, so that an SDK "
+        "re-sending a batch within this time stores nothing twice.",
+    )
     max_flag_value_bytes: int = Field(
         default=20_000, description="Largest feature or multivariate value, in UTF-8 bytes."
     )

@@ -345,6 +345,21 @@ def test_integrations__delivery_mode__edited_and_validated(
     assert '<option value="every_evaluation" selected>' in page.text
 
 
+def test_integrations__events_box_and_counters__shown(signed_in: Browser, seeded: Seeded) -> None:
+    env = seeded.environment_id
+    created = signed_in.post(
+        f"/environments/{env}/integrations/mixpanel",
+        {"api_key": "tok", "region": "us", "enabled": "on", "events": "on"},
+    )
+    assert created.status_code == 303
+    page = signed_in.get(f"/environments/{env}/integrations")
+    mixpanel = page.context["cards"][1]
+    assert mixpanel["config"].options["events"] is True
+    assert mixpanel["events"] is True
+    assert page.context["event_counts"].received == 0
+    assert 'id="events-stats"' in page.text
+
+
 def test_audit__changes__name_the_user(signed_in: Browser, seeded: Seeded) -> None:
     signed_in.post("/projects", {"name": "Audited"})
     response = signed_in.get("/audit")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ensign.delivery import metrics
 from ensign.settings import Settings
 from ensign.storage import dispatch as q
+from ensign.storage import events as event_store
 from ensign.storage import retention
 from ensign.storage.db import Database
 from ensign.storage.models import utcnow
@@ -31,6 +32,8 @@ class RetentionSettings:
     attempts_kept: int = 1000
     # How often the dispatcher runs `Housekeeper.run` (each run's statements are short).
     interval_seconds: float = 30.0
+    # How long the key of each SDK event is kept to recognise the SDK re-sending it.
+    event_keys_kept: dt.timedelta = dt.timedelta(hours=48)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionSettings:
@@ -39,6 +42,7 @@ class RetentionSettings:
             retention=dt.timedelta(hours=settings.outbox_retention_hours),
             max_backlog=settings.outbox_max_backlog,
             attempts_kept=settings.delivery_attempts_kept,
+            event_keys_kept=dt.timedelta(hours=settings.events_dedupe_hours),
         )
 
 
@@ -48,6 +52,7 @@ class HousekeepingResult:
     over_backlog: int = 0
     purged: int = 0
     attempts_trimmed: int = 0
+    event_keys_forgotten: int = 0
 
 
 class Housekeeper:
@@ -89,6 +94,10 @@ class Housekeeper:
             )
         cutoff = now - self._settings.retention
         result.purged = self._until_done(lambda s: retention.purge_finished(s, cutoff))
+        keys_before = now - self._settings.event_keys_kept
+        result.event_keys_forgotten = self._until_done(
+            lambda s: event_store.forget_keys(s, keys_before, retention.CHUNK)
+        )
         return result
 
     def _give_up_expired(self, integration_id: int, cutoff: dt.datetime) -> int:

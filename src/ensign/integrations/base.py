@@ -36,8 +36,9 @@ class Evaluation:
     # The same as JSON text, as the outbox stores it: builders copy it into the request as it
     # is, without parsing it (`values` and `flags` are then unused).
     values_json: str | None = None
-    # `flags` (the above) or `exposure`: an identity's first sight of an experiment's variant,
-    # `values_json` then holding {"experiment": name, "variant": key}.
+    # `flags` (the above), `exposure`: an identity's first sight of an experiment's variant,
+    # `values_json` then holding {"experiment": name, "variant": key}, or `event`: an SDK's
+    # custom event, `values_json` holding {"event": name, "properties": {…}}.
     kind: str = "flags"
 
 
@@ -116,6 +117,15 @@ def exposure(evaluation: Evaluation) -> tuple[str, str]:
     """An exposure's experiment name and variant key, as recorded."""
     payload = orjson.loads(evaluation.values_json or "{}")
     return str(payload.get("experiment", "")), str(payload.get("variant", ""))
+
+
+EVENT = "event"
+
+
+def custom_event(evaluation: Evaluation) -> tuple[str, dict[str, Any]]:
+    """An SDK custom event's name and properties, as recorded."""
+    payload = orjson.loads(evaluation.values_json or "{}")
+    return str(payload.get("event", "")), dict(payload.get("properties") or {})
 
 
 def epoch_milliseconds(moment: dt.datetime) -> int:

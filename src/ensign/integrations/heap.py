@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ensign.integrations.base import (
+    EVENT,
     EXPOSURE,
     DeliveryOutcome,
     Evaluation,
@@ -22,6 +23,7 @@ from ensign.integrations.base import (
     PreparedBatch,
     Target,
     classify_http,
+    custom_event,
     exposure,
     iso_timestamp,
     sent_values,
@@ -76,6 +78,18 @@ def build_exposure_event(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
+def build_custom_event(evaluation: Evaluation) -> dict[str, Any]:
+    """An SDK's custom event under its own name, for the identity it names."""
+    name, props = custom_event(evaluation)
+    return {
+        "identity": evaluation.identity,
+        "event": _clip(name),
+        "properties": {_clip(k): _clip(v) for k, v in props.items()},
+        "timestamp": iso_timestamp(evaluation.evaluated_at),
+        "idempotency_key": evaluation.key,
+    }
+
+
 def _fits(values_json: str) -> bool:
     """Whether no name or string value in the JSON text can be past Heap's limit: with no
     escapes, every string is a run between two quotes, and a run that short is short enough."""
@@ -89,6 +103,8 @@ def encode_event(evaluation: Evaluation, event_name_json: bytes) -> bytes:
     nothing in them needs clipping."""
     if evaluation.kind == EXPOSURE:
         return orjson.dumps(build_exposure_event(evaluation))
+    if evaluation.kind == EVENT:
+        return orjson.dumps(build_custom_event(evaluation))
     text = evaluation.values_json
     if text is None or not _fits(text):
         return orjson.dumps(build_event(evaluation, orjson.loads(event_name_json)))

@@ -12,6 +12,9 @@ refuses events older than five days, which a long vendor outage can make them). 
 `$insert_id`, the record's key, by which Mixpanel drops a retried copy. One request goes to
 one endpoint: a batch holding both kinds sends the first row's kind and leaves the rest for
 the next batch.
+
+The SDKs' custom events (`POST /v1/events`) go the same way, under their own names, with
+`time` the SDK's timestamp and `$insert_id` the event's dedupe key.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import orjson
 
 from ensign.integrations.base import (
+    EVENT,
     EXPOSURE,
     DeliveryOutcome,
     Evaluation,
@@ -32,6 +36,7 @@ from ensign.integrations.base import (
     Target,
     body_text,
     classify_http,
+    custom_event,
     epoch_milliseconds,
     exposure,
     sent_values,
@@ -93,6 +98,29 @@ def latest_per_identity(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
     return list(latest.values())
 
 
+# Exposures and custom events are events (/track or /import); flag sets profile updates.
+_EVENTS = (EVENT, EXPOSURE)
+
+
+def _endpoint(kind: str) -> str:
+    return "events" if kind in _EVENTS else "engage"
+
+
+def build_custom_event(evaluation: Evaluation, token: str) -> dict[str, Any]:
+    """One SDK custom event. Ensign's own properties are set last, so that an SDK's metadata
+    can never replace the token, the user, the time or the dedupe key."""
+    name, props = custom_event(evaluation)
+    props.update(
+        {
+            "token": token,
+            "distinct_id": evaluation.identity,
+            "time": epoch_milliseconds(evaluation.evaluated_at),
+            "$insert_id": evaluation.key,
+        }
+    )
+    return {"event": name, "properties": props}
+
+
 def build_exposure_event(evaluation: Evaluation, token: str) -> dict[str, Any]:
     """One `$experiment_started` event, as Mixpanel's Experiments report reads it."""
     experiment, variant = exposure(evaluation)
@@ -119,10 +147,10 @@ class Mixpanel:
             raise ValueError(f"Mixpanel takes at most {MAX_UPDATES} updates a request")
         if not evaluations:
             return PreparedBatch(None, (), {})
-        kind = evaluations[0].kind
-        same = [e for e in evaluations if e.kind == kind]
-        deferred = tuple(e.key for e in evaluations if e.kind != kind)
-        if kind == EXPOSURE:
+        endpoint = _endpoint(evaluations[0].kind)
+        same = [e for e in evaluations if _endpoint(e.kind) == endpoint]
+        deferred = tuple(e.key for e in evaluations if _endpoint(e.kind) != endpoint)
+        if endpoint == "events":
             return self._events(target, same, deferred)
         evaluations = same
         ignore_time = bool(target.options.get("ignore_time", True))
@@ -142,7 +170,12 @@ class Mixpanel:
     def _events(
         self, target: Target, evaluations: Sequence[Evaluation], deferred: tuple[str, ...]
     ) -> PreparedBatch:
-        events = [build_exposure_event(e, target.api_key) for e in evaluations]
+        events = [
+            build_exposure_event(e, target.api_key)
+            if e.kind == EXPOSURE
+            else build_custom_event(e, target.api_key)
+            for e in evaluations
+        ]
         base = target.base_url.rstrip("/")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         secret = target.options.get("api_secret")

@@ -68,6 +68,7 @@ class IntegrationInput:
     resend_after_hours: object = None
     exposures: bool | None = None
     api_secret: str | None = None
+    events: bool | None = None
     given: frozenset[str] = frozenset()
 
 
@@ -165,6 +166,10 @@ def _apply(
     if "exposures" in given and data.exposures is not None:
         options["exposures"] = data.exposures
     options.setdefault("exposures", True)
+    # Sending a team's conversion events is a choice: off until asked for.
+    if "events" in given and data.events is not None:
+        options["events"] = data.events
+    options.setdefault("events", False)
     if kind == HEAP:
         if "event_name" in given:
             name = (data.event_name or "").strip() or DEFAULT_HEAP_EVENT_NAME

@@ -63,6 +63,8 @@ class IntegrationTarget:
     resend_after_hours: int = 24
     # Whether experiment exposures are sent to it too.
     exposures: bool = True
+    # Whether the SDKs' custom events (`POST /v1/events`) are sent to it too.
+    events: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,7 @@ def integration_targets(
                 f.name for f in features if any(t.label == config.tag_label for t in f.tags)
             )
         exposures = bool((config.options or {}).get("exposures", True))
+        events = bool((config.options or {}).get("events", False))
         targets.append(
             IntegrationTarget(
                 config.id,
@@ -249,6 +252,7 @@ def integration_targets(
                 changes_only=config.deliver == "changes",
                 resend_after_hours=config.resend_after_hours,
                 exposures=exposures,
+                events=events,
             )
         )
     return tuple(targets)

@@ -208,7 +208,9 @@ def create_app(
         expose_headers=["X-Flagsmith-Document-Updated-At", "Retry-After", "ETag"],
         max_age=86400,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # A full SDK event buffer (1,000 events with traits) can pass the general limit.
+    events_limit = tuple((path, settings.max_events_body_bytes) for path in sdk.EVENTS_PATHS)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=events_limit)
     app.add_middleware(FlagsFastPath, state=app_state)  # outermost: see its docstring
 
     app.openapi = lambda: _openapi_with_sdk(app)  # type: ignore[method-assign]

@@ -45,6 +45,8 @@ SDK_PREFIXES = (
     "/api/v1/environment-document",
     "/api/v1/analytics",
     "/sse/",
+    "/api/v1/events",
+    "/v1/events",
 )
 
 # Long enough for a database restart or failover to finish, short enough that clients are

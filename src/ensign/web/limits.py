@@ -18,9 +18,12 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """Answers 413 for bodies over `max_bytes`, whether declared by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = LARGER_LIMITS + larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +31,7 @@ class BodySizeLimit:
             return
         path = scope.get("path", "")
         max_bytes = max(
-            [self.max_bytes, *(size for prefix, size in LARGER_LIMITS if path.startswith(prefix))]
+            [self.max_bytes, *(size for prefix, size in self.larger if path.startswith(prefix))]
         )
         for name, value in scope.get("headers", []):
             if name == b"content-length":

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from ensign.errors import AuthenticationFailed
+from ensign.services import events
 from ensign.web.deps import State
 
 router = APIRouter()
@@ -31,4 +32,7 @@ def metrics(request: Request, state: State) -> Response:
         raise AuthenticationFailed(
             "/metrics needs `Authorization: Bearer <token>` with the ENSIGN_METRICS_TOKEN token."
         )
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    with state.read() as session:
+        event_lines = events.metric_lines(session)
+    body = generate_latest(REGISTRY) + "\n".join(event_lines).encode() + b"\n"
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

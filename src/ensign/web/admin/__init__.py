@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from ensign.web.admin import (
     audit,
     environments,
+    events,
     experiment_results,
     experiments,
     featurestates,
@@ -25,6 +26,7 @@ for _module in (
     projects,
     segments,
     environments,
+    events,
     experiments,
     experiment_results,
     identities,

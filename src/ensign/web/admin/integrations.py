@@ -58,6 +58,10 @@ class IntegrationIn(BaseModel):
         description="Mixpanel only: the project's API secret; exposures then go through "
         "`/import` instead of `/track`. Never shown again.",
     )
+    events: bool | None = Field(
+        default=None,
+        description="Also send the SDKs' custom events from `POST /v1/events` (default false).",
+    )
 
 
 def _input(body: IntegrationIn) -> IntegrationInput:
@@ -74,6 +78,7 @@ def _input(body: IntegrationIn) -> IntegrationInput:
         resend_after_hours=body.resend_after_hours,
         exposures=body.exposures,
         api_secret=body.api_secret,
+        events=body.events,
         given=frozenset(body.model_fields_set),
     )
 
@@ -92,6 +97,7 @@ def _render(config: IntegrationConfig) -> dict[str, Any]:
     }
     options = config.options or {}
     body["exposures"] = bool(options.get("exposures", True))
+    body["events"] = bool(options.get("events", False))
     if config.kind == integrations.HEAP:
         body["event_name"] = options.get("event_name", integrations.DEFAULT_HEAP_EVENT_NAME)
     else:

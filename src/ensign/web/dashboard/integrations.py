@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
-from ensign.services import integrations
+from ensign.services import events, integrations
 from ensign.services.admin import features, tags
 from ensign.services.integrations import IntegrationInput
 from ensign.web.dashboard import nav
@@ -77,7 +77,9 @@ def _page(
                 card["event_name"] = (config.options or {}).get("event_name", "")
                 card["ignore_time"] = bool((config.options or {}).get("ignore_time", True))
                 card["exposures"] = bool((config.options or {}).get("exposures", True))
+                card["events"] = bool((config.options or {}).get("events", False))
             cards.append(card)
+        event_status = events.event_status(session, dash.user, env.api_key)
         context.update(
             cards=cards,
             feature_names=[
@@ -87,6 +89,9 @@ def _page(
             tag_labels=[
                 t.label for t in tags.list_tags(session, dash.user, env.project_id, nav.ALL).items
             ],
+            event_counts=event_status.counts,
+            event_last_received_at=event_status.last_received_at,
+            unmatched_exposures=event_status.unmatched[:10],
             errors=errors or FormErrors(),
             error_kind=error_kind,
             form=dash,
@@ -113,6 +118,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         "deliver",
         "resend_after_hours",
         "exposures",
+        "events",
     }
     if region == CUSTOM:
         if not base_url:
@@ -141,6 +147,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         deliver=dash.value("deliver", integrations.CHANGES),
         resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
         exposures=dash.value("exposures") == "on",
+        events=dash.value("events") == "on",
         given=frozenset(given),
     )
 

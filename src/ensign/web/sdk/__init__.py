@@ -3,6 +3,7 @@
 from ensign.services.realtime import STREAM_PATH
 from ensign.web.sdk import routes as api
 from ensign.web.sdk import stream
+from ensign.web.sdk.routes import EVENTS_PATHS
 
 routes = [*stream.routes, *api.routes]
 documented = [
@@ -10,4 +11,4 @@ documented = [
     (STREAM_PATH, "GET", "Realtime updates of the environment document (Server-Sent Events)"),
 ]
 
-__all__ = ["documented", "routes"]
+__all__ = ["EVENTS_PATHS", "documented", "routes"]

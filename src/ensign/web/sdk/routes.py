@@ -21,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ensign.errors import AuthenticationFailed, InvalidInput, PermissionDenied
-from ensign.services import evaluation_counts, flags, identify, sdk_requests, traits
+from ensign.services import evaluation_counts, events, flags, identify, sdk_requests, traits
+from ensign.services.event_requests import EventLimits
 from ensign.services.sdk_requests import Limits
 from ensign.services.snapshots import Snapshot
 from ensign.web.deps import AppState
@@ -249,6 +250,33 @@ async def flag_analytics(request: Request) -> Response:
         await run_in_threadpool(evaluation_counts.count_evaluations, state.db, snapshot, body)
     return Response(status_code=200)
 
+
+# --- events -------------------------------------------------------------------------------------
+
+
+async def receive_events(request: Request) -> Response:
+    """The SDKs' event pipeline (`enable_events=True`): 202 once the batch is committed."""
+    snapshot, _ = await environment_for(request)
+    state = app_state(request)
+    body = await json_body(request)
+    limits = EventLimits(
+        events_per_request=state.settings.max_events_per_request,
+        identifier_length=state.settings.max_identifier_length,
+    )
+    now = dt.datetime.now(dt.UTC)
+    received = await run_in_threadpool(events.receive_events, state.db, snapshot, body, limits, now)
+    return json_response(
+        {"accepted": received.accepted, "duplicates": received.duplicates}, status=202
+    )
+
+
+# `events_api_url` may be the API's URL (`…/api/`) or the host's (`…/`): the SDKs append
+# `v1/events`.
+EVENTS_PATHS = ("/api/v1/events", "/v1/events")
+for _path in EVENTS_PATHS:
+    routes.append(Route(_path, receive_events, methods=["POST"]))
+    routes.append(Route(_path + "/", receive_events, methods=["POST"]))
+    documented.append((_path + "/", "POST", "SDK events: custom events and exposures"))
 
 # Registered last so that `/flags/<identifier>` never shadows a newer route.
 routes.append(Route(PREFIX + "/flags/{identifier}", deprecated_identity_flags, methods=["GET"]))

@@ -1,0 +1,202 @@
+"""Receiving the SDKs' events: recorded in one transaction, delivered later.
+
+`receive_events` checks a whole batch, then in one transaction stores each new event's dedupe
+key, records custom events in the outbox for every Heap and Mixpanel integration that sends
+events, logs exposures that no running experiment takes, and adds to the environment's
+counters. The SDK is answered only after that commit, so an accepted event survives a crash;
+an event whose key is already stored (the SDK re-sending after a 5xx or a timeout) is counted
+as a duplicate and recorded nowhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ensign.errors import InvalidInput
+from ensign.services import exposures as exposure_service
+from ensign.services.admin.access import environment_for
+from ensign.services.event_requests import (
+    EventLimits,
+    SdkEvent,
+    batch_size,
+    custom_payload,
+    distinct_keys,
+    parse_batch,
+)
+from ensign.services.keys import AdminPrincipal
+from ensign.services.snapshots import ExperimentInfo, Snapshot
+from ensign.storage import events as store
+from ensign.storage import experiments as experiment_store
+from ensign.storage.db import Database
+from ensign.storage.outbox import OutboxRecord
+
+EVENT_KIND = "event"
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of a batch: `accepted` events were new, `duplicates` had been seen."""
+
+    accepted: int
+    duplicates: int
+
+
+def receive_events(
+    db: Database, snapshot: Snapshot, body: Any, limits: EventLimits, now: dt.datetime
+) -> Received:
+    """`POST /v1/events`: record a batch whole, or refuse it whole (InvalidInput, counted)."""
+    try:
+        events = parse_batch(body, snapshot.environment_id, limits, now)
+    except InvalidInput:
+        with db.session() as session:
+            store.add_counts(
+                session, snapshot.environment_id, store.Counts(rejected=batch_size(body))
+            )
+        raise
+    if not events:
+        return Received(0, 0)
+    with db.session() as session:
+        new_keys = store.claim_keys(session, snapshot.environment_id, distinct_keys(events), now)
+        fresh: list[SdkEvent] = []
+        for event in events:
+            if event.key in new_keys:
+                new_keys.discard(event.key)  # a key twice in one batch is one event
+                fresh.append(event)
+        counts, records, unmatched, exposures = _route(snapshot, fresh)
+        writer = experiment_store.SessionExposures(session)
+        for experiment, event in exposures:
+            # The server's own exposure path: the first sighting of (experiment, identity,
+            # variant) is recorded and sent, whether it came from an identify call or an SDK.
+            assert event.identifier is not None and isinstance(event.value, str)
+            exposure_service.record_exposure(
+                writer, snapshot, experiment, event.identifier, event.value, event.occurred_at
+            )
+        counts = replace(counts, duplicates=len(events) - len(fresh))
+        store.record_outbox(session, records, now)
+        store.log_unmatched(session, snapshot.environment_id, unmatched, now)
+        store.add_counts(session, snapshot.environment_id, counts, now)
+    return Received(len(fresh), len(events) - len(fresh))
+
+
+def _route(
+    snapshot: Snapshot, events: list[SdkEvent]
+) -> tuple[
+    store.Counts,
+    list[OutboxRecord],
+    list[store.Unmatched],
+    list[tuple[ExperimentInfo, SdkEvent]],
+]:
+    """Where each new event goes: custom events to the integrations sending events,
+    exposures to their running experiment (or the log when there is none); events without an
+    identifier nowhere (analytics tools need a user)."""
+    targets = tuple(t.id for t in snapshot.integrations if t.events)
+    records: list[OutboxRecord] = []
+    unmatched: list[store.Unmatched] = []
+    matched: list[tuple[ExperimentInfo, SdkEvent]] = []
+    exposures = custom = skipped = adjusted = 0
+    for event in events:
+        if event.adjusted is not None:
+            adjusted += 1
+        if event.is_exposure:
+            exposures += 1
+        else:
+            custom += 1
+        if event.identifier is None:
+            skipped += 1
+            continue
+        if event.is_exposure:
+            experiment = experiment_of(snapshot, event)
+            if experiment is None or not _is_variant(event.value):
+                unmatched.append(_unmatched(event))
+            else:
+                matched.append((experiment, event))
+        elif targets:
+            records.append(
+                OutboxRecord(
+                    snapshot.environment_id,
+                    targets,
+                    event.key,
+                    event.identifier,
+                    custom_payload(event),
+                    event.occurred_at,
+                    kind=EVENT_KIND,
+                )
+            )
+    counts = store.Counts(
+        received=len(events),
+        exposures=exposures,
+        custom=custom,
+        skipped=skipped,
+        unmatched=len(unmatched),
+        time_adjusted=adjusted,
+    )
+    return counts, records, unmatched, matched
+
+
+def _is_variant(value: object) -> bool:
+    # Variant keys are stored in 200 characters (the exposures table).
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+def experiment_of(snapshot: Snapshot, event: SdkEvent) -> ExperimentInfo | None:
+    """The running experiment an exposure belongs to: the one whose id the SDK gave
+    (`metadata.experiment_id`, from the flag's metadata), else the one running on its feature."""
+    given = event.metadata.get("experiment_id")
+    if type(given) is int:
+        for experiment in snapshot.experiments.values():
+            if experiment.id == given:
+                return experiment
+    return snapshot.experiments.get(event.feature_name or "")
+
+
+def _unmatched(event: SdkEvent) -> store.Unmatched:
+    experiment_id = event.metadata.get("experiment_id")
+    return store.Unmatched(
+        event.feature_name or "",
+        event.identifier,
+        None if event.value is None else str(event.value),
+        experiment_id if type(experiment_id) is int and 0 < experiment_id < 2**31 else None,
+        event.occurred_at,
+    )
+
+
+@dataclass(frozen=True)
+class EventStatus:
+    """An environment's event counters and the newest unmatched exposures."""
+
+    counts: store.Counts
+    last_received_at: dt.datetime | None
+    unmatched: list[store.Unmatched]
+
+
+def event_status(session: Session, principal: AdminPrincipal, api_key: str) -> EventStatus:
+    """The admin view of an environment's events endpoint."""
+    env = environment_for(session, principal, api_key)
+    counts = store.counts_of(session, [env.id]).get(env.id, store.Counts())
+    log = [
+        store.Unmatched(e.feature_name, e.identifier, e.variant, e.experiment_id, e.occurred_at)
+        for e in store.unmatched_log(session, env.id, store.UNMATCHED_KEPT)
+    ]
+    return EventStatus(counts, store.last_received_at(session, env.id), log)
+
+
+def metric_lines(session: Session) -> list[str]:
+    """Prometheus text for every environment's event counters: kept in the database, so any
+    process's `/metrics` shows the totals of all of them."""
+    lines = [
+        "# HELP ensign_sdk_events_total Events the SDKs sent to POST /v1/events, per environment "
+        "and by what became of them.",
+        "# TYPE ensign_sdk_events_total counter",
+    ]
+    for key, counts in store.all_counts(session):
+        label = key.replace("\\", "\\\\").replace('"', '\\"')
+        for name in store.COUNTER_NAMES:
+            value = getattr(counts, name)
+            lines.append(
+                f'ensign_sdk_events_total{{environment="{label}",counter="{name}"}} {value}'
+            )
+    return lines

@@ -1,0 +1,270 @@
+"""The official Python SDK (flagsmith 6.3, `enable_events=True`) against a real `ensign serve`,
+with the fake Heap and Mixpanel on sockets: custom events and exposures from remote and local
+evaluation, an SDK retry after a 5xx, and a SIGKILL after the 202."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from flagsmith import Flagsmith
+from flagsmith.analytics import EventProcessorConfig
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.conftest import Organisation, ServerProcess, free_port
+from tests.fakes.fixtures import Env, Served
+from tests.fakes.script import ServedApp
+
+pytestmark = pytest.mark.slow
+
+SERVER_ENV = {
+    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
+    "ENSIGN_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
+    "ENSIGN_DELIVERY_BACKOFF_CAP_SECONDS": "0.3",
+    "ENSIGN_DELIVERY_POLL_INTERVAL_SECONDS": "0.05",
+    "ENSIGN_DELIVERY_TIMEOUT_SECONDS": "2",
+}
+
+
+@pytest.fixture
+def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
+    process.start(extra_env=SERVER_ENV)
+    yield process
+    process.stop()
+
+
+def wait_for(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def connect_vendors(
+    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+) -> None:
+    for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
+        response = httpx.post(
+            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
+            headers=organisation.headers,
+            json={"api_key": f"{kind}-key", "base_url": base, "events": True},
+        )
+        assert response.status_code == 201, response.text
+    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+
+
+def sdk(key: str, api_url: str, events_api_url: str, *, local: bool = False) -> Flagsmith:
+    return Flagsmith(
+        environment_key=key,
+        api_url=api_url,
+        enable_local_evaluation=local,
+        enable_events=True,
+        event_processor_config=EventProcessorConfig(
+            events_api_url=events_api_url, flush_interval_seconds=0.2
+        ),
+    )
+
+
+def counters(served: ServerProcess, organisation: Organisation, env: Env) -> dict[str, Any]:
+    response = httpx.get(
+        f"{served.api_url}environments/{env.client_key}/events/", headers=organisation.headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def start_experiment(served: ServerProcess, organisation: Organisation, env: Env) -> None:
+    features = httpx.get(
+        f"{served.api_url}flags/", headers={"X-Environment-Key": env.client_key}
+    ).json()
+    feature_id = next(f["feature"]["id"] for f in features if f["feature"]["name"] == "checkout")
+    response = httpx.post(
+        f"{served.api_url}environments/{env.client_key}/experiments/",
+        headers=organisation.headers,
+        json={"name": "Checkout test", "feature": feature_id},
+    )
+    assert response.status_code == 201, response.text
+    time.sleep(0.5)  # the server's snapshot follows within its poll interval
+
+
+@pytest.mark.parametrize("mode", ["remote", "local"])
+def test_sdk_events__experiment_flag_and_track_event__reach_the_vendors(
+    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served, mode: str
+) -> None:
+    # Given both integrations sending events, a running experiment, and the SDK pointed at
+    # Ensign's events API (the API URL in local mode, the host's in remote mode)
+    connect_vendors(served, organisation, env, vendors)
+    start_experiment(served, organisation, env)
+    local = mode == "local"
+    key = env.server_key if local else env.client_key
+    flagsmith = sdk(key, served.api_url, f"{served.url}/api/" if local else served.url, local=local)
+    before = int(time.time() * 1000)
+    # When the application serves the experiment's flag and users convert
+    served_variants = {}
+    for user in ("buyer-1", "buyer-2", "buyer-3"):
+        for _ in range(2):  # seen twice: one exposure
+            if local:
+                # SDK 6.3's local engine gives flags a variant but no experiment metadata, so
+                # `get_experiment_flag` sends nothing there: the application reports the
+                # exposure itself.
+                flag = flagsmith.get_identity_flags(user).get_flag("checkout")
+                flagsmith.track_exposure_event("checkout", identifier=user, value=flag.variant)
+            else:
+                flag = flagsmith.get_experiment_flag("checkout", identifier=user)
+            served_variants[user] = flag.variant
+    flagsmith.track_event("purchase", identifier="buyer-1", value=42.5, metadata={"plan": "gold"})
+    flagsmith.track_exposure_event("banner", identifier="buyer-1", value="control")
+
+    # Then Mixpanel gets one $experiment_started per user, with the variant served, and the
+    # purchase; Heap the same as Experiment Viewed and purchase
+    # (remote identify calls also send Heap their flag sets, under another name)
+    def heap_events() -> list[dict[str, Any]]:
+        return [e for e in vendors.heap.events if e["event"] != "Flagsmith Feature Flags"]
+
+    wait_for(lambda: len(heap_events()) == 4 and len(vendors.mixpanel.events) == 4)
+    time.sleep(0.5)  # anything doubled would arrive now
+    after = int(time.time() * 1000)
+    assert all(served_variants.values()), served_variants
+    started = {
+        e["properties"]["distinct_id"]: e["properties"]
+        for e in vendors.mixpanel.events
+        if e["event"] == "$experiment_started"
+    }
+    assert {u: p["Variant name"] for u, p in started.items()} == served_variants
+    assert all(p["Experiment name"] == "Checkout test" for p in started.values())
+    assert all(before <= p["time"] <= after for p in started.values())
+    purchase = next(e["properties"] for e in vendors.mixpanel.events if e["event"] == "purchase")
+    assert purchase["distinct_id"] == "buyer-1"
+    assert purchase["value"] == "42.5"
+    assert before <= purchase["time"] <= after
+    viewed = {
+        e["identity"]: e["properties"]["Variant name"]
+        for e in heap_events()
+        if e["event"] == "Experiment Viewed"
+    }
+    assert viewed == served_variants
+    assert len(heap_events()) == 4
+    heap_purchase = next(e for e in heap_events() if e["event"] == "purchase")
+    assert heap_purchase["identity"] == "buyer-1"
+    assert heap_purchase["properties"]["plan"] == "gold"
+    assert vendors.mixpanel.duplicate_events == 0
+    assert vendors.heap.duplicates == 0
+    # And the exposure for a feature with no running experiment is counted, logged, unsent
+    counts = counters(served, organisation, env)
+    assert counts["unmatched"] == 1
+    assert counts["unmatched_exposures"][0]["feature_name"] == "banner"
+
+
+class FailAfterForwarding:
+    """A proxy in front of the server that forwards the first events POST, then answers the
+    SDK 502 as if the server had failed: the SDK re-sends a batch the server already holds."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.failed = 0
+        self.forwarded = 0
+        self._lock = threading.Lock()
+        self.app = Starlette(routes=[Route("/{path:path}", self.forward, methods=["POST"])])
+
+    async def forward(self, request: Request) -> Response:
+        body = await request.body()
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+        }
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                f"{self.upstream}{request.url.path}", content=body, headers=headers
+            )
+        with self._lock:
+            self.forwarded += 1
+            if self.failed == 0 and answer.status_code == 202:
+                self.failed += 1
+                return Response(b"bad gateway", status_code=502)
+        return Response(answer.content, status_code=answer.status_code)
+
+
+def test_sdk_events__retry_after_a_5xx__nothing_doubled_at_the_vendor(
+    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+) -> None:
+    connect_vendors(served, organisation, env, vendors)
+    proxy = FailAfterForwarding(served.url)
+    proxied = ServedApp(proxy.app)
+    proxied.start()
+    try:
+        flagsmith = sdk(env.client_key, served.api_url, proxied.url + "/")
+        for i in range(5):
+            flagsmith.track_event("purchase", identifier=f"u{i}", value=i)
+        # The first flush is stored but answered 502; the SDK keeps the events and re-sends
+        # them with its next flush, along with the newer ones.
+        wait_for(lambda: proxy.failed == 1)
+        for i in range(5, 8):
+            flagsmith.track_event("purchase", identifier=f"u{i}", value=i)
+        wait_for(lambda: counters(served, organisation, env)["received"] == 8)
+        wait_for(lambda: len(vendors.heap.events) == 8 and len(vendors.mixpanel.events) == 8)
+        time.sleep(0.5)  # anything doubled would arrive now
+    finally:
+        proxied.stop()
+    assert len(vendors.heap.events) == 8
+    assert vendors.heap.duplicates == 0
+    assert len(vendors.mixpanel.events) == 8
+    assert vendors.mixpanel.duplicate_events == 0
+    assert proxy.forwarded >= 2
+    assert counters(served, organisation, env)["duplicates"] >= 5
+
+
+def test_sdk_events__bad_event__whole_batch_refused_with_index(
+    served: ServerProcess, env: Env
+) -> None:
+    now = int(time.time() * 1000)
+    good = {"event": "purchase", "identifier": "u", "value": "1", "timestamp": now}
+    response = httpx.post(
+        f"{served.url}/v1/events",
+        json={"events": [good, good | {"event": "$identify"}]},
+        headers={"X-Environment-Key": env.client_key},
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("events[1].event:")
+
+
+def test_sdk_events__sigkill_after_the_202__nothing_lost(
+    database_url: str, tmp_path: Path, organisation: Organisation, env: Env, vendors: Served
+) -> None:
+    # Given a server that records but does not deliver (no dispatcher in it)
+    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
+    process.start(extra_env={**SERVER_ENV, "ENSIGN_DELIVERY_IN_SERVE": "false"})
+    try:
+        connect_vendors(process, organisation, env, vendors)
+        now = int(time.time() * 1000)
+        batch = [
+            {"event": "purchase", "identifier": f"k{i}", "value": str(i), "timestamp": now + i}
+            for i in range(200)
+        ]
+        response = httpx.post(
+            f"{process.url}/api/v1/events",
+            json={"events": batch},
+            headers={"X-Environment-Key": env.server_key},
+        )
+        assert response.status_code == 202
+        # When it is killed right after answering, then started again with its dispatcher
+        assert process.process is not None
+        process.process.send_signal(signal.SIGKILL)
+        process.process.wait()
+        process.start(extra_env=SERVER_ENV)
+        # Then every event accepted arrives, once
+        wait_for(lambda: len(vendors.heap.events) == 200 and len(vendors.mixpanel.events) == 200)
+        assert {e["identity"] for e in vendors.heap.events} == {f"k{i}" for i in range(200)}
+        assert vendors.heap.duplicates == 0
+    finally:
+        process.stop()
