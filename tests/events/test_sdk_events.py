@@ -136,6 +136,8 @@ def test_sdk_events__experiment_flag_and_track_event__reach_the_vendors(
     wait_for(lambda: len(heap_events()) == 4 and len(vendors.mixpanel.events) == 4)
     time.sleep(0.5)  # anything doubled would arrive now
     after = int(time.time() * 1000)
+    # One exposure per user although both the server (remote identify) and the SDK saw it
+    assert len(vendors.mixpanel.events) == 4
     assert all(served_variants.values()), served_variants
     started = {
         e["properties"]["distinct_id"]: e["properties"]
