@@ -93,6 +93,7 @@ def settings(database_url: str) -> Settings:
 def state(settings: Settings) -> Iterator[AppState]:
     app_state = build_state(settings)
     yield app_state
+    app_state.identities.shutdown()
     app_state.db.dispose()
 
 
