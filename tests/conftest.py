@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -94,6 +95,11 @@ def state(settings: Settings) -> Iterator[AppState]:
     app_state = build_state(settings)
     yield app_state
     app_state.identities.shutdown()
+    # The identify threads hold their connections in thread-locals, which the engine's
+    # dispose does not close: let the threads end and their connections be collected first,
+    # or each test's state keeps PostgreSQL connections until the server runs out of them.
+    app_state.identities.executor.shutdown(wait=True)
+    gc.collect()
     app_state.db.dispose()
 
 

@@ -55,12 +55,6 @@ class IdentityStorePool:
         self._local = threading.local()
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
-        # Every connection the threads opened: thread-locals are not closed by the engine's
-        # dispose, so shutdown closes them (else each stopped pool holds its connections
-        # until garbage collection, and PostgreSQL runs out of them).
-        self._opened: list[Any] = []
-        self._opened_lock = threading.Lock()
-        self._generation = 0
         self.suppressed = SuppressedTally()
 
     @property
@@ -84,8 +78,6 @@ class IdentityStorePool:
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
-        if getattr(self._local, "generation", None) != self._generation:
-            connection = None  # closed by a shutdown since this thread opened it
         if connection is None:
             connection = self._db.engine.raw_connection()
             if getattr(self._local, "inline", False):
@@ -96,9 +88,6 @@ class IdentityStorePool:
                 connection.cursor().execute("PRAGMA wal_autocheckpoint=0")
                 self._start_checkpointer()
             self._local.connection = connection
-            self._local.generation = self._generation
-            with self._opened_lock:
-                self._opened.append(connection)
         return connection
 
     def _start_checkpointer(self) -> None:
@@ -194,12 +183,4 @@ class IdentityStorePool:
         with contextlib.suppress(Exception):
             self.flush_suppressed()
         self._stopping.set()
-        # Waits for work already running (none once the server has drained its requests),
-        # so that no connection is closed under a statement.
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            with contextlib.suppress(Exception):
-                connection.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
