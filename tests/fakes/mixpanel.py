@@ -45,7 +45,9 @@ def _check_update(update: Any) -> dict[str, Any]:
 TRACK_MAX_AGE_SECONDS = 5 * 24 * 3600
 
 
-def _check_event(event: Any) -> dict[str, Any]:
+def _check_shape(event: Any) -> dict[str, Any]:
+    """What /track and /import both require: an event name, properties with a distinct id
+    and a numeric time."""
     if not isinstance(event, dict):
         raise Invalid("each event must be an object")
     if not isinstance(event.get("event"), str) or not event["event"]:
@@ -53,26 +55,37 @@ def _check_event(event: Any) -> dict[str, Any]:
     props = event.get("properties")
     if not isinstance(props, dict):
         raise Invalid("properties must be an object")
-    if not isinstance(props.get("token"), str) or not props["token"]:
-        raise Invalid("properties.token is required")
     if not isinstance(props.get("distinct_id"), str) or not props["distinct_id"]:
         raise Invalid("properties.distinct_id is required")
     moment = props.get("time")
     if isinstance(moment, bool) or not isinstance(moment, int | float):
         raise Invalid("properties.time must be a number")
+    return props
+
+
+def _valid_insert_id(insert_id: Any) -> bool:
+    return (
+        isinstance(insert_id, str) and len(insert_id) <= 36 and insert_id.replace("-", "").isalnum()
+    )
+
+
+def _check_event(event: Any) -> dict[str, Any]:
+    """A /track event: the project token in it, at most five days old, `$insert_id` optional."""
+    if isinstance(event, dict) and isinstance(event.get("properties"), dict):
+        token = event["properties"].get("token")
+        if not isinstance(token, str) or not token:
+            raise Invalid("properties.token is required")
+    props = _check_shape(event)
+    moment = props["time"]
     seconds = moment / 1000 if moment > 1e11 else moment
     if seconds < time.time() - TRACK_MAX_AGE_SECONDS:
         raise Invalid("events older than 5 days are refused by /track")
     insert_id = props.get("$insert_id")
-    if insert_id is not None and (
-        not isinstance(insert_id, str)
-        or len(insert_id) > 36
-        or not insert_id.replace("-", "").isalnum()
-    ):
+    if insert_id is not None and not _valid_insert_id(insert_id):
         raise Invalid("$insert_id must be at most 36 characters of [A-Za-z0-9-]")
     if len(props) >= 255:
         raise Invalid("at most 255 properties")
-    return event
+    return dict(event)
 
 
 # Mixpanel's /import: at most 2000 events and 10 MB a request.
@@ -82,26 +95,10 @@ IMPORT_MAX_BYTES = 10 * 1024 * 1024
 def _check_import_event(event: Any) -> dict[str, Any]:
     """An /import event: no token in it (the request's Basic credentials say the project),
     any age, and `$insert_id` required."""
-    if not isinstance(event, dict):
-        raise Invalid("each event must be an object")
-    if not isinstance(event.get("event"), str) or not event["event"]:
-        raise Invalid("event is required")
-    props = event.get("properties")
-    if not isinstance(props, dict):
-        raise Invalid("properties must be an object")
-    if not isinstance(props.get("distinct_id"), str) or not props["distinct_id"]:
-        raise Invalid("properties.distinct_id is required")
-    moment = props.get("time")
-    if isinstance(moment, bool) or not isinstance(moment, int | float):
-        raise Invalid("properties.time must be a number")
-    insert_id = props.get("$insert_id")
-    if (
-        not isinstance(insert_id, str)
-        or len(insert_id) > 36
-        or not insert_id.replace("-", "").isalnum()
-    ):
+    props = _check_shape(event)
+    if not _valid_insert_id(props.get("$insert_id")):
         raise Invalid("properties.$insert_id: at most 36 characters of [A-Za-z0-9-] required")
-    return event
+    return dict(event)
 
 
 class FakeMixpanel:
