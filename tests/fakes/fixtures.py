@@ -3,6 +3,7 @@ environment."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -77,9 +78,14 @@ def env(state: AppState, organisation: Organisation) -> Env:
 
 def configure(state: AppState, env: Env, kind: str, base_url: str, **fields: object) -> int:
     """Create an integration through the service, as the admin API would."""
+    # The destination's own settings (Heap's event_name, Mixpanel's api_secret, …) go in
+    # `options`; the shared ones are fields of their own.
+    common = {f.name for f in dataclasses.fields(integrations.IntegrationInput)}
+    options = {k: fields.pop(k) for k in list(fields) if k not in common}
     data = integrations.IntegrationInput(
         api_key=str(fields.pop("api_key", f"{kind}-key")),
         base_url=base_url,
+        options=options,
         given=frozenset({"api_key", "base_url", *fields}),
         **fields,  # type: ignore[arg-type]
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from ensign.delivery.claims import local_claims
 from ensign.integrations import DeliveryOutcome, Outcome
@@ -123,44 +126,64 @@ class DeliveryQueue:
     def record(
         self,
         integration_id: int,
-        claim: q.Claim,
-        outcome: DeliveryOutcome,
+        attempt: DeliveryOutcome,
+        parts: Sequence[Part],
         sent: int,
         duration: float,
         now: dt.datetime,
-        pause: float,
-    ) -> tuple[int, int]:
-        """Store the attempt and mark its rows delivered, failed or due again after `pause`
-        seconds; answers the rows so marked and, on a retry, the rows given up as too old."""
-        error = None if outcome.outcome is Outcome.DELIVERED else describe(outcome)
-        attempt = q.AttemptRecord(
-            outcome=outcome.outcome.value,
-            status_code=outcome.status_code,
+    ) -> list[tuple[int, int]]:
+        """Store the attempt (`attempt`: the request's outcome) and mark each part's rows
+        delivered, failed or due again after its pause, in one transaction; answers, per part,
+        the rows so marked and, on a retry, the rows given up as too old."""
+        error = None if attempt.outcome is Outcome.DELIVERED else describe(attempt)
+        row = q.AttemptRecord(
+            outcome=attempt.outcome.value,
+            status_code=attempt.status_code,
             evaluations=sent,
             duration_ms=round(duration * 1000, 3),
-            response=outcome.message if outcome.status_code is not None else None,
+            response=attempt.message if attempt.status_code is not None else None,
             error=error,
         )
         with self._db.session() as session:
-            attempt_id = q.add_attempt(session, integration_id, attempt, now)
-            if outcome.outcome is Outcome.DELIVERED:
-                return q.mark_delivered(session, integration_id, claim, attempt_id, now), 0
-            if outcome.outcome is Outcome.FAILED:
-                message = error or "failed"
-                count = q.mark_failed(
-                    session, integration_id, claim, attempt_id=attempt_id, message=message, now=now
-                )
-                return count, 0
-            return q.mark_retry(
-                session,
-                integration_id,
-                claim,
-                attempt_id=attempt_id,
-                message=error or "retry",
-                now=now,
-                next_attempt_at=now + dt.timedelta(seconds=pause),
-                cutoff=now - self._max_age,
+            attempt_id = q.add_attempt(session, integration_id, row, now)
+            return [
+                self._mark(session, integration_id, part, attempt_id, now)
+                for part in parts
+                if part.claim.ids
+            ]
+
+    def _mark(
+        self, session: Session, integration_id: int, part: Part, attempt_id: int, now: dt.datetime
+    ) -> tuple[int, int]:
+        outcome, claim = part.outcome, part.claim
+        if outcome.outcome is Outcome.DELIVERED:
+            return q.mark_delivered(session, integration_id, claim, attempt_id, now), 0
+        message = describe(outcome)
+        if outcome.outcome is Outcome.FAILED:
+            count = q.mark_failed(
+                session, integration_id, claim, attempt_id=attempt_id, message=message, now=now
             )
+            return count, 0
+        return q.mark_retry(
+            session,
+            integration_id,
+            claim,
+            attempt_id=attempt_id,
+            message=message,
+            now=now,
+            next_attempt_at=now + dt.timedelta(seconds=part.pause),
+            cutoff=now - self._max_age,
+        )
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of one attempt that share a fate: the whole batch, or (when a vendor refused only
+    some events) each group of rows with its own outcome, retried after `pause` seconds."""
+
+    claim: q.Claim
+    outcome: DeliveryOutcome
+    pause: float = 0.0
 
 
 def describe(outcome: DeliveryOutcome) -> str:

@@ -26,7 +26,7 @@ import httpx
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
 from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
-from ensign.delivery.queue import DeliveryQueue
+from ensign.delivery.queue import DeliveryQueue, Part
 from ensign.delivery.transport import (
     REFUSED,
     DestinationRefused,
@@ -204,7 +204,9 @@ class Dispatcher:
                 await self._sleep(self._settings.poll_interval_seconds)
                 continue
             if result.outcome is not None and result.outcome.outcome is Outcome.RETRY:
-                failures += 1
+                # A partial refusal is no failure of the vendor: the rest goes again as told.
+                if not result.outcome.by_key:
+                    failures += 1
                 await self._sleep(result.pause_seconds)
                 continue
             if result.outcome is not None:
@@ -216,9 +218,42 @@ class Dispatcher:
                 await self._sleep(self._settings.poll_interval_seconds)
 
     def _pause(self, failures: int, outcome: DeliveryOutcome) -> float:
+        if outcome.by_key and outcome.retry_after_seconds is not None:
+            # A partial refusal: the rest of the batch was fine and is sent again as told.
+            return outcome.retry_after_seconds
         return self._settings.backoff.delay(
             failures, retry_after=outcome.retry_after_seconds, rng=self._rng
         )
+
+    def _parts(
+        self,
+        rows: list[q.ClaimedRow],
+        outcome: DeliveryOutcome,
+        pause: float,
+        token: str | None,
+        failures: int,
+    ) -> list[Part]:
+        """The batch's rows grouped by fate: the request's outcome, except for the rows the
+        vendor named (`outcome.by_key`), each group with its own pause."""
+        groups: dict[int, tuple[DeliveryOutcome, list[q.ClaimedRow]]] = {}
+        for row in rows:
+            own = outcome.by_key.get(row.event_key, outcome)
+            groups.setdefault(id(own), (own, []))[1].append(row)
+        parts = []
+        for own, members in groups.values():
+            if own is outcome:
+                own_pause = pause
+            elif own.outcome is Outcome.RETRY:
+                own_pause = self._settings.backoff.delay(
+                    failures + 1, retry_after=own.retry_after_seconds, rng=self._rng
+                )
+                if own.retry_after_seconds is not None:
+                    own_pause = own.retry_after_seconds
+            else:
+                own_pause = 0.0
+            claim = q.Claim([r.id for r in members], [r.evaluation_id for r in members], token)
+            parts.append(Part(claim, own, own_pause))
+        return parts
 
     # --- one batch ----------------------------------------------------------------------------
 
@@ -271,9 +306,6 @@ class Dispatcher:
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
         remaining = [r for r in claimed if r.id not in rejected and r.id not in deferred]
-        claim = q.Claim(
-            [r.id for r in remaining], [r.evaluation_id for r in remaining], claim_token
-        )
         request = prepared.request
         started = time.perf_counter()
         try:
@@ -285,7 +317,9 @@ class Dispatcher:
                     content=request.body,
                 )
                 body = await response.aread()
-            outcome = destination.classify(response.status_code, response.headers, body)
+            outcome = destination.classify(
+                response.status_code, response.headers, body, batch=prepared
+            )
         except DestinationRefused:
             outcome = REFUSED
         except TimeoutError:
@@ -295,22 +329,25 @@ class Dispatcher:
         duration = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(target.kind).observe(duration)
         metrics.REQUESTS.labels(target.kind, outcome.outcome.value).inc()
-        sent = len(prepared.sent)
         pause = self._pause(failures + 1, outcome) if outcome.outcome is Outcome.RETRY else 0.0
+        parts = self._parts(remaining, outcome, pause, claim_token, failures)
         finished = self._clock()
         counts = await asyncio.to_thread(
-            self._queue.record, target.id, claim, outcome, sent, duration, finished, pause
+            self._queue.record, target.id, outcome, parts, len(prepared.sent), duration, finished
         )
-        if outcome.outcome is Outcome.DELIVERED:
-            metrics.EVALUATIONS.labels(target.kind, "delivered").inc(counts[0])
-            latency = metrics.LATENCY_SECONDS.labels(target.kind)
-            for row in remaining:
-                latency.observe(max(0.0, (finished - row.evaluated_at).total_seconds()))
-        elif outcome.outcome is Outcome.FAILED:
-            metrics.EVALUATIONS.labels(target.kind, "failed").inc(counts[0])
-        else:
-            metrics.EVALUATIONS.labels(target.kind, "retry").inc(counts[0])
-            metrics.EVALUATIONS.labels(target.kind, "given_up").inc(counts[1])
+        for part, (marked, given_up) in zip(parts, counts, strict=False):
+            if part.outcome.outcome is Outcome.DELIVERED:
+                metrics.EVALUATIONS.labels(target.kind, "delivered").inc(marked)
+                latency = metrics.LATENCY_SECONDS.labels(target.kind)
+                held = set(part.claim.ids)
+                for row in remaining:
+                    if row.id in held:
+                        latency.observe(max(0.0, (finished - row.evaluated_at).total_seconds()))
+            elif part.outcome.outcome is Outcome.FAILED:
+                metrics.EVALUATIONS.labels(target.kind, "failed").inc(marked)
+            else:
+                metrics.EVALUATIONS.labels(target.kind, "retry").inc(marked)
+                metrics.EVALUATIONS.labels(target.kind, "given_up").inc(given_up)
         return BatchResult(len(claimed), outcome, pause, limit)
 
 

@@ -62,12 +62,16 @@ class OutboundRequest:
 @dataclass(frozen=True)
 class PreparedBatch:
     """A request carrying `sent` evaluation keys; `rejected` ones cannot be sent (key → why);
-    `deferred` ones need another request (another endpoint) and are left for the next batch."""
+    `deferred` ones need another request (another endpoint) and are left for the next batch.
+
+    `identities` holds each sent evaluation's identity, in the order of `sent`, for vendors
+    whose answers name users rather than events (Amplitude's `throttled_users`)."""
 
     request: OutboundRequest | None
     sent: tuple[str, ...]
     rejected: Mapping[str, str]
     deferred: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
 
 
 class Outcome(enum.Enum):
@@ -78,14 +82,25 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
+    """What became of a request. `by_key` holds the evaluations whose fate differs from the
+    rest (evaluation key → their own outcome): a vendor that refuses some events of a batch
+    (Amplitude's 400 listing invalid events, its 429 naming throttled users) fails or delays
+    only those, and the rest are sent again after `retry_after_seconds`, not a backoff."""
+
     outcome: Outcome
     status_code: int | None
     message: str
     retry_after_seconds: float | None = None
+    by_key: Mapping[str, DeliveryOutcome] = field(default_factory=dict)
 
 
 class Destination(Protocol):
-    """A vendor: how many evaluations fit in one request, how to build it, how to read the answer."""
+    """A vendor: how many evaluations fit in one request, how to build it, how to read the answer.
+
+    One module per vendor implements it, registered in `DESTINATIONS` under the `kind` of its
+    settings schema in `catalog`; the outbox, dispatcher, attempt log, counters, admin API and
+    dashboard take it from there. `build` receives evaluations of every record kind (flags,
+    exposure, event) and may defer the ones another endpoint takes."""
 
     @property
     def kind(self) -> str: ...
@@ -96,8 +111,14 @@ class Destination(Protocol):
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch: ...
 
     def classify(
-        self, status_code: int, headers: Mapping[str, str], body: bytes
-    ) -> DeliveryOutcome: ...
+        self,
+        status_code: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        batch: PreparedBatch | None = None,
+    ) -> DeliveryOutcome:
+        """The answer to `batch`'s request (the dispatcher always passes the batch)."""
+        ...
 
 
 def sent_values(evaluation: Evaluation) -> dict[str, Any]:

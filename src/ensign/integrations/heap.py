@@ -159,7 +159,11 @@ class Heap:
         return PreparedBatch(request, tuple(sent), rejected)
 
     def classify(
-        self, status_code: int, headers: Mapping[str, str], body: bytes
+        self,
+        status_code: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        batch: PreparedBatch | None = None,
     ) -> DeliveryOutcome:
         """2xx (an empty text body) is success; 408, 429 and 5xx retry; any other 4xx fails."""
         return classify_http(status_code, headers, body)

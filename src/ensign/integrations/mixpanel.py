@@ -190,7 +190,11 @@ class Mixpanel:
         return PreparedBatch(request, tuple(e.key for e in evaluations), {}, deferred)
 
     def classify(
-        self, status_code: int, headers: Mapping[str, str], body: bytes
+        self,
+        status_code: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        batch: PreparedBatch | None = None,
     ) -> DeliveryOutcome:
         """Mixpanel answers 200 even when it rejects the data: with `verbose=1` the body says
         `{"status": 1}` for success, or `{"status": 0, "error": …}`, which is not retried."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ensign.integrations.catalog import SCHEMAS
 from ensign.services.admin import audit
 from ensign.services.keys import AdminPrincipal
 from ensign.storage.models import Environment, IntegrationConfig
@@ -32,13 +33,15 @@ def snapshot(config: IntegrationConfig) -> dict[str, Any]:
         "tag": config.tag_label,
         "deliver": config.deliver,
         "resend_after_hours": config.resend_after_hours,
-        "options": _redacted(config.options or {}),
+        "options": _redacted(config.kind, config.options or {}),
     }
 
 
-def _redacted(options: dict[str, Any]) -> dict[str, Any]:
-    # Mixpanel's API secret is a credential too.
-    return {k: REDACTED if k == "api_secret" and v else v for k, v in options.items()}
+def _redacted(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    # Secret options (Mixpanel's API secret, a webhook's signing secret) are credentials too.
+    schema = SCHEMAS.get(kind)
+    secrets = schema.secret_names if schema else frozenset()
+    return {k: REDACTED if k in secrets and v else v for k, v in options.items()}
 
 
 def record(
@@ -53,7 +56,9 @@ def record(
 ) -> None:
     """Add the entry for a create (`before` None), update or delete of `config`."""
     verb = {audit.CREATED: "created", audit.UPDATED: "updated", audit.DELETED: "deleted"}[action]
-    log = f"{config.kind.capitalize()} integration {verb}: {environment.name}"
+    schema = SCHEMAS.get(config.kind)
+    label = schema.label if schema else config.kind.capitalize()
+    log = f"{label} integration {verb}: {environment.name}"
     if key_changed:
         log += " (API key changed)"
     audit.record(

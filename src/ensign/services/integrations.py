@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
+from ensign.integrations.catalog import BOOL, SCHEMAS, Option, Schema
 from ensign.integrations.values import properties
 from ensign.services import integration_audit
 from ensign.services.admin import audit
@@ -28,19 +29,6 @@ from ensign.storage.environments import touch_environments
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
 from ensign.storage.pagination import Window
 
-HEAP = "heap"
-MIXPANEL = "mixpanel"
-
-# analytics-apis.md §1.1 and §2.1: each vendor's ingestion host per data region.
-REGIONS: dict[str, dict[str, str]] = {
-    HEAP: {"us": "https://heapanalytics.com", "eu": "https://c.eu.heap-api.com"},
-    MIXPANEL: {
-        "us": "https://api.mixpanel.com",
-        "eu": "https://api-eu.mixpanel.com",
-        "in": "https://api-in.mixpanel.com",
-    },
-}
-DEFAULT_HEAP_EVENT_NAME = "Flagsmith Feature Flags"
 # `deliver`: record an identity's flags only when they changed (the default), or on every
 # identify call, as Flagsmith does.
 CHANGES = "changes"
@@ -67,8 +55,9 @@ class IntegrationInput:
     deliver: str | None = None
     resend_after_hours: object = None
     exposures: bool | None = None
-    api_secret: str | None = None
     events: bool | None = None
+    # The destination's own settings (`catalog.Schema.options`) given, by name.
+    options: dict[str, object] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
 
 
@@ -111,6 +100,13 @@ def _config_in(
     return config
 
 
+def schema_of(kind: str) -> Schema:
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        raise NotFound("No such integration.")
+    return schema
+
+
 def _apply(
     config: IntegrationConfig,
     kind: str,
@@ -119,27 +115,14 @@ def _apply(
     allow_private: bool,
     resolve: Resolver,
 ) -> None:
+    schema = schema_of(kind)
     given = data.given
     if "api_key" in given:
         key = (data.api_key or "").strip()
-        if not key or len(key) > 200:
+        if (schema.key_required or key) and not 0 < len(key) <= 200:
             raise InvalidInput("api_key: 1 to 200 characters are required.", field="api_key")
         config.api_key = key
-    if "region" in given and data.region is not None and "base_url" in given and data.base_url:
-        raise InvalidInput("Give either region or base_url, not both.", field="region")
-    if "region" in given and data.region is not None:
-        region = data.region.strip().lower()
-        if region not in REGIONS[kind]:
-            choices = ", ".join(REGIONS[kind])
-            raise InvalidInput(f"region: must be one of {choices}.", field="region")
-        config.region, config.base_url = region, REGIONS[kind][region]
-    elif "base_url" in given and data.base_url:
-        config.base_url = check_base_url(
-            data.base_url, allow_private=allow_private, resolve=resolve
-        )
-        config.region = None
-    if not config.base_url:
-        config.region, config.base_url = "us", REGIONS[kind]["us"]
+    _apply_endpoint(config, schema, data, allow_private=allow_private, resolve=resolve)
     if "enabled" in given and data.enabled is not None:
         config.enabled = data.enabled
     if "feature_names" in given and data.feature_names is not None and "tag" in given and data.tag:
@@ -170,24 +153,66 @@ def _apply(
     if "events" in given and data.events is not None:
         options["events"] = data.events
     options.setdefault("events", False)
-    if kind == HEAP:
-        if "event_name" in given:
-            name = (data.event_name or "").strip() or DEFAULT_HEAP_EVENT_NAME
-            if len(name) > 1024:
-                raise InvalidInput("event_name: at most 1024 characters.", field="event_name")
-            options["event_name"] = name
-        options.setdefault("event_name", DEFAULT_HEAP_EVENT_NAME)
-    else:
-        if "ignore_time" in given and data.ignore_time is not None:
-            options["ignore_time"] = data.ignore_time
-        options.setdefault("ignore_time", True)
-        if "api_secret" in given:
-            secret = (data.api_secret or "").strip()
-            if len(secret) > 200:
-                raise InvalidInput("api_secret: at most 200 characters.", field="api_secret")
-            # Empty: events go through /track with the project token.
-            options["api_secret"] = secret or None
+    for option in schema.options:
+        if option.name in data.options:
+            options[option.name] = _option_value(option, data.options[option.name])
+        options.setdefault(option.name, option.default)
+        if option.required and options[option.name] in (None, ""):
+            raise InvalidInput(f"{option.name}: this field is required.", field=option.name)
     config.options = options
+
+
+def _apply_endpoint(
+    config: IntegrationConfig,
+    schema: Schema,
+    data: IntegrationInput,
+    *,
+    allow_private: bool,
+    resolve: Resolver,
+) -> None:
+    """Where the integration sends: a region's host, or a URL checked against the
+    destination rules (a destination with no regions always needs one)."""
+    given = data.given
+    if "region" in given and data.region is not None and "base_url" in given and data.base_url:
+        raise InvalidInput("Give either region or base_url, not both.", field="region")
+    if "region" in given and data.region is not None:
+        region = data.region.strip().lower()
+        if region not in schema.regions:
+            if not schema.regions:
+                raise InvalidInput(
+                    f"region: {schema.label} has no regions; give base_url.", field="region"
+                )
+            choices = ", ".join(schema.regions)
+            raise InvalidInput(f"region: must be one of {choices}.", field="region")
+        config.region, config.base_url = region, schema.regions[region]
+    elif "base_url" in given and data.base_url:
+        config.base_url = check_base_url(
+            data.base_url, allow_private=allow_private, resolve=resolve
+        )
+        config.region = None
+    if not config.base_url:
+        if not schema.regions:
+            raise InvalidInput("base_url: this field is required.", field="base_url")
+        region = next(iter(schema.regions))
+        config.region, config.base_url = region, schema.regions[region]
+
+
+def _option_value(option: Option, value: object) -> bool | str | None:
+    if option.type == BOOL:
+        if value is None:
+            return option.default
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{option.name}: true or false is required.", field=option.name)
+        return value
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{option.name}: a string is required.", field=option.name)
+    text = (value or "").strip()
+    if len(text) > option.max_chars:
+        raise InvalidInput(
+            f"{option.name}: at most {option.max_chars} characters.", field=option.name
+        )
+    # Blank means the default: for a secret, none (e.g. Mixpanel events then go to /track).
+    return text or option.default
 
 
 def _apply_delivery(config: IntegrationConfig, data: IntegrationInput) -> None:
@@ -229,15 +254,17 @@ def create_integration(
     resolve: Resolver = resolve_host,
 ) -> IntegrationConfig:
     """Configure a vendor for an environment; one of each kind per environment."""
+    schema_of(kind)
     env = _environment(session, principal, api_key)
     if any(c.kind == kind for c in integration_store.configs_of_environment(session, env.id)):
         raise InvalidInput(DUPLICATE)
-    if "api_key" not in data.given:
+    if "api_key" not in data.given and schema_of(kind).key_required:
         raise InvalidInput("api_key: this field is required.", field="api_key")
     now = utcnow()
     config = IntegrationConfig(
         environment_id=env.id,
         kind=kind,
+        api_key="",
         base_url="",
         enabled=True,
         options={},

@@ -1,5 +1,6 @@
-"""Analytics integrations of an environment (contract §6.1): Heap and Mixpanel configuration,
-delivery status, the attempt log and a "send test event" action."""
+"""Analytics integrations of an environment (contract §6.1): each destination's configuration
+(one set of routes per kind in `integrations.catalog`), delivery status, the attempt log and a
+"send test event" action."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
+from ensign.integrations.catalog import SCHEMAS, Schema
 from ensign.services import integrations
 from ensign.services.integrations import IntegrationInput
 from ensign.storage.models import DeliveryAttempt, IntegrationConfig
@@ -19,24 +21,20 @@ from ensign.web.deps import Admin, AppState, State
 
 router = APIRouter(prefix="/api/v1", tags=["Integrations"])
 
-KINDS = (integrations.HEAP, integrations.MIXPANEL)
-
 
 class IntegrationIn(BaseModel):
+    """The settings every destination shares; each kind's model adds its own (`_model`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str | None = Field(default=None, description="Heap environment ID / Mixpanel token.")
+    api_key: str | None = Field(default=None, description="The vendor's key (see the kind).")
     base_url: str | None = Field(default=None, description="A custom https endpoint.")
-    region: str | None = Field(default=None, description="heap: us, eu; mixpanel: us, eu, in.")
+    region: str | None = Field(default=None, description="A data region of the vendor.")
     enabled: bool | None = None
     feature_names: list[str] | None = Field(
         default=None, description="Send only these features (default: all)."
     )
     tag: str | None = Field(default=None, description="Send only features with this tag label.")
-    event_name: str | None = Field(default=None, description="Heap only: the event name.")
-    ignore_time: bool | None = Field(
-        default=None, description="Mixpanel only: send `$ignore_time` (default true)."
-    )
     deliver: str | None = Field(
         default=None,
         description='"changes" (default): record an identity\'s flags only when they changed; '
@@ -49,14 +47,7 @@ class IntegrationIn(BaseModel):
         "(default 24, 0: never, at most 8760).",
     )
     exposures: bool | None = Field(
-        default=None,
-        description="Send experiment exposures (Mixpanel `$experiment_started`, Heap "
-        "`Experiment Viewed`; default true).",
-    )
-    api_secret: str | None = Field(
-        default=None,
-        description="Mixpanel only: the project's API secret; exposures then go through "
-        "`/import` instead of `/track`. Never shown again.",
+        default=None, description="Send experiment exposures (default true)."
     )
     events: bool | None = Field(
         default=None,
@@ -64,26 +55,54 @@ class IntegrationIn(BaseModel):
     )
 
 
-def _input(body: IntegrationIn) -> IntegrationInput:
+COMMON = frozenset(IntegrationIn.model_fields)
+
+
+def _model(schema: Schema) -> type[IntegrationIn]:
+    """The request body of one destination: the common settings, its own options (any JSON
+    value, so that the service's 400 names a wrong one) and the aliases it accepts."""
+    fields: dict[str, Any] = {
+        option.name: (Any, Field(default=None, description=option.description))
+        for option in schema.options
+    }
+    for alias, target in schema.aliases.items():
+        fields[alias] = (Any, Field(default=None, description=f"The same as `{target}`."))
+    model: type[IntegrationIn] = create_model(
+        f"{schema.label.replace(' ', '')}IntegrationIn",
+        __base__=IntegrationIn,
+        **fields,
+    )
+    model.__doc__ = f"A {schema.label} integration: region {', '.join(schema.regions) or '—'}; "
+    model.__doc__ += f"`api_key` is the {schema.key_label}."
+    return model
+
+
+def _input(schema: Schema, body: IntegrationIn) -> IntegrationInput:
+    given = set(body.model_fields_set)
+    values = {name: getattr(body, name) for name in given}
+    for alias, target in schema.aliases.items():
+        if alias in given:
+            values[target] = values.pop(alias)
+            given.discard(alias)
+            given.add(target)
     return IntegrationInput(
-        api_key=body.api_key,
-        base_url=body.base_url,
-        region=body.region,
-        enabled=body.enabled,
-        feature_names=body.feature_names,
-        tag=body.tag,
-        event_name=body.event_name,
-        ignore_time=body.ignore_time,
-        deliver=body.deliver,
-        resend_after_hours=body.resend_after_hours,
-        exposures=body.exposures,
-        api_secret=body.api_secret,
-        events=body.events,
-        given=frozenset(body.model_fields_set),
+        api_key=values.get("api_key"),
+        base_url=values.get("base_url"),
+        region=values.get("region"),
+        enabled=values.get("enabled"),
+        feature_names=values.get("feature_names"),
+        tag=values.get("tag"),
+        deliver=values.get("deliver"),
+        resend_after_hours=values.get("resend_after_hours"),
+        exposures=values.get("exposures"),
+        events=values.get("events"),
+        options={o.name: values[o.name] for o in schema.options if o.name in given},
+        given=frozenset(given),
     )
 
 
 def _render(config: IntegrationConfig) -> dict[str, Any]:
+    schema = integrations.schema_of(config.kind)
     body: dict[str, Any] = {
         "id": config.id,
         "api_key": config.api_key,
@@ -95,14 +114,17 @@ def _render(config: IntegrationConfig) -> dict[str, Any]:
         "deliver": config.deliver,
         "resend_after_hours": config.resend_after_hours,
     }
+    for alias, target in schema.aliases.items():
+        body[alias] = body[target]
     options = config.options or {}
     body["exposures"] = bool(options.get("exposures", True))
     body["events"] = bool(options.get("events", False))
-    if config.kind == integrations.HEAP:
-        body["event_name"] = options.get("event_name", integrations.DEFAULT_HEAP_EVENT_NAME)
-    else:
-        body["ignore_time"] = bool(options.get("ignore_time", True))
-        body["api_secret_set"] = bool(options.get("api_secret"))
+    for option in schema.options:
+        value = options.get(option.name, option.default)
+        if option.secret:
+            body[f"{option.name}_set"] = bool(value)
+        else:
+            body[option.name] = value
     return body
 
 
@@ -123,9 +145,11 @@ def _allow_private(state: AppState) -> bool:
     return state.settings.allow_private_destinations
 
 
-def _register(kind: str) -> None:
+def _register(schema: Schema) -> None:
+    kind = schema.kind
     base = f"/environments/{{api_key}}/integrations/{kind}"
-    label = kind.capitalize()
+    label = schema.label
+    body_model = _model(schema)
 
     def list_(api_key: str, state: State, principal: Admin) -> list[dict[str, Any]]:
         with state.read() as session:
@@ -139,7 +163,7 @@ def _register(kind: str) -> None:
                 principal,
                 api_key,
                 kind,
-                _input(body),
+                _input(schema, body),
                 allow_private=_allow_private(state),
             )
             return _render(config)
@@ -159,7 +183,7 @@ def _register(kind: str) -> None:
                 api_key,
                 kind,
                 integration_id,
-                _input(body),
+                _input(schema, body),
                 allow_private=_allow_private(state),
             )
             return _render(config)
@@ -257,6 +281,10 @@ def _register(kind: str) -> None:
             status=202,
         )
 
+    # The body is this kind's model, which a string annotation could not name.
+    create.__annotations__["body"] = body_model
+    update.__annotations__["body"] = body_model
+
     routes: list[tuple[str, Any, list[str], int, str]] = [
         ("/", list_, ["GET"], 200, f"List {label} integrations"),
         ("/", create, ["POST"], 201, f"Create the {label} integration"),
@@ -303,5 +331,5 @@ def _json(body: dict[str, Any], *, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-for _kind in KINDS:
-    _register(_kind)
+for _schema in SCHEMAS.values():
+    _register(_schema)

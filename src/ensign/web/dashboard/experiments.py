@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
+from ensign.integrations.catalog import SCHEMAS
 from ensign.services import experiment_results
 from ensign.services.admin import experiments
 from ensign.services.admin.experiments import ExperimentInput
@@ -25,7 +26,6 @@ from ensign.web.dashboard.feature_editor import feature_page
 
 router = APIRouter(route_class=DashboardRoute)
 
-INTEGRATION_LABELS = {"heap": "Heap", "mixpanel": "Mixpanel"}
 MAX_NAME_LENGTH = 200
 
 
@@ -48,7 +48,7 @@ def _page(
             deliveries=[
                 {
                     "kind": d.kind,
-                    "label": INTEGRATION_LABELS.get(d.kind, d.kind),
+                    "label": SCHEMAS[d.kind].label if d.kind in SCHEMAS else d.kind,
                     "sends": d.sends,
                     "pending": d.queue.pending + d.queue.retrying,
                     "failed": d.queue.failed,

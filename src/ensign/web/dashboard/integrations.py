@@ -1,5 +1,6 @@
-"""Heap and Mixpanel for an environment: configuration, delivery counters, recent attempts,
-and "send test event" (queued for the dispatcher, whose answer is shown)."""
+"""Every destination of an environment (one card per kind in `integrations.catalog`):
+configuration, delivery counters, recent attempts, and "send test event" (queued for the
+dispatcher, whose answer is shown)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
+from ensign.integrations.catalog import BOOL, SCHEMAS
 from ensign.services import events, integrations
 from ensign.services.admin import features, tags
 from ensign.services.integrations import IntegrationInput
@@ -24,14 +26,12 @@ from ensign.web.dashboard.core import (
 
 router = APIRouter(route_class=DashboardRoute)
 
-KINDS = {integrations.HEAP: "Heap", integrations.MIXPANEL: "Mixpanel"}
-KEY_LABELS = {integrations.HEAP: "Heap environment ID", integrations.MIXPANEL: "Project token"}
 CUSTOM = "custom"
 RECENT_ATTEMPTS = 10
 
 
 def _kind(kind: str) -> str:
-    if kind not in KINDS:
+    if kind not in SCHEMAS:
         raise NotFound("No such integration.")
     return kind
 
@@ -46,15 +46,18 @@ def _page(
         context = nav.environment_context(session, dash.user, env_id, "integrations")
         env = context["environment"]
         cards: list[dict[str, Any]] = []
-        for kind, label in KINDS.items():
+        for kind, schema in SCHEMAS.items():
             configs = integrations.list_integrations(session, dash.user, env.api_key, kind)
             config = configs[0] if configs else None
+            options = (config.options or {}) if config is not None else {}
             card: dict[str, Any] = {
                 "kind": kind,
-                "label": label,
-                "key_label": KEY_LABELS[kind],
-                "regions": list(integrations.REGIONS[kind]),
+                "label": schema.label,
+                "schema": schema,
+                "key_label": schema.key_label,
+                "regions": list(schema.regions),
                 "config": config,
+                "options": {o.name: options.get(o.name, o.default) for o in schema.options},
             }
             if config is not None:
                 card["status"] = integrations.delivery_status(
@@ -74,8 +77,6 @@ def _page(
                     offset=0,
                     limit=RECENT_ATTEMPTS,
                 )[0]
-                card["event_name"] = (config.options or {}).get("event_name", "")
-                card["ignore_time"] = bool((config.options or {}).get("ignore_time", True))
                 card["exposures"] = bool((config.options or {}).get("exposures", True))
                 card["events"] = bool((config.options or {}).get("events", False))
             cards.append(card)
@@ -106,7 +107,9 @@ def show_integrations(env_id: int, dash: DashContext) -> Response:
 
 
 def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput:
-    region = dash.value("region", "us")
+    schema = SCHEMAS[kind]
+    regions = list(schema.regions)
+    region = dash.value("region", regions[0] if regions else CUSTOM)
     base_url = dash.value("base_url").strip()
     given = {
         "api_key",
@@ -120,21 +123,22 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         "exposures",
         "events",
     }
-    if region == CUSTOM:
+    if region == CUSTOM or not regions:
         if not base_url:
             errors.set("base_url", "Enter the endpoint URL, or pick a region.")
         region_value, url_value = None, base_url
     else:
         region_value, url_value = region, None
     names = [n for n in dash.values("feature_names") if n]
-    event_name = None
-    ignore_time = None
-    if kind == integrations.HEAP:
-        given.add("event_name")
-        event_name = dash.value("event_name")
-    else:
-        given.add("ignore_time")
-        ignore_time = dash.value("ignore_time") == "on"
+    options: dict[str, object] = {}
+    for option in schema.options:
+        if option.type == BOOL:
+            options[option.name] = dash.value(option.name) == "on"
+        elif not option.secret or dash.value(option.name):
+            # A secret left blank keeps the one stored (the form never shows it).
+            options[option.name] = dash.value(option.name)
+    if not schema.key_required and not dash.value("api_key"):
+        given.discard("api_key")
     return IntegrationInput(
         api_key=dash.value("api_key"),
         region=region_value,
@@ -142,12 +146,11 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         enabled=dash.value("enabled") == "on",
         feature_names=names or None,
         tag=dash.value("tag").strip() or None,
-        event_name=event_name,
-        ignore_time=ignore_time,
         deliver=dash.value("deliver", integrations.CHANGES),
         resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
         exposures=dash.value("exposures") == "on",
         events=dash.value("events") == "on",
+        options=options,
         given=frozenset(given),
     )
 
@@ -181,7 +184,7 @@ def create_integration(env_id: int, kind: str, dash: DashContext) -> Response:
             errors.add(error, "api_key")
     if errors:
         return _page(dash, env_id, errors, kind)
-    dash.flash(f"{KINDS[kind]} integration added.")
+    dash.flash(f"{SCHEMAS[kind].label} integration added.")
     return redirect(f"/environments/{env_id}/integrations")
 
 
@@ -207,7 +210,7 @@ def update_integration(env_id: int, kind: str, integration_id: int, dash: DashCo
             errors.add(error, "api_key")
     if errors:
         return _page(dash, env_id, errors, kind)
-    dash.flash(f"{KINDS[kind]} integration saved.")
+    dash.flash(f"{SCHEMAS[kind].label} integration saved.")
     return redirect(f"/environments/{env_id}/integrations")
 
 
@@ -217,7 +220,7 @@ def delete_integration(env_id: int, kind: str, integration_id: int, dash: DashCo
     with dash.state.write() as session:
         env = nav.environment(session, dash.user, env_id)
         integrations.delete_integration(session, dash.user, env.api_key, kind, integration_id)
-    dash.flash(f"{KINDS[kind]} integration removed.")
+    dash.flash(f"{SCHEMAS[kind].label} integration removed.")
     return redirect(f"/environments/{env_id}/integrations")
 
 

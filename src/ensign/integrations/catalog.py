@@ -1,0 +1,106 @@
+"""Every destination's settings schema: what it is called, where it sends, what it asks for.
+
+This is the one list of destinations. The admin API, the dashboard form, the audit log and the
+service that validates a configuration read it; each vendor's request building lives in its
+own module beside this one, which the delivery layer looks up by the same `kind`. Nothing here
+builds a request, so the request path may import it (the import contracts forbid the vendor
+modules there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+BOOL = "bool"
+TEXT = "text"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting beyond the common ones, kept in the integration's `options` under `name`."""
+
+    name: str
+    label: str
+    description: str
+    type: str = TEXT
+    default: bool | str | None = None
+    # Write-only (a credential): never shown again; the API shows `<name>_set` instead, and the
+    # audit log records only that it changed.
+    secret: bool = False
+    required: bool = False
+    max_chars: int = 1024
+
+
+@dataclass(frozen=True)
+class Schema:
+    kind: str
+    label: str
+    # The credential sent to the vendor (`api_key` in the API), as the vendor names it.
+    key_label: str
+    # Region → ingestion base URL; the first is the default. With none, `base_url` is required.
+    regions: Mapping[str, str]
+    options: tuple[Option, ...] = ()
+    # What the vendor calls an exposure, for the dashboard's checkbox.
+    exposure_name: str = "Experiment Viewed"
+    # Other names the API accepts for a common field (e.g. a webhook's `url` for `base_url`).
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    # Whether `api_key` is needed at all (a webhook signs with a secret option instead).
+    key_required: bool = True
+    docs_anchor: str = ""
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        return frozenset(o.name for o in self.options if o.secret)
+
+
+HEAP = Schema(
+    kind="heap",
+    label="Heap",
+    key_label="Heap environment ID",
+    # analytics-apis.md §1.1: each data region's ingestion host.
+    regions={"us": "https://heapanalytics.com", "eu": "https://c.eu.heap-api.com"},
+    options=(
+        Option(
+            "event_name",
+            "Event name",
+            "The name of the event carrying the flags.",
+            default="Flagsmith Feature Flags",
+        ),
+    ),
+)
+
+MIXPANEL = Schema(
+    kind="mixpanel",
+    label="Mixpanel",
+    key_label="Project token",
+    # analytics-apis.md §2.1.
+    regions={
+        "us": "https://api.mixpanel.com",
+        "eu": "https://api-eu.mixpanel.com",
+        "in": "https://api-in.mixpanel.com",
+    },
+    options=(
+        Option(
+            "ignore_time",
+            "Send $ignore_time",
+            "Send `$ignore_time`, so these updates leave the user's last-seen time as it is.",
+            type=BOOL,
+            default=True,
+        ),
+        Option(
+            "api_secret",
+            "API secret",
+            "The project's API secret; exposures and events then go through `/import` "
+            "instead of `/track`. Never shown again.",
+            secret=True,
+            max_chars=200,
+        ),
+    ),
+    exposure_name="$experiment_started",
+)
+
+SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL)}

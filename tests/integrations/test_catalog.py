@@ -1,0 +1,65 @@
+"""The destination catalog: one settings schema per vendor module, and the admin API built
+from it validating each vendor's own options."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ensign.integrations import DESTINATIONS
+from ensign.integrations.catalog import BOOL, SCHEMAS
+from tests.conftest import Organisation
+from tests.fakes.fixtures import Env
+
+BASE = "/api/v1/environments/{key}/integrations/{kind}/"
+
+
+def test_catalog__every_schema_has_a_vendor_module_and_back() -> None:
+    assert set(SCHEMAS) == set(DESTINATIONS)
+    for kind, destination in DESTINATIONS.items():
+        assert destination.kind == kind
+        assert destination.max_batch > 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "option"),
+    [(s.kind, o) for s in SCHEMAS.values() for o in s.options],
+    ids=lambda v: getattr(v, "name", v),
+)
+def test_admin__option_of_wrong_type__400_naming_it(
+    client: TestClient, organisation: Organisation, env: Env, kind: str, option: object
+) -> None:
+    name = option.name  # type: ignore[attr-defined]
+    wrong: object = "yes" if option.type == BOOL else 12  # type: ignore[attr-defined]
+    body = {"api_key": "k", "base_url": "https://vendor.example", name: wrong}
+    answer = client.post(
+        BASE.format(key=env.client_key, kind=kind), headers=organisation.headers, json=body
+    )
+    assert answer.status_code == 400, answer.text
+    assert name in answer.text
+
+
+def test_admin__unknown_option__400(
+    client: TestClient, organisation: Organisation, env: Env
+) -> None:
+    # Heap has no ignore_time (Mixpanel's): a typo or a wrong kind is refused, not dropped.
+    answer = client.post(
+        BASE.format(key=env.client_key, kind="heap"),
+        headers=organisation.headers,
+        json={"api_key": "k", "ignore_time": False},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "ignore_time" in answer.text
+
+
+def test_admin__secret_option__write_only(
+    client: TestClient, organisation: Organisation, env: Env
+) -> None:
+    created = client.post(
+        BASE.format(key=env.client_key, kind="mixpanel"),
+        headers=organisation.headers,
+        json={"api_key": "token", "api_secret": "s3cret"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["api_secret_set"] is True
+    assert "s3cret" not in created.text
