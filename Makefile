@@ -45,5 +45,6 @@ bench-scale: install
 
 docs: install
 	$(UV) run python -m ensign.cli.docs > docs/settings.md
+	$(UV) run python -m ensign.cli.docs destinations > docs/destinations.md
 screenshots:
 	ENSIGN_UPDATE_SCREENSHOTS=1 $(UV) run pytest tests/dashboard/test_browser.py tests/dashboard/test_browser_experiments.py

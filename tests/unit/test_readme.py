@@ -35,7 +35,7 @@ MAKE_TARGETS_SKIPPED = {
     "test": "the whole test suite, this test included",
     "check": "long-running: ruff and mypy --strict over the whole tree",
     "fmt": "rewrites the checkout's files; `make check` covers it",
-    "docs": "rewrites docs/settings.md; tests/unit/test_docs.py checks it",
+    "docs": "rewrites docs/settings.md and docs/destinations.md; tests/unit/test_docs.py checks them",
     "screenshots": "long-running browser tests that rewrite docs/screenshots",
     "bench": "long-running benchmarks",
 }

@@ -1,11 +1,16 @@
-"""Generates the settings reference: `make docs` writes it to docs/settings.md by running
-`python -m ensign.cli.docs`.
+"""Generates the references: `make docs` writes the settings to docs/settings.md
+(`python -m ensign.cli.docs`) and the destinations' settings to docs/destinations.md
+(`python -m ensign.cli.docs destinations`).
 
-A test checks that the committed file matches, so no setting goes undocumented.
+A test checks that the committed files match, so no setting and no destination goes
+undocumented.
 """
 
 from __future__ import annotations
 
+import sys
+
+from ensign.integrations.catalog import BOOL, SCHEMAS
 from ensign.settings import Settings
 
 
@@ -30,5 +35,75 @@ def settings_page() -> str:
     )
 
 
+# The settings every destination shares (the admin API's common fields).
+COMMON_FIELDS = (
+    ("base_url", "text", "A custom endpoint (https), instead of a region."),
+    ("region", "text", "One of the destination's data regions (the first is the default)."),
+    ("enabled", "bool", "Send at all (default true)."),
+    ("feature_names", "list", "Send only these features (default: all)."),
+    ("tag", "text", "Or only the features with this tag label."),
+    ("deliver", "text", '`"changes"` (default) or `"every_evaluation"`.'),
+    (
+        "resend_after_hours",
+        "int",
+        "With `changes`, send unchanged flags again after this long (default 24, 0: never).",
+    ),
+    ("exposures", "bool", "Send experiment exposures (default true)."),
+    ("events", "bool", "Send the SDKs' custom events (default false)."),
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _default(value: bool | str | None) -> str:
+    if value is None:
+        return ""
+    return f"`{str(value).lower()}`" if isinstance(value, bool) else f"`{value}`"
+
+
+def destinations_page() -> str:
+    """Every destination in `integrations.catalog`: its API path, regions and settings."""
+    parts = [
+        "# Destinations\n\n"
+        "Every analytics destination Ensign sends to, with the settings its admin API takes at "
+        "`/api/v1/environments/{env_key}/integrations/{kind}/`. Generated from "
+        "`src/ensign/integrations/catalog.py` by `make docs`; what each one receives is in the "
+        "README's integrations section.\n\n"
+        "Every destination takes these settings, and its own below.\n\n"
+        "| Setting | Type | Meaning |\n|---|---|---|\n"
+        + "".join(f"| `{name}` | {kind} | {meaning} |\n" for name, kind, meaning in COMMON_FIELDS)
+    ]
+    for schema in SCHEMAS.values():
+        lines = [f"\n## {schema.label} (`{schema.kind}`)\n"]
+        if schema.regions:
+            regions = ", ".join(f"`{r}` = {url}" for r, url in schema.regions.items())
+            lines.append(f"Regions: {regions}; or `base_url`.\n")
+        else:
+            lines.append("No regions: `base_url` (the endpoint URL) is required.\n")
+        lines += ["| Setting | Type | Default | Meaning |", "|---|---|---|---|"]
+        if schema.key_required:
+            lines.append(f"| `api_key` | text | (required) | {_cell(schema.key_label)}. |")
+        for alias, target in schema.aliases.items():
+            lines.append(f"| `{alias}` | text | | The same as `{target}`. |")
+        for option in schema.options:
+            kind = "bool" if option.type == BOOL else f"text (≤ {option.max_chars})"
+            default = (
+                "(required)"
+                if option.required
+                else ("" if option.default is None else f"`{option.default}`")
+            )
+            meaning = _cell(option.description)
+            if option.secret:
+                meaning += " Write-only: reads show `" + option.name + "_set`."
+            lines.append(f"| `{option.name}` | {kind} | {default} | {meaning} |")
+        parts.append("\n".join(lines) + "\n")
+    return "".join(parts)
+
+
 if __name__ == "__main__":
-    print(settings_page(), end="")
+    if sys.argv[1:] == ["destinations"]:
+        print(destinations_page(), end="")
+    else:
+        print(settings_page(), end="")
