@@ -1,8 +1,8 @@
 """Cohort sync: other tools tell Ensign who is in a cohort, and flags can target it.
 
 Membership is a boolean trait on each member identity (`mixpanel_cohort_<id>` for Mixpanel,
-`cohort_<name>` for the generic webhook), set to true on entry and deleted on exit, never set
-to false, so that both "is set" and "= true" rules work. Each cohort gets a segment in its
+`amplitude_cohort_<id>` for Amplitude, `cohort_<name>` for the generic webhook), set to true on
+entry and deleted on exit, never set to false, so that both "is set" and "= true" rules work. Each cohort gets a segment in its
 project, managed by Ensign, whose one rule is "that trait is set"; users target it with segment
 overrides like any other segment.
 
@@ -28,6 +28,7 @@ from ensign.storage.models import Cohort, CohortSyncKey, Environment, Project, u
 from ensign.storage.pagination import Page, Window
 
 MIXPANEL = "mixpanel"
+AMPLITUDE = "amplitude"
 WEBHOOK = "webhook"
 DEFAULT_MEMBER_KEY = "mixpanel_distinct_id"
 KEY_PREFIX = "csk_"
@@ -163,6 +164,28 @@ def set_member_key(
 
 
 @dataclass(frozen=True)
+class Source:
+    """How a cohort source names what Ensign keeps for its cohorts."""
+
+    title: str  # shown in the dashboard
+    trait_prefix: str  # before the cohort's id in the membership trait
+    segment_label: str  # before the cohort's name in its managed segment's name
+
+
+# The one table of sources: every rule that differs by source reads it.
+SOURCES: dict[str, Source] = {
+    MIXPANEL: Source("Mixpanel", "mixpanel_cohort_", "Mixpanel cohort"),
+    AMPLITUDE: Source("Amplitude", "amplitude_cohort_", "Amplitude cohort"),
+    WEBHOOK: Source("Webhook", "cohort_", "Cohort"),
+}
+
+
+def source_title(source: str) -> str:
+    known = SOURCES.get(source)
+    return source if known is None else known.title
+
+
+@dataclass(frozen=True)
 class CohortSpec:
     source: str
     external_id: str
@@ -171,16 +194,14 @@ class CohortSpec:
 
     @property
     def trait_key(self) -> str:
-        prefix = "mixpanel_cohort_" if self.source == MIXPANEL else "cohort_"
-        return prefix + self.external_id
+        return SOURCES[self.source].trait_prefix + self.external_id
 
     @property
     def managed_by(self) -> str:
         return f"cohort-sync:{self.source}:{self.external_id}"
 
     def segment_name(self, cohort_name: str) -> str:
-        label = "Mixpanel cohort" if self.source == MIXPANEL else "Cohort"
-        return f"{label}: {cohort_name}"
+        return f"{SOURCES[self.source].segment_label}: {cohort_name}"
 
 
 # --- reading, for the admin API -------------------------------------------------------------
