@@ -137,6 +137,19 @@ class Sync:
         url = f"/api/v1/environments/{self.env.client_key}/{path}"
         return self.client.request(method, url, json=json, headers=self.org.headers)
 
+    def override_for_segment(self, feature: str, segment: int, value: str) -> None:
+        """A segment override of `feature`, enabled with `value`, for the segment."""
+        features = self.client.get(
+            f"/api/v1/projects/{self.env.project_id}/features/", headers=self.org.headers
+        ).json()["results"]
+        feature_id = next(f["id"] for f in features if f["name"] == feature)
+        override = self.admin(
+            "POST",
+            f"features/{feature_id}/create-segment-override/",
+            {"segment": segment, "enabled": True, "feature_state_value": value},
+        )
+        assert override.status_code == 201, override.text
+
     def log(self) -> list[dict[str, Any]]:
         response = self.admin("GET", "cohort-sync-log/?page_size=1000")
         assert response.status_code == 200, response.text

@@ -26,17 +26,8 @@ def test_official_sdk__cohort_segment_override__members_only_and_flips_back(
         sync.ok(envelope("members", members("alice", "bob"), session="s1", page=1, total=2))
         sync.ok(envelope("members", members("carol"), session="s1", page=2, total=2))
         [cohort] = sync.admin("GET", "cohorts/").json()["results"]
-        features = client.get(
-            f"/api/v1/projects/{env.project_id}/features/", headers=organisation.headers
-        ).json()["results"]
-        banner = next(f for f in features if f["name"] == "banner")
         # And: a segment override on the cohort's managed segment
-        override = sync.admin(
-            "POST",
-            f"features/{banner['id']}/create-segment-override/",
-            {"segment": cohort["segment"], "enabled": True, "feature_state_value": "for cohort"},
-        )
-        assert override.status_code == 201, override.text
+        sync.override_for_segment("banner", cohort["segment"], "for cohort")
         flagsmith = Flagsmith(environment_key=env.client_key, api_url=server.api_url)
 
         # Then: members get the override, others the default

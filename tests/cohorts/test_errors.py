@@ -12,7 +12,7 @@ from tests.cohorts.conftest import Sync, basic, bearer, envelope, members
 
 MISSING = (
     "Authentication credentials were not provided: send the cohort-sync key as the HTTP Basic "
-    "password."
+    "password or in the X-Ensign-Cohort-Key header."
 )
 MALFORMED = "Malformed Authorization header: send HTTP Basic credentials or a Bearer token."
 INVALID = "Invalid cohort-sync key."

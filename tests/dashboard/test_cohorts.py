@@ -17,6 +17,7 @@ from tests.dashboard.conftest import Browser, Seeded
 from tests.documents import standard_document
 
 MIXPANEL = "/api/v1/cohort-sync/mixpanel/"
+AMPLITUDE = "/api/v1/cohort-sync/amplitude/"
 
 
 def _field_error(html: str, field: str) -> str:
@@ -145,6 +146,39 @@ def test_key__created__shown_once_and_authenticates_mixpanel(
     segment = signed_in.get(f"/environments/{env}/segments/{info.segment_id}")
     assert segment.status_code == 200
     assert "Mixpanel cohort: Power users" in segment.text
+
+
+def test_amplitude__key_page_says_what_to_configure_and_syncs_show_as_amplitude(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    env = seeded.environment_id
+    # When: a key is created
+    created = signed_in.post(f"/environments/{env}/cohorts/keys", {"key_name": "Amplitude"})
+    # Then: the page says where Amplitude posts and which header carries the key
+    assert created.status_code == 201
+    secret = created.context["new_key"][1]
+    assert 'id="amplitude-url">http://testserver/api/v1/cohort-sync/amplitude/<' in created.text
+    assert "<code>X-Ensign-Cohort-Key</code>: the key above" in created.text
+    # When: Amplitude syncs a batch with it, then Mixpanel another cohort
+    body = {
+        "cohort_name": "Trial users",
+        "cohort_id": "7khm89cz",
+        "in_cohort": True,
+        "computed_time": "1692206763",
+        "message_id": "m-1::enter::0",
+        "users": [{"user_id": "alice"}],
+    }
+    response = signed_in.client.post(AMPLITUDE, json=body, headers={"X-Ensign-Cohort-Key": secret})
+    assert response.status_code == 200, response.text
+    assert _members_call(signed_in, secret, ["bob"]).status_code == 200
+    # Then: each cohort and log entry is labelled with its source
+    page = signed_in.get(f"/environments/{env}/cohorts")
+    rows = re.findall(
+        r"<tr><td>([^<]*)(?:<small[^>]*>[^<]*</small>)?</td>\s*<td>(\w+)</td>", page.text
+    )
+    assert ("Trial users ", "Amplitude") in rows and ("Power users ", "Mixpanel") in rows
+    assert "amplitude_cohort_7khm89cz" in page.text
+    assert "<code>m-1::enter::0</code>" in page.text
 
 
 def test_key__blank_name__message_next_to_the_field(signed_in: Browser, seeded: Seeded) -> None:

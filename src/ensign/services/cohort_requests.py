@@ -2,6 +2,33 @@
 
 A malformed envelope raises InvalidInput (the caller answers 400, which pauses a Mixpanel
 sync); a member without a usable identifier is only skipped and counted, never fatal.
+
+Amplitude's cohort webhook destination ("Cohort Webhooks" in Amplitude's destination catalog,
+https://amplitude.com/docs/data/destination-catalog/cohort-webhooks; the same page as
+docs/data/destinations/cohort-webhooks.md in Amplitude-Developer-Docs/amplitude-dev-center),
+as documented there:
+
+- Amplitude POSTs JSON (`Content-Type: application/json`, `User-Agent: Amplitude/Webhook/1.0`)
+  to one URL, plus up to five headers the user defines: that is where the cohort-sync key goes.
+- Each POST is one batch of users *entering* or *leaving* one cohort, never both. The first
+  sync sends the whole cohort as entering; later syncs send only who entered and who left.
+  Batches hold 1,000 users by default ("Receiving behavioral cohorts", partner docs), and the
+  size is configurable on Amplitude's side.
+- The body is the default "Amplitude cohort format", or whatever the user's Apache FreeMarker
+  template renders from the same `input` object. Its fields: `cohort_name` (string),
+  `cohort_id` (string, e.g. "7khm89cz"), `in_cohort` (boolean: true = this batch enters,
+  false = it leaves), `computed_time` (string, epoch seconds), `message_id` (string, unique per
+  update message and kept on retries, e.g. "<uuid>::enter::0"), and `users`, a list of objects
+  whose `user_id` is the Amplitude user id.
+- The destination must answer 200 within 1 to 2 seconds, or Amplitude times out and sends the
+  batch again, so duplicates happen.
+
+Ensign expects exactly that shape, whether from the default payload or from the template in
+the README (which renders it). `in_cohort` may also come as the text "true"/"false", since a
+template may quote it; `cohort_id` may be a number. `user_id` is the identity identifier (the
+member-mapping setting is Mixpanel's); users without a usable one are skipped and counted.
+Amplitude's per-user example template (a bare list of users) is refused with a 400 naming the
+shape Ensign wants, since it carries no cohort id to key the trait by.
 """
 
 from __future__ import annotations
@@ -21,6 +48,8 @@ MIXPANEL_ACTIONS = (MEMBERS, ADD_MEMBERS, REMOVE_MEMBERS)
 MAX_COHORT_ID_LENGTH = 150
 MAX_COHORT_NAME_LENGTH = 2000
 MAX_SESSION_ID_LENGTH = 200
+# The member property holding the identity identifier in Amplitude's batches.
+AMPLITUDE_USER_KEY = "user_id"
 WEBHOOK_COHORT = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
@@ -58,6 +87,18 @@ def bounded_int(value: Any) -> int | None:
     return number if 0 <= number <= 1_000_000 else None
 
 
+def cohort_id(value: Any, field: str) -> str:
+    """A source's cohort id: text (or a whole number) of 1 to MAX_COHORT_ID_LENGTH characters,
+    since it becomes part of the membership trait's key."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_COHORT_ID_LENGTH:
+        raise InvalidInput(f"{field}: must be a string of 1 to {MAX_COHORT_ID_LENGTH} characters.")
+    if any(c in value for c in "\x00\r\n\t"):
+        raise InvalidInput(f"{field}: must not contain control characters.")
+    return value
+
+
 def parse_mixpanel(body: Any, *, max_members: int) -> MixpanelSync:
     """Validate the envelope; raise InvalidInput, naming the first problem, when malformed.
 
@@ -71,16 +112,7 @@ def parse_mixpanel(body: Any, *, max_members: int) -> MixpanelSync:
     parameters = body.get("parameters")
     if not isinstance(parameters, dict):
         raise InvalidInput("parameters: must be an object.")
-    raw_id = parameters.get("mixpanel_cohort_id")
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        raw_id = str(raw_id)
-    if not isinstance(raw_id, str) or not raw_id.strip() or len(raw_id) > MAX_COHORT_ID_LENGTH:
-        raise InvalidInput(
-            f"parameters.mixpanel_cohort_id: must be a string of 1 to {MAX_COHORT_ID_LENGTH} "
-            "characters."
-        )
-    if any(c in raw_id for c in "\x00\r\n\t"):
-        raise InvalidInput("parameters.mixpanel_cohort_id: must not contain control characters.")
+    raw_id = cohort_id(parameters.get("mixpanel_cohort_id"), "parameters.mixpanel_cohort_id")
     members = parameters.get("members", [])
     if not isinstance(members, list):
         raise InvalidInput("parameters.members: must be a list.")
@@ -132,6 +164,111 @@ def _page_info(info: Any, *, required: bool) -> tuple[int | None, int | None]:
     if not 1 <= page <= total:
         raise InvalidInput(problem)
     return page, total
+
+
+AMPLITUDE_SHAPE = (
+    'The body must be Amplitude\'s cohort format: {"cohort_id", "cohort_name", "in_cohort", '
+    '"message_id", "users": [{"user_id": ...}]}.'
+)
+
+
+@dataclass(frozen=True)
+class AmplitudeSync:
+    """One batch of Amplitude's cohort webhook, validated (see the module docstring)."""
+
+    action: str
+    cohort_id: str
+    cohort_name: str | None
+    message_id: str | None
+    users: Sequence[Any]
+
+
+def amplitude_action(body: Any) -> str | None:
+    """The action a batch stands for: its users enter (`in_cohort` true) or leave the cohort."""
+    in_cohort = body.get("in_cohort") if isinstance(body, dict) else None
+    if in_cohort is True or in_cohort == "true":
+        return ADD_MEMBERS
+    if in_cohort is False or in_cohort == "false":
+        return REMOVE_MEMBERS
+    return None
+
+
+def parse_amplitude(body: Any, *, max_members: int) -> AmplitudeSync:
+    """Validate a batch; raise InvalidInput, naming the first problem, when malformed.
+
+    Users themselves are not validated here: one without a usable `user_id` is skipped.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInput(AMPLITUDE_SHAPE)
+    action = amplitude_action(body)
+    if action is None:
+        raise InvalidInput("in_cohort: must be true (the users enter) or false (they leave).")
+    external_id = cohort_id(body.get("cohort_id"), "cohort_id")
+    users = body.get("users")
+    if not isinstance(users, list):
+        raise InvalidInput('users: must be a list of {"user_id": ...} objects.')
+    if len(users) > max_members:
+        raise InvalidInput(f"users: at most {max_members} users per request.")
+    message_id = body.get("message_id")
+    if message_id is not None and (
+        not isinstance(message_id, str) or len(message_id) > MAX_SESSION_ID_LENGTH
+    ):
+        raise InvalidInput(
+            f"message_id: must be a string of at most {MAX_SESSION_ID_LENGTH} characters."
+        )
+    for name in ("cohort_name", "message_id"):
+        if isinstance(body.get(name), str):
+            check_text(body[name], name)
+    return AmplitudeSync(
+        action=action,
+        cohort_id=external_id,
+        cohort_name=optional_text(body.get("cohort_name"), MAX_COHORT_NAME_LENGTH) or None,
+        message_id=message_id or None,
+        users=users,
+    )
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a call names, read leniently from a body that may be malformed: for the log of a
+    failed call, which records what was sent. Values are as sent, not validated."""
+
+    cohort_id: Any = None
+    cohort_name: str | None = None
+    action: str | None = None
+    session_id: Any = None
+    page: int | None = None
+    total_pages: int | None = None
+    received: int = 0
+
+
+def mixpanel_named(body: Any) -> Named:
+    parameters = body.get("parameters") if isinstance(body, dict) else None
+    parameters = parameters if isinstance(parameters, dict) else {}
+    page_info = parameters.get("page_info")
+    page_info = page_info if isinstance(page_info, dict) else {}
+    members = parameters.get("members")
+    return Named(
+        cohort_id=parameters.get("mixpanel_cohort_id"),
+        cohort_name=optional_text(parameters.get("mixpanel_cohort_name"), MAX_COHORT_NAME_LENGTH),
+        action=mixpanel_action(body),
+        session_id=parameters.get("mixpanel_session_id"),
+        page=bounded_int(page_info.get("page_count")),
+        total_pages=bounded_int(page_info.get("total_pages")),
+        received=len(members) if isinstance(members, list) else 0,
+    )
+
+
+def amplitude_named(body: Any) -> Named:
+    fields = body if isinstance(body, dict) else {}
+    users = fields.get("users")
+    return Named(
+        cohort_id=fields.get("cohort_id"),
+        cohort_name=optional_text(fields.get("cohort_name"), MAX_COHORT_NAME_LENGTH),
+        action=amplitude_action(body),
+        session_id=fields.get("message_id"),
+        received=len(users) if isinstance(users, list) else 0,
+    )
 
 
 def parse_webhook(body: Any, *, max_members: int) -> Sequence[Any]:

@@ -5,13 +5,17 @@ Mixpanel's `members` action is a full replacement sent in pages sharing a sessio
 page's members are added at once, and when every page of the session has arrived the members
 not seen since the session started are removed. A session whose pages stop arriving expires
 without removing anyone (analytics-apis.md §3.5).
+
+Amplitude and the generic webhook only ever add or remove (Amplitude's first sync sends the
+whole cohort as entering), so their calls apply exactly as Mixpanel's `add_members` and
+`remove_members` do, through the same function.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +23,24 @@ from sqlalchemy.orm import Session
 
 from ensign.services.admin import audit
 from ensign.services.cohort_requests import (
+    AMPLITUDE_USER_KEY,
     MEMBERS,
     REMOVE_MEMBERS,
+    AmplitudeSync,
     MixpanelSync,
-    bounded_int,
+    Named,
+    amplitude_named,
     member_identifiers,
-    mixpanel_action,
-    optional_text,
+    mixpanel_named,
 )
-from ensign.services.cohorts import MIXPANEL, WEBHOOK, CohortSpec, SyncCaller, member_key
+from ensign.services.cohorts import (
+    AMPLITUDE,
+    MIXPANEL,
+    WEBHOOK,
+    CohortSpec,
+    SyncCaller,
+    member_key,
+)
 from ensign.services.text import storable_copy
 from ensign.storage import audit as audit_store
 from ensign.storage import cohorts as cohort_store
@@ -117,6 +130,24 @@ def _audit_segment(
     )
 
 
+def _change_members(
+    session: Session,
+    caller: SyncCaller,
+    cohort: Cohort,
+    action: str,
+    identifiers: Sequence[str],
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Add the identities (creating those that do not exist yet, so the trait is there on a
+    user's first flag request) or, for `remove_members`, remove them. Idempotent both ways:
+    adding a member again or removing a non-member changes nothing. Answers (added, removed)."""
+    if action == REMOVE_MEMBERS:
+        ids = identity_store.find_identities(session, caller.environment_id, identifiers)
+        return 0, cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
+    ids = identity_store.ensure_identities(session, caller.environment_id, identifiers, now)
+    return cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now), 0
+
+
 def apply_mixpanel_sync(
     session: Session,
     caller: SyncCaller,
@@ -136,14 +167,8 @@ def apply_mixpanel_sync(
     )
     spec = CohortSpec(MIXPANEL, sync.cohort_id, sync.cohort_name, sync.cohort_description)
     cohort = _cohort(session, caller, spec, now)
-    added = removed = 0
+    added, removed = _change_members(session, caller, cohort, sync.action, identifiers, now)
     message = None
-    if sync.action == REMOVE_MEMBERS:
-        ids = identity_store.find_identities(session, caller.environment_id, identifiers)
-        removed = cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
-    else:
-        ids = identity_store.ensure_identities(session, caller.environment_id, identifiers, now)
-        added = cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now)
     if sync.action == MEMBERS:
         assert sync.session_id is not None
         assert sync.page is not None
@@ -207,6 +232,30 @@ def _record_page(
     return removed, message
 
 
+def apply_amplitude_sync(
+    session: Session,
+    caller: SyncCaller,
+    sync: AmplitudeSync,
+    *,
+    max_identifier_length: int,
+    now: dt.datetime | None = None,
+) -> SyncResult:
+    """Apply one Amplitude batch (its users enter or leave the cohort) and log it, with the
+    batch's message id as its session. Safe to repeat, as Amplitude does on a slow answer."""
+    spec = CohortSpec(AMPLITUDE, sync.cohort_id, sync.cohort_name, None)
+    return _apply_batch(
+        session,
+        caller,
+        spec,
+        sync.action,
+        sync.users,
+        AMPLITUDE_USER_KEY,
+        max_identifier_length=max_identifier_length,
+        session_id=sync.message_id,
+        now=now,
+    )
+
+
 def apply_webhook_sync(
     session: Session,
     caller: SyncCaller,
@@ -218,26 +267,48 @@ def apply_webhook_sync(
     now: dt.datetime | None = None,
 ) -> SyncResult:
     """Add (`add_members`) or remove (`remove_members`) identities from a generic cohort."""
+    spec = CohortSpec(WEBHOOK, cohort_name, None, None)
+    return _apply_batch(
+        session,
+        caller,
+        spec,
+        action,
+        identifiers,
+        None,
+        max_identifier_length=max_identifier_length,
+        now=now,
+    )
+
+
+def _apply_batch(
+    session: Session,
+    caller: SyncCaller,
+    spec: CohortSpec,
+    action: str,
+    members: Sequence[Any],
+    key: str | None,
+    *,
+    max_identifier_length: int,
+    session_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> SyncResult:
+    """Add or remove one batch of members (identifiers under `key`, or the items themselves
+    when None) and log it."""
     started = time.perf_counter()
     now = now or utcnow()
-    usable, skipped = member_identifiers(identifiers, None, max_identifier_length)
-    cohort = _cohort(session, caller, CohortSpec(WEBHOOK, cohort_name, None, None), now)
-    added = removed = 0
-    if action == REMOVE_MEMBERS:
-        ids = identity_store.find_identities(session, caller.environment_id, usable)
-        removed = cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
-    else:
-        ids = identity_store.ensure_identities(session, caller.environment_id, usable, now)
-        added = cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now)
+    identifiers, skipped = member_identifiers(members, key, max_identifier_length)
+    cohort = _cohort(session, caller, spec, now)
+    added, removed = _change_members(session, caller, cohort, action, identifiers, now)
     cohort_store.mark_key_used(session, caller.key_id, now)
     result = SyncResult(cohort.id, added, removed, skipped)
     _log(
         session,
         caller,
-        source=WEBHOOK,
+        source=spec.source,
         cohort=cohort,
         action=action,
-        received=len(identifiers),
+        session_id=session_id,
+        received=len(members),
         result=result,
         started=started,
     )
@@ -285,6 +356,10 @@ def _loggable(value: Any, limit: int) -> str | None:
     return None if value is None else storable_copy(str(value)[:limit])
 
 
+# What a failed call's body names, by source; the generic webhook's body names nothing.
+_NAMED: dict[str, Callable[[Any], Named]] = {MIXPANEL: mixpanel_named, AMPLITUDE: amplitude_named}
+
+
 def log_failure(
     session: Session,
     caller: SyncCaller,
@@ -297,27 +372,21 @@ def log_failure(
     duration_ms: float = 0.0,
 ) -> None:
     """Log a call that failed (a malformed body, or a fault of ours), with what it named."""
-    parameters = body.get("parameters") if isinstance(body, dict) else None
-    parameters = parameters if isinstance(parameters, dict) else {}
-    page_info = parameters.get("page_info")
-    page_info = page_info if isinstance(page_info, dict) else {}
-    members = parameters.get("members")
-    external_id = cohort_external_id or parameters.get("mixpanel_cohort_id")
-    session_id = parameters.get("mixpanel_session_id")
+    reader = _NAMED.get(source)
+    named = Named() if reader is None else reader(body)
+    external_id = cohort_external_id or named.cohort_id
     cohort_store.add_log_entry(
         session,
         CohortSyncLogEntry(
             environment_id=caller.environment_id,
             source=source,
             cohort_external_id=None if external_id is None else _loggable(external_id, 200),
-            cohort_name=_loggable(
-                optional_text(parameters.get("mixpanel_cohort_name"), 2000), 2000
-            ),
-            action=mixpanel_action(body) if source == MIXPANEL else None,
-            session_id=None if session_id is None else _loggable(session_id, 200),
-            page=bounded_int(page_info.get("page_count")),
-            total_pages=bounded_int(page_info.get("total_pages")),
-            received=len(members) if isinstance(members, list) else 0,
+            cohort_name=_loggable(named.cohort_name, 2000),
+            action=named.action,
+            session_id=None if named.session_id is None else _loggable(named.session_id, 200),
+            page=named.page,
+            total_pages=named.total_pages,
+            received=named.received,
             outcome="failure",
             status_code=status_code,
             message=message[:2000],

@@ -1,10 +1,12 @@
-"""Cohort-sync receivers: Mixpanel's custom-webhook cohort sync and a generic cohort webhook.
+"""Cohort-sync receivers: Mixpanel's custom-webhook cohort sync, Amplitude's cohort webhook
+destination, and a generic cohort webhook.
 
-Both authenticate with an environment's cohort-sync key, sent as the HTTP Basic password (any
+All authenticate with an environment's cohort-sync key, sent in the `X-Ensign-Cohort-Key`
+header (Amplitude's destination lets users add headers), as the HTTP Basic password (any
 username: Mixpanel's destination form offers only Basic auth) or as a Bearer token.
 
-Replies follow Mixpanel's contract (analytics-apis.md §3.3); failures are answered from the
-cohort-sync table in `ensign.web.errors`.
+Replies follow Mixpanel's contract (analytics-apis.md §3.3), which the others share; failures
+are answered from the cohort-sync table in `ensign.web.errors`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from ensign.errors import AuthenticationFailed, InvalidInput
 from ensign.services import cohort_requests as requests
@@ -27,17 +30,19 @@ from ensign.services import cohort_sync, cohorts
 from ensign.services.cohort_sync import SyncResult
 from ensign.services.cohorts import SyncCaller
 from ensign.web import errors
-from ensign.web.deps import AppState, get_state
+from ensign.web.deps import COHORT_KEY_HEADER, AppState, get_state
 
 logger = logging.getLogger("ensign.cohorts")
 router = APIRouter(prefix="/api/v1/cohort-sync", tags=["Cohort sync"])
 T = TypeVar("T")
 
+KEY_HEADER = COHORT_KEY_HEADER
 MISSING = (
     "Authentication credentials were not provided: send the cohort-sync key as the HTTP Basic "
-    "password."
+    f"password or in the {KEY_HEADER} header."
 )
 MALFORMED = "Malformed Authorization header: send HTTP Basic credentials or a Bearer token."
+MALFORMED_HEADER = f"Malformed {KEY_HEADER} header: send the cohort-sync key alone."
 NOT_JSON = "The body is not valid JSON."
 _NOT_JSON = object()
 
@@ -60,8 +65,20 @@ def credential(header: str | None) -> str:
         key = value
     else:
         raise AuthenticationFailed(MALFORMED)
+    return _checked(key, MALFORMED)
+
+
+def request_key(headers: Headers) -> str:
+    """The key a call carries: its own header when sent, else the Authorization header."""
+    own = headers.get(KEY_HEADER)
+    if own is not None:
+        return _checked(own.strip(), MALFORMED_HEADER)
+    return credential(headers.get("authorization"))
+
+
+def _checked(key: str, malformed: str) -> str:
     if not key.isascii() or not key.isprintable() or " " in key:
-        raise AuthenticationFailed(MALFORMED)
+        raise AuthenticationFailed(malformed)
     if not key:
         raise AuthenticationFailed(MISSING)
     return key
@@ -113,7 +130,7 @@ async def _run(
     state = get_state(request)
     started = time.perf_counter()
     try:
-        key = credential(request.headers.get("authorization"))
+        key = request_key(request.headers)
         caller = await run_in_threadpool(_authenticate, state, key)
     except Exception as error:
         return _failure(error).reply(action)
@@ -158,6 +175,39 @@ async def mixpanel(request: Request) -> Response:
     return _reply({"action": action, "status": "success"}, 200)
 
 
+async def amplitude(request: Request) -> Response:
+    """Receive one batch of Amplitude's cohort webhook: users entering or leaving a cohort."""
+    body = _json(await request.body())
+    action = requests.amplitude_action(body)
+
+    def work(state: AppState, caller: SyncCaller) -> SyncResult:
+        sync = requests.parse_amplitude(body, max_members=state.settings.cohort_sync_max_members)
+        with state.write() as session:
+            return cohort_sync.apply_amplitude_sync(
+                session,
+                caller,
+                sync,
+                max_identifier_length=state.settings.max_identifier_length,
+            )
+
+    result = await _run(request, action, cohorts.AMPLITUDE, body, work)
+    if isinstance(result, Response):
+        return result
+    return _counts(action, result)
+
+
+def _counts(action: str | None, result: SyncResult) -> Response:
+    """A success that says what changed, for the receivers whose callers read it."""
+    body = {
+        "action": action,
+        "status": "success",
+        "added": result.added,
+        "removed": result.removed,
+        "skipped": result.skipped,
+    }
+    return _reply(body, 200)
+
+
 def _expiry(state: AppState) -> dt.timedelta:
     return dt.timedelta(minutes=state.settings.cohort_session_expiry_minutes)
 
@@ -185,16 +235,7 @@ def _webhook(action: str) -> Callable[[Request], Any]:
         result = await _run(request, action, cohorts.WEBHOOK, body, work, cohort=cohort[:200])
         if isinstance(result, Response):
             return result
-        return _reply(
-            {
-                "action": action,
-                "status": "success",
-                "added": result.added,
-                "removed": result.removed,
-                "skipped": result.skipped,
-            },
-            200,
-        )
+        return _counts(action, result)
 
     return endpoint
 
@@ -215,6 +256,12 @@ _register(
     mixpanel,
     "cohort_sync_mixpanel",
     "Mixpanel cohort sync (custom webhook destination)",
+)
+_register(
+    "/amplitude/",
+    amplitude,
+    "cohort_sync_amplitude",
+    "Amplitude cohort sync (cohort webhook destination)",
 )
 _register(
     "/webhook/{cohort}/members/add",

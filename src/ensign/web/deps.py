@@ -25,6 +25,10 @@ from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
 
 T = TypeVar("T")
 
+# The header that may carry a cohort-sync key: read by the cohort-sync receivers, and named by
+# the dashboard page that says what to configure in Amplitude.
+COHORT_KEY_HEADER = "X-Ensign-Cohort-Key"
+
 
 @dataclass
 class AppState:

@@ -1,6 +1,6 @@
 """Cohort sync for an environment: its cohort-sync keys (the secret shown once, with the
-settings to paste into Mixpanel), how cohort members map to identities, the synced cohorts
-with their managed segments, and the sync log."""
+settings to paste into Mixpanel and Amplitude), how Mixpanel's cohort members map to
+identities, the synced cohorts with their managed segments, and the sync log."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from ensign.web.dashboard.core import (
     render,
 )
 from ensign.web.dashboard.projects import check_name
+from ensign.web.deps import COHORT_KEY_HEADER
 
 router = APIRouter(route_class=DashboardRoute)
 
 LOG_PAGE_SIZE = 25
 MAX_PAGE = 100_000
 MIXPANEL_PATH = "/api/v1/cohort-sync/mixpanel/"
+AMPLITUDE_PATH = "/api/v1/cohort-sync/amplitude/"
 # The member-mapping choices offered by name; OTHER means "the property typed next to it".
 MEMBER_KEYS = {
     cohorts.DEFAULT_MEMBER_KEY: "Mixpanel distinct ID (mixpanel_distinct_id)",
@@ -39,8 +41,8 @@ def _page_number(dash: DashContext) -> int:
     return max(1, min(int(text) if text.isdigit() else 1, MAX_PAGE))
 
 
-def _destination_url(dash: DashContext) -> str:
-    return str(dash.request.base_url).rstrip("/") + MIXPANEL_PATH
+def _destination_url(dash: DashContext, path: str) -> str:
+    return str(dash.request.base_url).rstrip("/") + path
 
 
 def _page(
@@ -65,7 +67,10 @@ def _page(
         context.update(
             keys=list(cohorts.list_keys(session, env)),
             new_key=new_key,
-            destination_url=_destination_url(dash),
+            destination_url=_destination_url(dash, MIXPANEL_PATH),
+            amplitude_url=_destination_url(dash, AMPLITUDE_PATH),
+            key_header=COHORT_KEY_HEADER,
+            source_title=cohorts.source_title,
             member_key=current,
             member_keys=MEMBER_KEYS,
             other=OTHER,
@@ -123,7 +128,7 @@ def confirm_revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
             "pages/confirm.html",
             {
                 "title": f"Revoke cohort-sync key {key.name!r}?",
-                "message": "Mixpanel syncs sent with it are refused (401) from now on; cohorts "
+                "message": "Syncs sent with it are refused (401) from now on; cohorts "
                 "already synced keep their members. This cannot be undone.",
                 "action": f"/environments/{env_id}/cohorts/keys/{key_id}/revoke",
                 "cancel": f"/environments/{env_id}/cohorts",
