@@ -1,7 +1,7 @@
 # Ensign's tasks. CI runs only these targets (through .ci/run).
 UV ?= scripts/uv
 
-.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations bench-scale docs screenshots
+.PHONY: install run test test-sqlite test-pg check fmt bench bench-engine bench-server bench-integrations bench-cohorts bench-scale docs screenshots
 
 install:
 	@scripts/bootstrap
@@ -28,7 +28,7 @@ fmt: install
 	$(UV) run ruff format src tests bench
 	$(UV) run ruff check --fix src tests bench
 
-bench: bench-engine bench-server bench-integrations
+bench: bench-engine bench-server bench-integrations bench-cohorts
 
 bench-engine: install
 	$(UV) run python bench/engine.py
@@ -38,6 +38,9 @@ bench-server: install
 
 bench-integrations: install
 	$(UV) run python bench/integrations.py
+
+bench-cohorts: install
+	$(UV) run python bench/cohorts.py
 
 # Needs a scratch PostgreSQL database, which it empties: ENSIGN_BENCH_DATABASE_URL=postgresql://...
 bench-scale: install

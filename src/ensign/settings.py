@@ -180,8 +180,8 @@ class Settings(BaseSettings):
     )
     cohort_sync_max_members: int = Field(
         default=10_000,
-        description="Most members (or identifiers) one cohort-sync request may carry; more get "
-        "400.",
+        description="Most members (Mixpanel), users (Amplitude) or identifiers (webhook) one "
+        "cohort-sync request may carry; more get 400.",
     )
 
     @property

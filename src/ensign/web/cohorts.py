@@ -176,7 +176,11 @@ async def mixpanel(request: Request) -> Response:
 
 
 async def amplitude(request: Request) -> Response:
-    """Receive one batch of Amplitude's cohort webhook: users entering or leaving a cohort."""
+    """Receive one batch of Amplitude's cohort webhook: users entering or leaving a cohort.
+
+    Amplitude resends a batch not answered within 1 to 2 seconds. The batch is applied before
+    answering, not queued: bench/cohorts.py measures 30 to 40 ms for 1,000 users (about 300 ms
+    for the 10,000 allowed), and a resent batch changes nothing."""
     body = _json(await request.body())
     action = requests.amplitude_action(body)
 
