@@ -4,7 +4,7 @@ Amplitude's cohort webhook destination times out and sends a batch again when th
 more than 1 to 2 seconds, and its batches hold 1,000 users by default. This posts, one at a
 time as Amplitude does per cohort, `--batches` batches of `--batch` users entering a cohort
 (every user new: identities are created too), then the same batches again (Amplitude's
-retries: nothing changes), then batches of those users leaving; and prints the latency of
+resends: recognised, nothing changes), then batches of those users leaving; and prints the latency of
 each kind (median and worst), measured at the client over a real socket.
 
     scripts/uv run python bench/cohorts.py [--batch 1000] [--batches 10] [--database-url URL]

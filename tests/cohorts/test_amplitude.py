@@ -110,6 +110,22 @@ def test_repeated_batches__idempotent(sync: Sync) -> None:
     assert len(sync.managed_segments()) == 1
 
 
+def test_late_repeat_of_an_enter_batch__does_not_undo_a_later_leave(sync: Sync) -> None:
+    # Given: a enters, and leaves in a later batch
+    first = batch(True, "a", "b", message_id="m1::enter::0")
+    ok(sync, first)
+    ok(sync, batch(False, "a", message_id="m2::exit::0"))
+    # When: Amplitude resends the first batch, whose answer it did not get in time
+    reply = ok(sync, first)
+    # Then: the repeat is recognised and changes nothing
+    assert (reply["added"], reply["removed"]) == (0, 0)
+    assert sync.members_of(TRAIT) == {"b"}
+    assert sync.log()[0]["message"] == "Batch m1::enter::0 repeated: already applied, so ignored."
+    # A batch that shares only the message id (a template's, say) is not a repeat.
+    assert ok(sync, batch(True, "a", message_id="m1::enter::0"))["added"] == 1
+    assert sync.members_of(TRAIT) == {"a", "b"}
+
+
 def test_template_variants__text_in_cohort_numeric_id_and_unusable_users(sync: Sync) -> None:
     # A template may quote in_cohort, and render a numeric id without quotes.
     body = batch("true", "a", cohort_id=42, name="Numbers")

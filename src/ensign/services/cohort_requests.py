@@ -21,22 +21,26 @@ as documented there:
   update message and kept on retries, e.g. "<uuid>::enter::0"), and `users`, a list of objects
   whose `user_id` is the Amplitude user id.
 - The destination must answer 200 within 1 to 2 seconds, or Amplitude times out and sends the
-  batch again, so duplicates happen.
+  batch again, so duplicates happen, possibly after later batches.
 
 Ensign expects exactly that shape, whether from the default payload or from the template in
 the README (which renders it). `in_cohort` may also come as the text "true"/"false", since a
 template may quote it; `cohort_id` may be a number. `user_id` is the identity identifier (the
 member-mapping setting is Mixpanel's); users without a usable one are skipped and counted.
+A resent batch (same `message_id` and content, `AmplitudeSync.batch_key`) is applied once.
 Amplitude's per-user example template (a bare list of users) is refused with a 400 naming the
 shape Ensign wants, since it carries no cohort id to key the trait by.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ensign.errors import InvalidInput
 from ensign.services.text import check_text, is_storable
@@ -181,6 +185,16 @@ class AmplitudeSync:
     cohort_name: str | None
     message_id: str | None
     users: Sequence[Any]
+
+    @property
+    def batch_key(self) -> str | None:
+        """What a resend of this batch shares with it and no other batch does: its message id
+        (kept on retries) and its content, in case a template's message id is less unique than
+        Amplitude's. None without a message id: such batches cannot be told apart."""
+        if self.message_id is None:
+            return None
+        content = orjson.dumps([self.message_id, self.action, self.cohort_id, self.users])
+        return "amplitude:" + hashlib.sha256(content).hexdigest()
 
 
 def amplitude_action(body: Any) -> str | None:

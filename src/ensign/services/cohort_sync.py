@@ -50,6 +50,9 @@ from ensign.storage.environments import touch_environments
 from ensign.storage.models import Cohort, CohortSyncLogEntry, Environment, Segment, utcnow
 
 SYNC_ACTOR = "cohort-sync"
+# Amplitude resends a batch it got no timely answer for, possibly after it sent later ones;
+# each applied batch is remembered this long so that such a late repeat cannot undo them.
+REPEAT_MEMORY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,20 @@ def _change_members(
         return 0, cohort_store.remove_members(session, cohort.id, cohort.trait_key, ids)
     ids = identity_store.ensure_identities(session, caller.environment_id, identifiers, now)
     return cohort_store.add_members(session, cohort.id, cohort.trait_key, ids, now), 0
+
+
+def _is_repeat(session: Session, cohort: Cohort, batch_key: str, now: dt.datetime) -> bool:
+    """Whether this batch was applied before; remembers that it now has. Batches are kept as
+    one-page sessions of the cohort, which the cohort's lock serialises."""
+    seen = cohort_store.locked_session(session, cohort.id, batch_key, 1, now)
+    repeat = seen.completed_at is not None
+    if not repeat:
+        seen.pages = [1]
+        seen.completed_at = now
+    seen.updated_at = now
+    session.flush()
+    cohort_store.delete_sessions_before(session, cohort.id, seen.id, now - REPEAT_MEMORY)
+    return repeat
 
 
 def apply_mixpanel_sync(
@@ -252,6 +269,7 @@ def apply_amplitude_sync(
         AMPLITUDE_USER_KEY,
         max_identifier_length=max_identifier_length,
         session_id=sync.message_id,
+        batch_key=sync.batch_key,
         now=now,
     )
 
@@ -290,17 +308,23 @@ def _apply_batch(
     *,
     max_identifier_length: int,
     session_id: str | None = None,
+    batch_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> SyncResult:
     """Add or remove one batch of members (identifiers under `key`, or the items themselves
-    when None) and log it."""
+    when None) and log it. A batch whose `batch_key` was applied already changes nothing."""
     started = time.perf_counter()
     now = now or utcnow()
     identifiers, skipped = member_identifiers(members, key, max_identifier_length)
     cohort = _cohort(session, caller, spec, now)
-    added, removed = _change_members(session, caller, cohort, action, identifiers, now)
+    added = removed = 0
+    message = None
+    if batch_key is not None and _is_repeat(session, cohort, batch_key, now):
+        message = f"Batch {session_id} repeated: already applied, so ignored."
+    else:
+        added, removed = _change_members(session, caller, cohort, action, identifiers, now)
     cohort_store.mark_key_used(session, caller.key_id, now)
-    result = SyncResult(cohort.id, added, removed, skipped)
+    result = SyncResult(cohort.id, added, removed, skipped, message)
     _log(
         session,
         caller,

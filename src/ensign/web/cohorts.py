@@ -36,13 +36,12 @@ logger = logging.getLogger("ensign.cohorts")
 router = APIRouter(prefix="/api/v1/cohort-sync", tags=["Cohort sync"])
 T = TypeVar("T")
 
-KEY_HEADER = COHORT_KEY_HEADER
 MISSING = (
     "Authentication credentials were not provided: send the cohort-sync key as the HTTP Basic "
-    f"password or in the {KEY_HEADER} header."
+    f"password or in the {COHORT_KEY_HEADER} header."
 )
 MALFORMED = "Malformed Authorization header: send HTTP Basic credentials or a Bearer token."
-MALFORMED_HEADER = f"Malformed {KEY_HEADER} header: send the cohort-sync key alone."
+MALFORMED_HEADER = f"Malformed {COHORT_KEY_HEADER} header: send the cohort-sync key alone."
 NOT_JSON = "The body is not valid JSON."
 _NOT_JSON = object()
 
@@ -70,7 +69,7 @@ def credential(header: str | None) -> str:
 
 def request_key(headers: Headers) -> str:
     """The key a call carries: its own header when sent, else the Authorization header."""
-    own = headers.get(KEY_HEADER)
+    own = headers.get(COHORT_KEY_HEADER)
     if own is not None:
         return _checked(own.strip(), MALFORMED_HEADER)
     return credential(headers.get("authorization"))

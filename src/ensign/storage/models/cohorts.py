@@ -69,7 +69,7 @@ class Cohort(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
-    # mixpanel, webhook
+    # mixpanel, amplitude, webhook (the services.cohorts.SOURCES table)
     source: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(2000))
