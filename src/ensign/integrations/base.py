@@ -37,8 +37,8 @@ class Evaluation:
     # is, without parsing it (`values` and `flags` are then unused).
     values_json: str | None = None
     # `flags` (the above), `exposure`: an identity's first sight of an experiment's variant,
-    # `values_json` then holding {"experiment": name, "variant": key}, or `event`: an SDK's
-    # custom event, `values_json` holding {"event": name, "properties": {…}}.
+    # `values_json` then holding {"experiment": name, "variant": key, "feature": name}, or
+    # `event`: an SDK's custom event, `values_json` holding {"event": name, "properties": {…}}.
     kind: str = "flags"
 
 
@@ -138,6 +138,13 @@ def exposure(evaluation: Evaluation) -> tuple[str, str]:
     """An exposure's experiment name and variant key, as recorded."""
     payload = orjson.loads(evaluation.values_json or "{}")
     return str(payload.get("experiment", "")), str(payload.get("variant", ""))
+
+
+def exposure_feature(evaluation: Evaluation) -> str | None:
+    """The name of the feature an exposure's experiment splits, as recorded; None for
+    exposures recorded before the record carried it."""
+    feature = orjson.loads(evaluation.values_json or "{}").get("feature")
+    return None if feature is None else str(feature)
 
 
 EVENT = "event"

@@ -41,7 +41,13 @@ def exposure_record(
     integration_ids = tuple(t.id for t in snapshot.integrations if t.exposures)
     if not integration_ids:
         return None
-    payload = {"experiment": experiment.name, "variant": variant, "experiment_id": experiment.id}
+    payload = {
+        "experiment": experiment.name,
+        "variant": variant,
+        "experiment_id": experiment.id,
+        # The feature the experiment splits: Amplitude's `$exposure` names it (`flag_key`).
+        "feature": experiment.feature_name,
+    }
     return OutboxRecord(
         snapshot.environment_id,
         integration_ids,

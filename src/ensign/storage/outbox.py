@@ -59,8 +59,8 @@ class OutboxRecord:
     evaluated_at: dt.datetime
     is_test: bool = False
     # `flags` (an identity's flag set), `exposure` (an experiment exposure: `flags` then
-    # holds {"experiment": name, "variant": key, "experiment_id": id}) or `event` (an SDK's
-    # custom event: `flags` then holds {"event": name, "properties": {…}}).
+    # holds {"experiment": name, "variant": key, "experiment_id": id, "feature": name}) or
+    # `event` (an SDK's custom event: `flags` then holds {"event": name, "properties": {…}}).
     kind: str = "flags"
 
 

@@ -75,8 +75,9 @@ class RecordedEvaluation(Base):
     id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     # What the record is: `flags` (an identity's flag set, `flags` holding {name: value}) or
-    # `exposure` (an experiment exposure, `flags` holding {"experiment": name, "variant": key}),
-    # or `event` (an SDK's custom event, `flags` holding {"event": name, "properties": {…}}).
+    # `exposure` (an experiment exposure, `flags` holding {"experiment": name, "variant": key,
+    # "feature": name, …}), or `event` (an SDK's custom event, `flags` holding
+    # {"event": name, "properties": {…}}).
     kind: Mapped[str] = mapped_column(String(12), default="flags", server_default="flags")
     # Unique to the evaluation: the vendors' idempotency key (each vendor sees it once).
     event_key: Mapped[str] = mapped_column(String(40))
