@@ -16,6 +16,7 @@ from ensign.settings import Settings
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.documents import standard_document
+from tests.fakes.amplitude import FakeAmplitude
 from tests.fakes.heap import FakeHeap
 from tests.fakes.mixpanel import FakeMixpanel
 from tests.fakes.script import ServedApp
@@ -27,6 +28,8 @@ class Served:
     mixpanel: FakeMixpanel
     heap_url: str
     mixpanel_url: str
+    amplitude: FakeAmplitude
+    amplitude_url: str
 
 
 @pytest.fixture
@@ -35,11 +38,16 @@ def vendors() -> Iterator[Served]:
     heap_app, mixpanel_app = ServedApp(heap.app), ServedApp(mixpanel.app)
     heap_app.start()
     mixpanel_app.start()
-    yield Served(heap, mixpanel, heap_app.url, mixpanel_app.url)
+    amplitude = FakeAmplitude()
+    amplitude_app = ServedApp(amplitude.app)
+    amplitude_app.start()
+    yield Served(heap, mixpanel, heap_app.url, mixpanel_app.url, amplitude, amplitude_app.url)
     heap.script.clear()
     mixpanel.script.clear()
     heap_app.stop()
     mixpanel_app.stop()
+    amplitude.script.clear()
+    amplitude_app.stop()
 
 
 @pytest.fixture

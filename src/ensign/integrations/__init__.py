@@ -6,6 +6,7 @@ and sends what they build.
 
 from __future__ import annotations
 
+from ensign.integrations.amplitude import AMPLITUDE
 from ensign.integrations.base import (
     DeliveryOutcome,
     Destination,
@@ -19,9 +20,14 @@ from ensign.integrations.heap import HEAP
 from ensign.integrations.mixpanel import MIXPANEL
 from ensign.integrations.values import property_value
 
-DESTINATIONS: dict[str, Destination] = {HEAP.kind: HEAP, MIXPANEL.kind: MIXPANEL}
+DESTINATIONS: dict[str, Destination] = {
+    HEAP.kind: HEAP,
+    MIXPANEL.kind: MIXPANEL,
+    AMPLITUDE.kind: AMPLITUDE,
+}
 
 __all__ = [
+    "AMPLITUDE",
     "DESTINATIONS",
     "HEAP",
     "MIXPANEL",

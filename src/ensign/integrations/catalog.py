@@ -103,4 +103,13 @@ MIXPANEL = Schema(
     exposure_name="$experiment_started",
 )
 
-SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL)}
+AMPLITUDE = Schema(
+    kind="amplitude",
+    label="Amplitude",
+    key_label="API key",
+    # analytics-apis.md §4.1: the HTTP V2 API's ingestion host per data residency.
+    regions={"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"},
+    exposure_name="$exposure",
+)
+
+SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL, AMPLITUDE)}
