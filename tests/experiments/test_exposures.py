@@ -228,3 +228,25 @@ def test_record_exposure__same_variant_once__a_new_variant_again(
         "one",
         "two",
     ]
+
+
+def test_exposures__amplitude__exposure_names_feature_variant_and_experiment(
+    state: AppState, sdk: TestClient, env: Env, vendors: Served
+) -> None:
+    configure(state, env, "amplitude", vendors.amplitude_url)
+    start(state, env)
+
+    served = checkout(sdk, env.client_key, "jo")
+    checkout(sdk, env.client_key, "jo")
+
+    def exposures() -> list[dict[str, Any]]:
+        return [e for e in vendors.amplitude.events if e["event_type"] == "$exposure"]
+
+    deliver(state, lambda: len(exposures()) == 1 and vendors.amplitude.user("jo") is not None)
+    (exposure,) = exposures()
+    assert exposure["user_id"] == "jo"
+    assert exposure["event_properties"] == {
+        "flag_key": "checkout",
+        "variant": served["variant"],
+        "experiment_key": "Checkout test",
+    }

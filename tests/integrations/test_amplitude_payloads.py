@@ -4,6 +4,7 @@ accepted by the strict fake, in process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import httpx
@@ -317,3 +318,25 @@ def test_fake_amplitude__wrong_key__400_invalid_api_key() -> None:
     assert response.json()["error"] == "Invalid API key: other"
     assert AMPLITUDE.classify(400, {}, response.content, batch).outcome is Outcome.FAILED
     assert fake.events == []
+
+
+def test_fake_amplitude__short_id_without_options__refused_as_amplitude_does() -> None:
+    fake = FakeAmplitude({"amp-key"})
+    batch = AMPLITUDE.build(Target("amp-key", "http://amplitude"), [flags("k1", "jo")])
+    assert batch.request is not None
+    body = orjson.loads(batch.request.body)
+    del body["options"]
+    batch = PreparedBatch(
+        dataclasses.replace(batch.request, body=orjson.dumps(body)),
+        batch.sent,
+        batch.rejected,
+        identities=batch.identities,
+    )
+
+    response = send(fake, batch)
+
+    assert response.status_code == 400
+    assert response.json()["events_with_invalid_id_lengths"] == {"user_id": [0]}
+    outcome = AMPLITUDE.classify(400, {}, response.content, batch)
+    assert outcome.outcome is Outcome.FAILED
+    assert "id of invalid length `user_id`" in outcome.by_key["k1"].message
