@@ -20,6 +20,7 @@ from tests.fakes.amplitude import FakeAmplitude
 from tests.fakes.heap import FakeHeap
 from tests.fakes.mixpanel import FakeMixpanel
 from tests.fakes.script import ServedApp
+from tests.fakes.webhook import FakeWebhook
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Served:
     mixpanel_url: str
     amplitude: FakeAmplitude
     amplitude_url: str
+    webhook: FakeWebhook
+    # The fake receiver's root: a webhook's URL is this plus a path naming its secret.
+    webhook_url: str
 
 
 @pytest.fixture
@@ -41,13 +45,27 @@ def vendors() -> Iterator[Served]:
     amplitude = FakeAmplitude()
     amplitude_app = ServedApp(amplitude.app)
     amplitude_app.start()
-    yield Served(heap, mixpanel, heap_app.url, mixpanel_app.url, amplitude, amplitude_app.url)
+    webhook = FakeWebhook()
+    webhook_app = ServedApp(webhook.app)
+    webhook_app.start()
+    yield Served(
+        heap,
+        mixpanel,
+        heap_app.url,
+        mixpanel_app.url,
+        amplitude,
+        amplitude_app.url,
+        webhook,
+        webhook_app.url,
+    )
     heap.script.clear()
     mixpanel.script.clear()
+    webhook.script.clear()
     heap_app.stop()
     mixpanel_app.stop()
     amplitude.script.clear()
     amplitude_app.stop()
+    webhook_app.stop()
 
 
 @pytest.fixture

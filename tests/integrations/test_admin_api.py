@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,8 +11,6 @@ from fastapi.testclient import TestClient
 
 from ensign.errors import InvalidInput
 from ensign.services.integrations import check_base_url
-from ensign.settings import Settings
-from ensign.web.app import build_state, create_app
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.fakes.fixtures import Env, Served
@@ -25,16 +22,6 @@ NOT_PUBLIC = (
     "shared ones. To send to such an address in local development, set "
     "ENSIGN_ALLOW_PRIVATE_DESTINATIONS=true."
 )
-
-
-@pytest.fixture
-def strict_client(database_url: str) -> Iterator[tuple[TestClient, AppState]]:
-    """An app with the default (production) destination rules."""
-    settings = Settings(database_url=database_url, _env_file=None, delivery_in_serve=False)  # type: ignore[call-arg]
-    state = build_state(settings)
-    with TestClient(create_app(state=state)) as client:
-        yield client, state
-    state.db.dispose()
 
 
 def url(env: Env, kind: str, suffix: str = "") -> str:

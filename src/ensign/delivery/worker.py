@@ -291,7 +291,7 @@ class Dispatcher:
     ) -> BatchResult:
         # Building a full batch takes milliseconds of CPU: off the event loop, which inside
         # `ensign serve` is also answering flag requests.
-        prepared = await asyncio.to_thread(_build, destination, target, claimed)
+        prepared = await asyncio.to_thread(_build, destination, target, claimed, self._clock())
         claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}
         rejected = {by_key[k].id: reason for k, reason in prepared.rejected.items()}
@@ -352,7 +352,10 @@ class Dispatcher:
 
 
 def _build(
-    destination: Destination, target: q.DispatchTarget, claimed: list[q.ClaimedRow]
+    destination: Destination,
+    target: q.DispatchTarget,
+    claimed: list[q.ClaimedRow],
+    now: dt.datetime,
 ) -> PreparedBatch:
     # The stored flags map names to the values sent: the destinations copy them as they are.
     evaluations = [
@@ -366,7 +369,9 @@ def _build(
         )
         for row in claimed
     ]
-    return destination.build(Target(target.api_key, target.base_url, target.options), evaluations)
+    return destination.build(
+        Target(target.api_key, target.base_url, target.options, now=now), evaluations
+    )
 
 
 def make_client(

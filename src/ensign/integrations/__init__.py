@@ -19,11 +19,13 @@ from ensign.integrations.base import (
 from ensign.integrations.heap import HEAP
 from ensign.integrations.mixpanel import MIXPANEL
 from ensign.integrations.values import property_value
+from ensign.integrations.webhook import WEBHOOK
 
 DESTINATIONS: dict[str, Destination] = {
     HEAP.kind: HEAP,
     MIXPANEL.kind: MIXPANEL,
     AMPLITUDE.kind: AMPLITUDE,
+    WEBHOOK.kind: WEBHOOK,
 }
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "DESTINATIONS",
     "HEAP",
     "MIXPANEL",
+    "WEBHOOK",
     "DeliveryOutcome",
     "Destination",
     "Evaluation",

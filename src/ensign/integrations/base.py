@@ -49,6 +49,9 @@ class Target:
     api_key: str
     base_url: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # When the request is built (the dispatcher's clock), for vendors that sign it with a
+    # timestamp; None in a build that does not say.
+    now: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

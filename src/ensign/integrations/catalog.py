@@ -47,6 +47,9 @@ class Schema:
     aliases: Mapping[str, str] = field(default_factory=dict)
     # Whether `api_key` is needed at all (a webhook signs with a secret option instead).
     key_required: bool = True
+    # Whether its flags records carry the identity's traits, each flag's `enabled` and value,
+    # and the segments it matched (`services.outbox`), rather than only the value sent per flag.
+    record_context: bool = False
     docs_anchor: str = ""
 
     def option(self, name: str) -> Option | None:
@@ -112,4 +115,27 @@ AMPLITUDE = Schema(
     exposure_name="$exposure",
 )
 
-SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL, AMPLITUDE)}
+WEBHOOK = Schema(
+    kind="webhook",
+    label="Webhook",
+    key_label="Unused (requests are signed with the secret)",
+    # Any receiver's URL, checked by the same destination rules as every custom URL.
+    regions={},
+    options=(
+        Option(
+            "secret",
+            "Signing secret",
+            "The shared secret each request is signed with (`X-Ensign-Signature`, HMAC-SHA256; "
+            "see docs/destinations/webhook.md). Never shown again.",
+            secret=True,
+            required=True,
+            max_chars=200,
+        ),
+    ),
+    exposure_name="exposure",
+    aliases={"url": "base_url"},
+    key_required=False,
+    record_context=True,
+)
+
+SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL, AMPLITUDE, WEBHOOK)}

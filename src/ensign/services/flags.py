@@ -67,6 +67,9 @@ class IdentifyResult:
     traits: list[TraitOutput]
     # Feature name → its running experiment's outcome, for served flags under one.
     experiments: dict[str, ExperimentOutcome] = field(default_factory=dict)
+    # The names of the segments the identity matched, as the engine listed them (it finds
+    # them anyway while evaluating; the integrations recording context send them).
+    segments: tuple[str, ...] = ()
 
     def only(self, feature: str) -> IdentifyResult:
         """The same result with only `feature`'s flag; NotFound when it is not served."""
@@ -78,6 +81,7 @@ class IdentifyResult:
             [flag],
             self.traits,
             {} if outcome is None else {feature: outcome},
+            self.segments,
         )
 
     def exposures(self) -> list[ExperimentOutcome]:
@@ -169,7 +173,9 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
                 variant,
                 enabled,
             )
-    return IdentifyResult(identifier, identity_id, served, traits, experiments)
+    matched = result["segments"]
+    segments = tuple(s["name"] for s in matched) if matched else ()
+    return IdentifyResult(identifier, identity_id, served, traits, experiments, segments)
 
 
 def _in_experiment(

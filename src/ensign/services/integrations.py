@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ensign.errors import InvalidInput, NotFound
 from ensign.integrations.catalog import BOOL, SCHEMAS, Option, Schema
 from ensign.integrations.values import properties
-from ensign.services import integration_audit
+from ensign.services import integration_audit, outbox
 from ensign.services.admin import audit
 from ensign.services.admin.access import environment_for
 from ensign.services.destinations import Resolver, check_base_url, resolve_host
@@ -371,9 +371,15 @@ def delivery_attempts(
     return list(found.items), found.count
 
 
-def sample_flags(environment_flags: dict[str, tuple[bool, Any]] | None = None) -> str:
-    """The test event's flags, stored as the outbox stores them: name → value sent."""
+def sample_flags(
+    environment_flags: dict[str, tuple[bool, Any]] | None = None, *, context: bool = False
+) -> str:
+    """The test event's flags, stored as the outbox stores them: name → value sent, or with
+    context (`Schema.record_context`: no traits, each flag's `enabled` and value, no
+    segments)."""
     flags = environment_flags or {"ensign_test_event": (True, "sent from Ensign")}
+    if context:
+        return outbox.context_record({}, [(n, e, v) for n, (e, v) in flags.items()], ())
     return orjson.dumps(properties(flags)).decode()
 
 
@@ -389,7 +395,7 @@ def request_test_event(
         (config.id,),
         uuid.uuid4().hex,
         TEST_IDENTITY,
-        sample_flags(),
+        sample_flags(context=schema_of(kind).record_context),
         now,
         is_test=True,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,18 +61,23 @@ def identify_records(
     evaluation and those whose flags changed or are due again (`ledger` is updated for them).
 
     Each flag is stored as the value the vendors receive, so that delivery does no per-flag
-    work."""
+    work; destinations recording context get the traits, flags and segments instead."""
     if not snapshot.integrations:
         return Recorded([], {})
     values = {flag.name: property_value(flag.enabled, flag.value) for flag in result.served}
-    groups: dict[frozenset[str] | None, list[IntegrationTarget]] = {}
+    # One record per flag selection and shape: the plain one (feature → value sent), or with
+    # context for the destinations that ask for it (`IntegrationTarget.record_context`).
+    groups: dict[tuple[frozenset[str] | None, bool], list[IntegrationTarget]] = {}
     for target in snapshot.integrations:
-        groups.setdefault(target.feature_names, []).append(target)
+        groups.setdefault((target.feature_names, target.record_context), []).append(target)
     records = []
     suppressed: dict[int, int] = {}
-    for names, targets in groups.items():
-        selected = values if names is None else {n: v for n, v in values.items() if n in names}
-        flags = orjson.dumps(selected).decode()
+    for (names, with_context), targets in groups.items():
+        if with_context:
+            flags = context_json(result, names)
+        else:
+            selected = values if names is None else {n: v for n, v in values.items() if n in names}
+            flags = orjson.dumps(selected).decode()
         integration_ids = _due(targets, flags, evaluated_at, ledger, suppressed)
         if not integration_ids:
             continue
@@ -88,6 +93,32 @@ def identify_records(
             )
         )
     return Recorded(records, suppressed)
+
+
+def context_json(result: IdentifyResult, names: frozenset[str] | None) -> str:
+    """The record of an evaluation with its context: the traits it was evaluated with
+    (transient ones too), every selected flag's `enabled` and value, the segments matched."""
+    return context_record(
+        {t.key: t.value for t in result.traits},
+        [(f.name, f.enabled, f.value) for f in result.served if names is None or f.name in names],
+        result.segments,
+    )
+
+
+def context_record(
+    traits: Mapping[str, object],
+    flags: Iterable[tuple[str, bool, object]],
+    segments: Iterable[str],
+) -> str:
+    """A record with context as JSON text. Traits and segments are sorted, so that the same
+    context is the same text (send on change compares fingerprints of it)."""
+    return orjson.dumps(
+        {
+            "traits": dict(sorted(traits.items())),
+            "flags": [{"feature": n, "enabled": e, "value": v} for n, e, v in flags],
+            "segments": sorted(segments),
+        }
+    ).decode()
 
 
 def _due(

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ensign.engine import CompiledEnvironment, compile_environment
+from ensign.integrations.catalog import SCHEMAS
 from ensign.services.documents import build_context, build_document, feature_type
 from ensign.services.values import decode_flag_value
 from ensign.storage.environments import EnvironmentRows
@@ -65,6 +66,8 @@ class IntegrationTarget:
     exposures: bool = True
     # Whether the SDKs' custom events (`POST /v1/events`) are sent to it too.
     events: bool = False
+    # Whether its flags records carry traits, full flags and segments (`Schema.record_context`).
+    record_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,7 @@ def integration_targets(
             names = frozenset(
                 f.name for f in features if any(t.label == config.tag_label for t in f.tags)
             )
+        schema = SCHEMAS.get(config.kind)
         exposures = bool((config.options or {}).get("exposures", True))
         events = bool((config.options or {}).get("events", False))
         targets.append(
@@ -253,6 +257,7 @@ def integration_targets(
                 resend_after_hours=config.resend_after_hours,
                 exposures=exposures,
                 events=events,
+                record_context=schema is not None and schema.record_context,
             )
         )
     return tuple(targets)
