@@ -352,12 +352,9 @@ class Dispatcher:
 
 
 def _build(
-    destination: Destination,
-    target: q.DispatchTarget,
-    claimed: list[q.ClaimedRow],
-    now: dt.datetime,
+    destination: Destination, target: q.DispatchTarget, rows: list[q.ClaimedRow], now: dt.datetime
 ) -> PreparedBatch:
-    # The stored flags map names to the values sent: the destinations copy them as they are.
+    # The stored flags (values sent, or with context) go to the destinations as they are.
     evaluations = [
         Evaluation(
             row.event_key,
@@ -367,11 +364,10 @@ def _build(
             values_json=row.flags,
             kind=row.kind,
         )
-        for row in claimed
+        for row in rows
     ]
-    return destination.build(
-        Target(target.api_key, target.base_url, target.options, now=now), evaluations
-    )
+    where = Target(target.api_key, target.base_url, target.options, now=now)
+    return destination.build(where, evaluations)
 
 
 def make_client(
