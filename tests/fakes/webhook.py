@@ -29,9 +29,9 @@ TOLERANCE_SECONDS = 300
 MAX_ITEMS = 500
 MAX_BODY_BYTES = 1_000_000
 _COMMON = {"type": str, "id": str, "identity": str, "evaluated_at": str}
-_SHAPES: dict[str, dict[str, type]] = {
+_SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "flags": {**_COMMON, "traits": dict, "flags": list, "segments": list},
-    "exposure": {**_COMMON, "experiment": str, "variant": str},
+    "exposure": {**_COMMON, "experiment": str, "variant": str, "feature": (str, type(None))},
     "event": {**_COMMON, "event": str, "properties": dict},
 }
 
@@ -57,7 +57,7 @@ def _check_item(item: Any) -> dict[str, Any]:
         raise Invalid(f"a {item['type']} item has exactly the fields {sorted(shape)}")
     for name, kind in shape.items():
         if not isinstance(item[name], kind):
-            raise Invalid(f"{name} must be a {kind.__name__}")
+            raise Invalid(f"{name} has the wrong type")
     if dt.datetime.fromisoformat(item["evaluated_at"]).tzinfo is None:
         raise Invalid("evaluated_at must carry its offset")
     if item["type"] == "flags":

@@ -35,7 +35,7 @@ def flags_record(key: str, identity: str = "user-1", **more: object) -> Evaluati
 
 
 def exposure_record(key: str) -> Evaluation:
-    payload = {"experiment": "checkout test", "variant": "b"}
+    payload = {"experiment": "checkout test", "variant": "b", "feature": "checkout"}
     return Evaluation(
         key, "user-1", {}, AT, values_json=orjson.dumps(payload).decode(), kind="exposure"
     )
@@ -62,7 +62,7 @@ def test_webhook_build__every_kind__exact_body_and_headers() -> None:
         b'"flags":[{"feature":"banner","enabled":true,"value":"hello gold"},'
         b'{"feature":"beta","enabled":false,"value":null}],"segments":["gold users"]},'
         b'{"type":"exposure","id":"k2","identity":"user-1","evaluated_at":"2026-11-26T12:00:00.250000+00:00",'
-        b'"experiment":"checkout test","variant":"b"},'
+        b'"experiment":"checkout test","variant":"b","feature":"checkout"},'
         b'{"type":"event","id":"k3","identity":"user-1","evaluated_at":"2026-11-26T12:00:00.250000+00:00",'
         b'"event":"purchase","properties":{"amount":12}}]}'
     )

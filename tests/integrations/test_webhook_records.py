@@ -4,6 +4,7 @@ and a dispatcher delivering signed requests to the fake receiver."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -169,3 +170,42 @@ def test_dispatcher__identify_and_test_event__signed_items_received_once(
     ]
     assert vendors.webhook.refused == []
     assert vendors.webhook.duplicates == 0
+
+
+def test_dispatcher__exposure_and_custom_event__their_own_item_types(
+    client: TestClient, state: AppState, organisation: Organisation, env: Env, vendors: Served
+) -> None:
+    # Given a webhook taking events too, and an experiment running on "checkout"
+    vendors.webhook.secrets["env-a"] = SECRET
+    configure(state, env, "webhook", f"{vendors.webhook_url}/env-a", secret=SECRET, events=True)
+    flags = client.get("/api/v1/flags/", headers={"X-Environment-Key": env.client_key}).json()
+    feature = next(f["feature"]["id"] for f in flags if f["feature"]["name"] == "checkout")
+    started = client.post(
+        f"/api/v1/environments/{env.client_key}/experiments/",
+        headers=organisation.headers,
+        json={"name": "Checkout test", "feature": feature},
+    )
+    assert started.status_code == 201, started.text
+    # When a user is identified (exposed) and the SDK reports a purchase
+    identify(client, env, "ann", {})
+    event = {
+        "event": "purchase",
+        "identifier": "ann",
+        "value": "9.5",
+        "metadata": {"plan": "gold"},
+        "timestamp": int(time.time() * 1000),
+    }
+    sent = client.post(
+        "/api/v1/events", json={"events": [event]}, headers={"X-Environment-Key": env.client_key}
+    )
+    assert sent.status_code == 202, sent.text
+    deliver(state, until=lambda: len(vendors.webhook.received("env-a")) == 3)
+    # Then the flags, the exposure and the event arrive, each as its own type
+    by_type = {i["type"]: i for i in vendors.webhook.received("env-a")}
+    assert set(by_type) == {"flags", "exposure", "event"}
+    assert by_type["exposure"]["identity"] == "ann"
+    assert by_type["exposure"]["experiment"] == "Checkout test"
+    assert by_type["exposure"]["feature"] == "checkout"
+    assert by_type["event"]["event"] == "purchase"
+    assert by_type["event"]["properties"] == {"plan": "gold", "value": "9.5"}
+    assert vendors.webhook.refused == []

@@ -8,7 +8,7 @@ waits for the next request; one item alone larger than 1 MB is refused). Each it
 * `flags`: an identity's evaluation, with the traits it was evaluated with, each flag's
   `enabled` and value, and the segments it matched (the outbox records that context for this
   destination, `Schema.record_context`);
-* `exposure`: an identity's first sight of an experiment's variant;
+* `exposure`: an identity's first sight of an experiment's variant (and the feature it splits);
 * `event`: an SDK's custom event.
 
 Every item carries `id`, the record's key, unchanged when a request is retried: receivers
@@ -39,6 +39,7 @@ from ensign.integrations.base import (
     custom_event,
     epoch_milliseconds,
     exposure,
+    exposure_feature,
     iso_timestamp,
 )
 
@@ -75,6 +76,7 @@ def build_item(evaluation: Evaluation) -> dict[str, Any] | None:
     }
     if evaluation.kind == EXPOSURE:
         item["experiment"], item["variant"] = exposure(evaluation)
+        item["feature"] = exposure_feature(evaluation)
         return item
     if evaluation.kind == EVENT:
         item["event"], item["properties"] = custom_event(evaluation)
