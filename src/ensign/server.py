@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ensign.delivery.worker import start_dispatcher
+from ensign.delivery.running import start_dispatcher
 from ensign.settings import Settings
 from ensign.web import app as web
 from ensign.web.deps import AppState

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from ensign.services import integrations
+from ensign.services import integrations, test_events
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.delivery.dispatching import deliver
@@ -31,14 +31,14 @@ def status(state: AppState, env: Env, integration_id: int) -> integrations.Deliv
 
 def queue_test_event(state: AppState, env: Env, integration_id: int) -> int:
     with state.write() as session:
-        return integrations.request_test_event(
+        return test_events.request_test_event(
             session, env.principal, env.client_key, "heap", integration_id
         )
 
 
-def result(state: AppState, row_id: int) -> integrations.TestEventResult | None:
+def result(state: AppState, row_id: int) -> test_events.TestEventResult | None:
     with state.read() as session:
-        return integrations.test_event_result(session, row_id)
+        return test_events.test_event_result(session, row_id)
 
 
 def identities(request: dict[str, object]) -> list[str]:

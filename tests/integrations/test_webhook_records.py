@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from ensign.services import integrations
+from ensign.services import test_events
 from ensign.storage.models import OutboxDelivery, RecordedEvaluation
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
@@ -157,7 +157,7 @@ def test_dispatcher__identify_and_test_event__signed_items_received_once(
     identify(client, env, "bob", {"age": 12})
     deliver(state, until=lambda: len(vendors.webhook.received("env-a")) == 2)
     with state.write() as session:
-        integrations.request_test_event(session, env.principal, env.client_key, "webhook", webhook)
+        test_events.request_test_event(session, env.principal, env.client_key, "webhook", webhook)
     deliver(state, until=lambda: len(vendors.webhook.received("env-a")) == 3)
     # Then each item arrived once, signed, with its identity, traits, flags and segments
     items = {i["identity"]: i for i in vendors.webhook.received("env-a")}

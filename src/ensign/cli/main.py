@@ -188,7 +188,7 @@ def worker_command() -> None:
     import asyncio
     import logging
 
-    from ensign.delivery.worker import run_worker
+    from ensign.delivery.running import run_worker
 
     logging.basicConfig(level=logging.INFO)
     settings, db = open_database()

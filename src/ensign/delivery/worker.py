@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import logging
 import random
-import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -385,39 +384,3 @@ def make_client(
         ),
         headers={"User-Agent": "ensign-delivery"},
     )
-
-
-class RunningDispatcher:
-    """A dispatcher running as a task of the current event loop, with its own client."""
-
-    def __init__(self, db: Database, settings: DispatchSettings) -> None:
-        self.client = make_client(settings)
-        self.dispatcher = Dispatcher(db, self.client, settings)
-        self.task = asyncio.create_task(self.dispatcher.run(), name="ensign-delivery")
-
-    async def aclose(self) -> None:
-        self.dispatcher.stop()
-        await asyncio.wait([self.task], timeout=self.dispatcher.settings.timeout_seconds + 5)
-        if not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        await self.client.aclose()
-
-
-def start_dispatcher(settings: Settings, db: Database) -> RunningDispatcher:
-    """Start delivering in the running event loop (used by `ensign serve`'s lifespan)."""
-    return RunningDispatcher(db, DispatchSettings.from_settings(settings))
-
-
-async def run_worker(settings: Settings, db: Database) -> None:
-    """`ensign worker`: deliver until SIGINT or SIGTERM, then finish the batch in flight."""
-    running = start_dispatcher(settings, db)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, running.dispatcher.stop)
-    try:
-        await running.task
-    finally:
-        await running.aclose()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +28,7 @@ from ensign.services.cohort_requests import (
     REMOVE_MEMBERS,
     AmplitudeSync,
     MixpanelSync,
-    Named,
-    amplitude_named,
     member_identifiers,
-    mixpanel_named,
 )
 from ensign.services.cohorts import (
     AMPLITUDE,
@@ -41,7 +38,6 @@ from ensign.services.cohorts import (
     SyncCaller,
     member_key,
 )
-from ensign.services.text import storable_copy
 from ensign.storage import audit as audit_store
 from ensign.storage import cohorts as cohort_store
 from ensign.storage import features as feature_store
@@ -372,48 +368,5 @@ def _log(
             status_code=200,
             message=result.message,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        ),
-    )
-
-
-def _loggable(value: Any, limit: int) -> str | None:
-    return None if value is None else storable_copy(str(value)[:limit])
-
-
-# What a failed call's body names, by source; the generic webhook's body names nothing.
-_NAMED: dict[str, Callable[[Any], Named]] = {MIXPANEL: mixpanel_named, AMPLITUDE: amplitude_named}
-
-
-def log_failure(
-    session: Session,
-    caller: SyncCaller,
-    *,
-    source: str,
-    status_code: int,
-    message: str,
-    body: Any = None,
-    cohort_external_id: str | None = None,
-    duration_ms: float = 0.0,
-) -> None:
-    """Log a call that failed (a malformed body, or a fault of ours), with what it named."""
-    reader = _NAMED.get(source)
-    named = Named() if reader is None else reader(body)
-    external_id = cohort_external_id or named.cohort_id
-    cohort_store.add_log_entry(
-        session,
-        CohortSyncLogEntry(
-            environment_id=caller.environment_id,
-            source=source,
-            cohort_external_id=None if external_id is None else _loggable(external_id, 200),
-            cohort_name=_loggable(named.cohort_name, 2000),
-            action=named.action,
-            session_id=None if named.session_id is None else _loggable(named.session_id, 200),
-            page=named.page,
-            total_pages=named.total_pages,
-            received=named.received,
-            outcome="failure",
-            status_code=status_code,
-            message=message[:2000],
-            duration_ms=round(duration_ms, 3),
         ),
     )

@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 
 from ensign.errors import AuthenticationFailed, InvalidInput
 from ensign.services import cohort_requests as requests
-from ensign.services import cohort_sync, cohorts
+from ensign.services import cohort_sync, cohort_sync_log, cohorts
 from ensign.services.cohort_sync import SyncResult
 from ensign.services.cohorts import SyncCaller
 from ensign.web import errors
@@ -104,7 +104,7 @@ def _authenticate(state: AppState, key: str) -> SyncCaller:
 def _log_failure(state: AppState, caller: SyncCaller, **details: Any) -> None:
     try:
         with state.db.session() as session:
-            cohort_sync.log_failure(session, caller, **details)
+            cohort_sync_log.log_failure(session, caller, **details)
     except Exception:
         # The database is what failed, most likely; the reply matters more than the log.
         logger.warning("could not log a failed cohort sync", exc_info=True)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
 from ensign.integrations.catalog import SCHEMAS, Schema
-from ensign.services import integrations
+from ensign.services import integrations, test_events
 from ensign.services.integrations import IntegrationInput
 from ensign.storage.models import DeliveryAttempt, IntegrationConfig
 from ensign.web.deps import Admin, AppState, State
@@ -252,7 +252,7 @@ def _register(schema: Schema) -> None:
     ) -> Response:
         def queue() -> int:
             with state.write() as session:
-                return integrations.request_test_event(
+                return test_events.request_test_event(
                     session, principal, api_key, kind, integration_id
                 )
 
@@ -317,14 +317,14 @@ def _register(schema: Schema) -> None:
         )
 
 
-def _test_result(state: AppState, row_id: int) -> integrations.TestEventResult | None:
+def _test_result(state: AppState, row_id: int) -> test_events.TestEventResult | None:
     with state.read() as session:
-        return integrations.test_event_result(session, row_id)
+        return test_events.test_event_result(session, row_id)
 
 
 def _discard_test(state: AppState, row_id: int) -> None:
     with state.db.session() as session:
-        integrations.discard_test_event(session, row_id)
+        test_events.discard_test_event(session, row_id)
 
 
 def _json(body: dict[str, Any], *, status: int = 200) -> Response:

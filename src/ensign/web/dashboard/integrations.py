@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
 from ensign.integrations.catalog import BOOL, SCHEMAS
-from ensign.services import events, integrations
+from ensign.services import events, integrations, test_events
 from ensign.services.admin import features, tags
 from ensign.services.integrations import IntegrationInput
 from ensign.web.dashboard import nav
@@ -229,17 +229,17 @@ def send_test_event(env_id: int, kind: str, integration_id: int, dash: DashConte
     kind = _kind(kind)
     with dash.state.write() as session:
         env = nav.environment(session, dash.user, env_id)
-        row_id = integrations.request_test_event(
+        row_id = test_events.request_test_event(
             session, dash.user, env.api_key, kind, integration_id
         )
     result = None
     deadline = time.monotonic() + dash.state.settings.delivery_timeout_seconds + 5
     while time.monotonic() < deadline:
         with reading(dash.state) as session:
-            result = integrations.test_event_result(session, row_id)
+            result = test_events.test_event_result(session, row_id)
         if result is not None:
             with dash.state.write() as session:
-                integrations.discard_test_event(session, row_id)
+                test_events.discard_test_event(session, row_id)
             break
         time.sleep(0.1)
     return render(dash, "partials/test_event.html", {"result": result})
