@@ -20,6 +20,7 @@ from tests.fakes.amplitude import FakeAmplitude
 from tests.fakes.heap import FakeHeap
 from tests.fakes.mixpanel import FakeMixpanel
 from tests.fakes.script import ServedApp
+from tests.fakes.segment import RUDDERSTACK, FakeSegment
 from tests.fakes.webhook import FakeWebhook
 
 
@@ -66,6 +67,28 @@ def vendors() -> Iterator[Served]:
     amplitude.script.clear()
     amplitude_app.stop()
     webhook_app.stop()
+
+
+@dataclass
+class SegmentServed:
+    """The fake Segment and the fake RudderStack data plane, on sockets."""
+
+    segment: FakeSegment
+    rudderstack: FakeSegment
+    segment_url: str
+    rudderstack_url: str
+
+
+@pytest.fixture
+def segment_vendors() -> Iterator[SegmentServed]:
+    segment, rudderstack = FakeSegment(), FakeSegment(RUDDERSTACK)
+    apps = ServedApp(segment.app), ServedApp(rudderstack.app)
+    for app in apps:
+        app.start()
+    yield SegmentServed(segment, rudderstack, apps[0].url, apps[1].url)
+    for fake, app in zip((segment, rudderstack), apps, strict=True):
+        fake.script.clear()
+        app.stop()
 
 
 @pytest.fixture

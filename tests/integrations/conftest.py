@@ -6,9 +6,9 @@ from fastapi.testclient import TestClient
 from ensign.settings import Settings
 from ensign.web.app import build_state, create_app
 from ensign.web.deps import AppState
-from tests.fakes.fixtures import env, settings, vendors
+from tests.fakes.fixtures import env, segment_vendors, settings, vendors
 
-__all__ = ["env", "settings", "strict_client", "vendors"]
+__all__ = ["env", "segment_vendors", "settings", "strict_client", "vendors"]
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from ensign.integrations.base import (
 )
 from ensign.integrations.heap import HEAP
 from ensign.integrations.mixpanel import MIXPANEL
+from ensign.integrations.rudderstack import RUDDERSTACK
+from ensign.integrations.segment import SEGMENT
 from ensign.integrations.values import property_value
 from ensign.integrations.webhook import WEBHOOK
 
@@ -26,6 +28,8 @@ DESTINATIONS: dict[str, Destination] = {
     MIXPANEL.kind: MIXPANEL,
     AMPLITUDE.kind: AMPLITUDE,
     WEBHOOK.kind: WEBHOOK,
+    SEGMENT.kind: SEGMENT,
+    RUDDERSTACK.kind: RUDDERSTACK,
 }
 
 __all__ = [
@@ -33,6 +37,8 @@ __all__ = [
     "DESTINATIONS",
     "HEAP",
     "MIXPANEL",
+    "RUDDERSTACK",
+    "SEGMENT",
     "WEBHOOK",
     "DeliveryOutcome",
     "Destination",

@@ -159,6 +159,13 @@ def custom_event(evaluation: Evaluation) -> tuple[str, dict[str, Any]]:
     return str(payload.get("event", "")), dict(payload.get("properties") or {})
 
 
+def exposure_experiment_id(evaluation: Evaluation) -> str | None:
+    """An exposure's experiment id, as recorded; None for records that name the experiment
+    only."""
+    found = orjson.loads(evaluation.values_json or "{}").get("experiment_id")
+    return None if found is None else str(found)
+
+
 def epoch_milliseconds(moment: dt.datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

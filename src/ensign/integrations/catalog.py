@@ -138,4 +138,23 @@ WEBHOOK = Schema(
     record_context=True,
 )
 
-SCHEMAS: dict[str, Schema] = {s.kind: s for s in (HEAP, MIXPANEL, AMPLITUDE, WEBHOOK)}
+SEGMENT = Schema(
+    kind="segment",
+    label="Segment",
+    key_label="Write key",
+    # analytics-apis.md §4.2: the Oregon (default) and Dublin ingestion hosts; an EU
+    # workspace's events sent to the US host are lost.
+    regions={"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"},
+)
+
+RUDDERSTACK = Schema(
+    kind="rudderstack",
+    label="RudderStack",
+    key_label="Source write key",
+    # analytics-apis.md §4.3: every workspace has its own data plane URL, so no regions.
+    regions={},
+)
+
+SCHEMAS: dict[str, Schema] = {
+    s.kind: s for s in (HEAP, MIXPANEL, AMPLITUDE, WEBHOOK, SEGMENT, RUDDERSTACK)
+}
