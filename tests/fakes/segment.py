@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,9 @@ class FakeSegment:
     async def batch(self, request: Request) -> Response:
         raw = await request.body()
         with self._lock:
-            self.requests.append({"headers": dict(request.headers), "body": raw})
+            self.requests.append(
+                {"headers": dict(request.headers), "body": raw, "at": time.monotonic()}
+            )
         answer = self.script.next()
         if answer is not None:
             return await scripted(answer)
