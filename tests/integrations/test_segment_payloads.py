@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -317,3 +318,34 @@ def test_fake_segment__wrong_key_and_oversize__refused_as_the_vendor_does() -> N
     accepted = _post(rudder, batch)
     assert (accepted.status_code, accepted.text) == (200, "OK")
     assert len(rudder.identifies("right")) == 40
+
+
+def test_segment_docs__example_payload__what_the_builder_sends() -> None:
+    # Given the records behind docs/destinations/segment.md's example
+    at = dt.datetime(2026, 9, 14, 9, 30, 12, 345678, tzinfo=dt.UTC)
+    flag_values = {"new_checkout": True, "banner_text": "Autumn sale", "max_items": 0}
+    records = [
+        ("4f1c2a9e0b7d4c3e8a5f6b7c8d9e0f1a", "flags", {**flag_values, "beta_search": False}),
+        (
+            "9b8a7c6d5e4f40312a1b2c3d4e5f6a7b",
+            "exposure",
+            {"experiment": "Checkout test", "variant": "express", "experiment_id": 3},
+        ),
+        (
+            "0a1b2c3d4e5f46778899aabbccddeeff",
+            "event",
+            {"event": "purchase", "properties": {"value": "42.5", "plan": "gold"}},
+        ),
+    ]
+    evaluations = [
+        Evaluation(key, "user-42", {}, at, values_json=orjson.dumps(v).decode(), kind=kind)
+        for key, kind, v in records
+    ]
+    # When built
+    batch = SEGMENT.build(Target("Wk3yS3cr3t", "https://api.segment.io"), evaluations)
+    # Then the page shows exactly that body and that header
+    page = (Path(__file__).parents[2] / "docs" / "destinations" / "segment.md").read_text()
+    example = page.split("```json\n")[1].split("```")[0]
+    assert orjson.loads(example) == body(batch)
+    assert batch.request is not None
+    assert f"Authorization: {batch.request.headers['Authorization']}" in page
