@@ -9,17 +9,10 @@ key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from ensign.integrations.base import (
-    DeliveryOutcome,
-    Evaluation,
-    Outcome,
-    PreparedBatch,
-    Target,
-    classify_http,
-)
-from ensign.integrations.segment import Limits, build_batch
+from ensign.integrations.base import DeliveryOutcome, Outcome, classify_http
+from ensign.integrations.segment import Limits, SegmentCompatible
 
 # The gateway refuses requests over its `MaxReqSizeInKB`, 4000 KB by default, and takes
 # messages as large as that. It documents no count limit: Segment's 2500 keeps a batch of
@@ -27,29 +20,19 @@ from ensign.integrations.segment import Limits, build_batch
 RUDDERSTACK_LIMITS = Limits(message_bytes=4000 * 1024, batch_bytes=4000 * 1024, messages=2500)
 
 
-class RudderStack:
-    kind = "rudderstack"
-    max_batch = RUDDERSTACK_LIMITS.messages
-
-    def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
-        """A `/v1/batch` request to the data plane, within the gateway's limits."""
-        return build_batch(target, evaluations, RUDDERSTACK_LIMITS, "RudderStack")
-
-    def classify(
-        self,
-        status_code: int,
-        headers: Mapping[str, str],
-        body: bytes,
-        batch: PreparedBatch | None = None,
-    ) -> DeliveryOutcome:
-        """200 (the text `OK`) delivered; 408, 429 and 5xx retried, after `Retry-After` when
-        given; any other 4xx (a bad write key, a refused payload) failed."""
-        outcome = classify_http(status_code, headers, body)
-        if outcome.outcome is Outcome.FAILED:
-            return DeliveryOutcome(
-                Outcome.FAILED, status_code, f"RudderStack refused the batch: {outcome.message}"
-            )
-        return outcome
+def classify_rudderstack(
+    status_code: int, headers: Mapping[str, str], body: bytes
+) -> DeliveryOutcome:
+    """200 (the text `OK`) delivered; 408, 429 and 5xx retried, after `Retry-After` when
+    given; any other 4xx (a bad write key, a refused payload) failed."""
+    outcome = classify_http(status_code, headers, body)
+    if outcome.outcome is Outcome.FAILED:
+        return DeliveryOutcome(
+            Outcome.FAILED, status_code, f"RudderStack refused the batch: {outcome.message}"
+        )
+    return outcome
 
 
-RUDDERSTACK = RudderStack()
+RUDDERSTACK = SegmentCompatible(
+    "rudderstack", "RudderStack", RUDDERSTACK_LIMITS, classify_rudderstack
+)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,13 +243,23 @@ def classify_segment(
     )
 
 
-class Segment:
-    kind = "segment"
-    max_batch = SEGMENT_LIMITS.messages
+Classifier = Callable[[int, Mapping[str, str], bytes], DeliveryOutcome]
+
+
+class SegmentCompatible:
+    """A vendor taking Segment's `/v1/batch`: its settings kind, name, limits and reading of
+    answers; everything else is this module's."""
+
+    def __init__(self, kind: str, name: str, limits: Limits, classify: Classifier) -> None:
+        self.kind = kind
+        self.name = name
+        self.limits = limits
+        self.max_batch = limits.messages
+        self._classify = classify
 
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
-        """A `/v1/batch` request within Segment's limits; the rest waits for the next one."""
-        return build_batch(target, evaluations, SEGMENT_LIMITS, "Segment")
+        """A `/v1/batch` request within the vendor's limits; the rest waits for the next one."""
+        return build_batch(target, evaluations, self.limits, self.name)
 
     def classify(
         self,
@@ -258,8 +268,8 @@ class Segment:
         body: bytes,
         batch: PreparedBatch | None = None,
     ) -> DeliveryOutcome:
-        """Segment answers 200 to anything it can parse; see `classify_segment`."""
-        return classify_segment(status_code, headers, body)
+        return self._classify(status_code, headers, body)
 
 
-SEGMENT = Segment()
+# Segment answers 200 to anything it can parse; see `classify_segment`.
+SEGMENT = SegmentCompatible("segment", "Segment", SEGMENT_LIMITS, classify_segment)
