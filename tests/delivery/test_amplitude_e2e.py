@@ -17,14 +17,12 @@ from ensign.integrations import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import served, wait_for
+from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.events.test_sdk_events import start_experiment
 from tests.fakes.fixtures import Env, Served
 
 pytestmark = pytest.mark.slow
-
-__all__ = ["served"]  # the fixture, reused
 
 
 def connect(

@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Organisation, ServerProcess, free_port
+from tests.conftest import Organisation, ServerProcess
 from tests.fakes.fixtures import Env, Served
 from tests.fakes.script import Answer
 
 pytestmark = pytest.mark.slow
 
 CALLS = 100
-SERVER_ENV = {
-    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
-    "ENSIGN_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
-    "ENSIGN_DELIVERY_BACKOFF_CAP_SECONDS": "0.3",
-    "ENSIGN_DELIVERY_POLL_INTERVAL_SECONDS": "0.05",
-    # Short enough for the server to stop promptly; the vendor hangs far longer than this,
-    # so the dispatcher always has a request hanging and retries it after each timeout.
-    "ENSIGN_DELIVERY_TIMEOUT_SECONDS": "2",
-}
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def wait_for(condition: object, timeout: float = 30.0) -> None:

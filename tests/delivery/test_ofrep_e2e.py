@@ -12,12 +12,10 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
 from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import served, wait_for
+from tests.delivery.test_server_e2e import wait_for
 from tests.fakes.fixtures import Env, Served
 
 pytestmark = pytest.mark.slow
-
-__all__ = ["served"]
 
 
 def test_ofrep__identified_evaluations__reach_heap_and_mixpanel(

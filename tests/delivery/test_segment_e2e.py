@@ -5,8 +5,6 @@ custom events arriving as `track` messages."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,20 +15,12 @@ from flagsmith.analytics import EventProcessorConfig
 from ensign.integrations import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess, free_port
-from tests.delivery.test_server_e2e import SERVER_ENV, wait_for
+from tests.conftest import Organisation, ServerProcess
+from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.fakes.fixtures import Env, SegmentServed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def connect(

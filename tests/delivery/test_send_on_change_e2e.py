@@ -11,12 +11,11 @@ import pytest
 from flagsmith import Flagsmith
 
 from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import served, wait_for
+from tests.delivery.test_server_e2e import wait_for
 from tests.fakes.fixtures import Env, Served
 
 pytestmark = pytest.mark.slow
 
-__all__ = ["served"]  # the fixture, reused
 
 USERS = 50
 

@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from flagsmith import Flagsmith
 
 from ensign.integrations import property_value
-from tests.conftest import Organisation, ServerProcess, free_port
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import Organisation, ServerProcess
+from tests.fakes.fixtures import SERVER_ENV, Env, Served
 
 pytestmark = pytest.mark.slow
-
-SERVER_ENV = {
-    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
-    "ENSIGN_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
-    "ENSIGN_DELIVERY_BACKOFF_CAP_SECONDS": "0.3",
-    "ENSIGN_DELIVERY_POLL_INTERVAL_SECONDS": "0.05",
-    "ENSIGN_DELIVERY_TIMEOUT_SECONDS": "2",
-}
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def wait_for(condition: object, timeout: float = 20.0) -> None:

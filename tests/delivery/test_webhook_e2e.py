@@ -4,8 +4,6 @@ the fake receiver on a socket checking every signature."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,21 +11,13 @@ from flagsmith import Flagsmith
 
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess, free_port
-from tests.delivery.test_server_e2e import SERVER_ENV, wait_for
+from tests.conftest import Organisation, ServerProcess
+from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.fakes.fixtures import Env, Served
 from tests.fakes.webhook import documented_verify
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def test_official_sdk__two_environments_and_an_outage__each_receiver_gets_its_signed_items(

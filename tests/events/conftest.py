@@ -1,3 +1,3 @@
-from tests.fakes.fixtures import env, settings, vendors
+from tests.fakes.fixtures import env, served, settings, vendors
 
-__all__ = ["env", "settings", "vendors"]
+__all__ = ["env", "served", "settings", "vendors"]

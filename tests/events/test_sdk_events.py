@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.conftest import Organisation, ServerProcess, free_port
-from tests.fakes.fixtures import Env, Served
+from tests.fakes.fixtures import SERVER_ENV, Env, Served
 from tests.fakes.script import ServedApp
 
 pytestmark = pytest.mark.slow
-
-SERVER_ENV = {
-    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
-    "ENSIGN_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
-    "ENSIGN_DELIVERY_BACKOFF_CAP_SECONDS": "0.3",
-    "ENSIGN_DELIVERY_POLL_INTERVAL_SECONDS": "0.05",
-    "ENSIGN_DELIVERY_TIMEOUT_SECONDS": "2",
-}
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def wait_for(condition: Any, timeout: float = 20.0) -> None:

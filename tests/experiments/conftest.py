@@ -2,6 +2,6 @@
 environment."""
 
 from tests.admin.conftest import admin, world
-from tests.fakes.fixtures import env, settings, vendors
+from tests.fakes.fixtures import env, served, settings, vendors
 
-__all__ = ["admin", "env", "settings", "vendors", "world"]
+__all__ = ["admin", "env", "served", "settings", "vendors", "world"]

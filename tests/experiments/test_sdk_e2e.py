@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,19 +13,11 @@ from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 from flagsmith.models import Flag
 
-from tests.conftest import Organisation, ServerProcess, free_port
-from tests.delivery.test_server_e2e import SERVER_ENV, wait_for
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import Organisation, ServerProcess
+from tests.delivery.test_server_e2e import wait_for
+from tests.fakes.fixtures import SERVER_ENV, Env, Served
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start(extra_env=SERVER_ENV)
-    yield process
-    process.stop()
 
 
 def _admin(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from ensign.services.importing import import_document
 from ensign.services.keys import AdminPrincipal
 from ensign.settings import Settings
 from ensign.web.deps import AppState
-from tests.conftest import Organisation
+from tests.conftest import Organisation, ServerProcess, free_port
 from tests.documents import standard_document
 from tests.fakes.amplitude import FakeAmplitude
 from tests.fakes.heap import FakeHeap
@@ -22,6 +23,25 @@ from tests.fakes.mixpanel import FakeMixpanel
 from tests.fakes.script import ServedApp
 from tests.fakes.segment import RUDDERSTACK, FakeSegment
 from tests.fakes.webhook import FakeWebhook
+
+# A real `ensign serve` that delivers promptly to the fakes on loopback: short polls and
+# backoffs, and a timeout short enough for the server to stop promptly (a hanging vendor
+# then always has a request in flight, retried after each timeout).
+SERVER_ENV = {
+    "ENSIGN_ALLOW_PRIVATE_DESTINATIONS": "true",
+    "ENSIGN_DELIVERY_BACKOFF_BASE_SECONDS": "0.05",
+    "ENSIGN_DELIVERY_BACKOFF_CAP_SECONDS": "0.3",
+    "ENSIGN_DELIVERY_POLL_INTERVAL_SECONDS": "0.05",
+    "ENSIGN_DELIVERY_TIMEOUT_SECONDS": "2",
+}
+
+
+@pytest.fixture
+def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
+    process.start(extra_env=SERVER_ENV)
+    yield process
+    process.stop()
 
 
 @dataclass
