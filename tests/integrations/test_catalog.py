@@ -63,3 +63,20 @@ def test_admin__secret_option__write_only(
     assert created.status_code == 201, created.text
     assert created.json()["api_secret_set"] is True
     assert "s3cret" not in created.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "alias"),
+    [(s.kind, a) for s in SCHEMAS.values() for a in s.aliases],
+)
+@pytest.mark.parametrize("wrong", [1, True, ["https://a.example"], {"url": "x"}])
+def test_admin__alias_of_wrong_type__400_not_500(
+    client: TestClient, organisation: Organisation, env: Env, kind: str, alias: str, wrong: object
+) -> None:
+    # A webhook's `url` is `base_url` under another name, and refused alike.
+    body = {"api_key": "k", "secret": "s", alias: wrong}
+    answer = client.post(
+        BASE.format(key=env.client_key, kind=kind), headers=organisation.headers, json=body
+    )
+    assert answer.status_code == 400, answer.text
+    assert alias in answer.text

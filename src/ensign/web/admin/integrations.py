@@ -66,7 +66,9 @@ def _model(schema: Schema) -> type[IntegrationIn]:
         for option in schema.options
     }
     for alias, target in schema.aliases.items():
-        fields[alias] = (Any, Field(default=None, description=f"The same as `{target}`."))
+        # Typed as the field it names, so a wrong type is refused like the field's own.
+        annotation = IntegrationIn.model_fields[target].annotation
+        fields[alias] = (annotation, Field(default=None, description=f"The same as `{target}`."))
     model: type[IntegrationIn] = create_model(
         f"{schema.label.replace(' ', '')}IntegrationIn",
         __base__=IntegrationIn,
