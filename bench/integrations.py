@@ -223,7 +223,12 @@ def throughput(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
             response = httpx.post(
                 f"{base}/api/v1/environments/{key_on}/integrations/{kind}/",
                 headers={"Authorization": f"Api-Key {admin_key}"},
-                json={"api_key": f"bench-{kind}", "base_url": vendor.url},
+                # Every call recorded, as the target is set (send on change is part 2).
+                json={
+                    "api_key": f"bench-{kind}",
+                    "base_url": vendor.url,
+                    "deliver": "every_evaluation",
+                },
             )
             response.raise_for_status()
         # The serving process follows the new revision within its cache poll interval.
