@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from ensign.delivery.backoff import Backoff
 from ensign.delivery.worker import Dispatcher, DispatchSettings, make_client
 from ensign.integrations import property_value
 from ensign.services import integrations
-from ensign.storage.models import utcnow
+from ensign.storage.models import OutboxDelivery, RecordedEvaluation, utcnow
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.fakes.fixtures import Env, Served, configure
@@ -153,6 +155,36 @@ def test_dispatcher__vendors_fail_then_recover__every_evaluation_arrives_once(
     assert "500" in (status.last_error or "")
     assert status_of(state, env, "mixpanel", mixpanel_id).delivered == 30
     assert all("x-mixpanel-integration-id" not in r["headers"] for r in vendors.mixpanel.requests)
+
+
+def stored_outbox(state: AppState) -> tuple[int, int]:
+    """(evaluations, queue rows) still stored."""
+    with state.read() as session:
+        evaluations = session.scalar(select(func.count()).select_from(RecordedEvaluation))
+        rows = session.scalar(select(func.count()).select_from(OutboxDelivery))
+    return int(evaluations or 0), int(rows or 0)
+
+
+def test_dispatcher__one_vendor_delivered__evaluation_kept_until_the_other_has_it(
+    state: AppState, env: Env, vendors: Served, sdk: TestClient
+) -> None:
+    # Given both integrations, Mixpanel failing for a while
+    configure(state, env, "heap", vendors.heap_url)
+    configure(state, env, "mixpanel", vendors.mixpanel_url)
+    vendors.mixpanel.script.fail(1, 503)
+    bodies = [identify(sdk, env, i) for i in range(1, 40, 3)]  # stored identities, with traits
+    settings = dispatch_settings(
+        state, backoff=Backoff(base_seconds=1.0, cap_seconds=1.0), poll_interval_seconds=0.05
+    )
+    # When Heap has them all and Mixpanel none
+    drive(state, lambda: len(vendors.heap.events) >= len(bodies), settings=settings)
+    # Then each evaluation is stored once, for Mixpanel alone
+    assert len(vendors.mixpanel.profiles) == 0
+    assert stored_outbox(state) == (len(bodies), len(bodies))
+    # When Mixpanel has them too, Then nothing is left
+    drive(state, lambda: len(vendors.mixpanel.profiles) >= len(bodies), settings=settings)
+    assert stored_outbox(state) == (0, 0)
+    assert len(vendors.heap.events) == len(bodies)
 
 
 def test_dispatcher__falsy_values__sent_as_themselves(

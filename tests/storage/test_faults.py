@@ -4,7 +4,9 @@ comes out as the error it is."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +18,10 @@ from ensign.errors import DatabaseUnavailable
 from ensign.storage import identities
 from ensign.storage.db import Database, normalise_url
 from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
+from ensign.web.deps import AppState
+from tests.fakes.fixtures import Env, env
+
+__all__ = ["env"]
 
 
 @pytest.fixture
@@ -154,7 +160,44 @@ def test_identity_unit__sqlite_locked_inline__busy_so_the_caller_queues_it(
             store.get_or_create_identity(1, "someone")
 
     try:
-        with file_locked(database_url), pytest.raises(DatabaseBusy):
+        with file_locked(database_url), pytest.raises(DatabaseBusy) as busy:
             pool.inline(work)
+        # Another process's writer: nothing in this process says when it ends
+        assert not busy.value.in_process
     finally:
         pool.shutdown()
+
+
+def test_identity_unit__sqlite_writer_of_this_process__busy_until_it_lets_go_then_runs_inline(
+    state: AppState, env: Env
+) -> None:
+    db, pool = state.db, state.identities
+    if not db.is_sqlite:
+        pytest.skip("inline units run on SQLite only")
+    lock = db.write_lock
+    assert lock is not None
+
+    def work() -> int:
+        with pool.unit(write=True) as store:
+            return store.get_or_create_identity(env.environment_id, "someone")[0]
+
+    async def run() -> tuple[bool, float, int]:
+        # Given another writer of this process (the dispatcher, an admin call) holding the file
+        lock.acquire()
+        asyncio.get_running_loop().call_later(0.3, lock.release)
+        started = time.monotonic()
+        # When identify work tries it on the event loop, Then it is busy at once, as this
+        # process's writer, and the wait ends when the writer lets go
+        with pytest.raises(DatabaseBusy) as busy:
+            pool.inline(work)
+        await pool.write_lock_released()
+        waited = time.monotonic() - started
+        return busy.value.in_process, waited, pool.inline(work)
+
+    in_process, waited, identity_id = asyncio.run(run())
+    assert in_process
+    assert 0.25 <= waited < 5
+    # and the work then runs inline and is stored
+    with pool.unit(write=False) as store:
+        stored = store.load_identity(env.environment_id, "someone")
+    assert stored is not None and stored.id == identity_id

@@ -4,6 +4,7 @@ threads (or inline on the event loop, for SQLite), with `identities.IdentityStor
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import threading
@@ -27,7 +28,13 @@ INLINE_BUSY_TIMEOUT_MS = 5
 
 
 class DatabaseBusy(Exception):
-    """Another writer holds the database; nothing was written."""
+    """Another writer holds the database; nothing was written. `in_process`: the writer is
+    one of this process's (it holds `Database.write_lock`), so `write_lock_released` says
+    when to try again."""
+
+    def __init__(self, *, in_process: bool = False) -> None:
+        super().__init__("the database is locked by another writer")
+        self.in_process = in_process
 
 
 class IdentityStorePool:
@@ -53,6 +60,12 @@ class IdentityStorePool:
             max_workers=threads if self._is_pg else 1, thread_name_prefix="ensign-db"
         )
         self._local = threading.local()
+        # One thread waits for the process's write lock on behalf of every request that found
+        # it held (see `write_lock_released`).
+        self._lock_waiter = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ensign-db-wait"
+        )
+        self._released: asyncio.Future[None] | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.suppressed = SuppressedTally()
@@ -75,6 +88,24 @@ class IdentityStorePool:
             return work()
         finally:
             self._local.inline = False
+
+    async def write_lock_released(self) -> None:
+        """Wait, without holding up the event loop, until this process's other writer (an
+        admin write, the delivery dispatcher, a checkpoint) lets go of the write lock.
+
+        Inline work that found the lock held waits here and runs inline again, rather than
+        moving to the database thread: once there, every request after it queued behind it
+        (the thread holds the lock while it has work), and each paid a hand-over between
+        threads and their contention for the GIL; with delivery inside `serve`, that was most
+        of the cost of the integrations (bench/integrations.py)."""
+        lock = self._db.write_lock
+        if lock is None:
+            return
+        if self._released is None or self._released.done():
+            loop = asyncio.get_running_loop()
+            self._released = loop.run_in_executor(self._lock_waiter, _wait_for, lock)
+        # Shared by every waiter: one cancelled request must not cancel the others' wait.
+        await asyncio.shield(self._released)
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
@@ -122,7 +153,7 @@ class IdentityStorePool:
             return
         if getattr(self._local, "inline", False):
             if not lock.acquire(blocking=False):
-                raise DatabaseBusy
+                raise DatabaseBusy(in_process=True)
         else:
             lock.acquire()
         try:
@@ -184,3 +215,9 @@ class IdentityStorePool:
             self.flush_suppressed()
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._lock_waiter.shutdown(wait=False, cancel_futures=True)
+
+
+def _wait_for(lock: threading.Lock) -> None:
+    with lock:
+        pass

@@ -168,6 +168,23 @@ def delete_unreferenced(
     return count
 
 
+_SQLITE_DELETE_UNREFERENCED = (
+    "DELETE FROM evaluations WHERE id IN ({ids}) AND NOT EXISTS "
+    "(SELECT 1 FROM outbox_deliveries WHERE outbox_deliveries.evaluation_id = evaluations.id)"
+)
+
+
+def delete_unreferenced_on(cursor: Any, evaluation_ids: Sequence[int]) -> int:
+    """`delete_unreferenced` on a raw SQLite cursor (whose writer holds the whole file, so
+    nothing needs locking)."""
+    count = 0
+    for start in range(0, len(unique := sorted(set(evaluation_ids))), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        cursor.execute(_SQLITE_DELETE_UNREFERENCED.format(ids=", ".join("?" * len(chunk))), chunk)
+        count += max(cursor.rowcount, 0)
+    return count
+
+
 def unreferenced_evaluations(session: Session, limit: int) -> list[int]:
     """Up to `limit` evaluations no queue row points at (none are expected: a safety net)."""
     referenced = exists().where(OutboxDelivery.evaluation_id == RecordedEvaluation.id)

@@ -28,6 +28,10 @@ T = TypeVar("T")
 # The header that may carry a cohort-sync key: read by the cohort-sync receivers, and named by
 # the dashboard page that says what to configure in Amplitude.
 COHORT_KEY_HEADER = "X-Ensign-Cohort-Key"
+# How many times identify work tries the SQLite file on the event loop, waiting between tries
+# for this process's other writer, before it queues on the database thread (which waits for
+# the lock as long as it takes).
+INLINE_ATTEMPTS = 20
 
 
 @dataclass
@@ -54,13 +58,17 @@ class AppState:
         )
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
-        """Run identify-path database work: on SQLite right here unless another writer holds
-        the file, otherwise on the dedicated database threads."""
+        """Run identify-path database work: on SQLite right here, once no other writer of this
+        process holds the file (the loop serves other requests meanwhile); on the dedicated
+        database threads when another process holds it, and on PostgreSQL."""
         if self.identities.runs_inline:
-            try:
-                return self.identities.inline(work)
-            except DatabaseBusy:
-                pass
+            for _ in range(INLINE_ATTEMPTS):
+                try:
+                    return self.identities.inline(work)
+                except DatabaseBusy as busy:
+                    if not busy.in_process:
+                        break
+                await self.identities.write_lock_released()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.identities.executor, work)
 
