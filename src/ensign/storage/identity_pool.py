@@ -96,8 +96,8 @@ class IdentityStorePool:
         Inline work that found the lock held waits here and runs inline again, rather than
         moving to the database thread: once there, every request after it queued behind it
         (the thread holds the lock while it has work), and each paid a hand-over between
-        threads and their contention for the GIL; with delivery inside `serve`, that was most
-        of the cost of the integrations (bench/integrations.py)."""
+        threads and their contention for the GIL. With delivery inside `serve`, a third of the
+        process's time went there (bench/integrations.py, README "Performance")."""
         lock = self._db.write_lock
         if lock is None:
             return

@@ -178,8 +178,7 @@ def delete_unreferenced_on(cursor: Any, evaluation_ids: Sequence[int]) -> int:
     """`delete_unreferenced` on a raw SQLite cursor (whose writer holds the whole file, so
     nothing needs locking)."""
     count = 0
-    for start in range(0, len(unique := sorted(set(evaluation_ids))), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
+    for chunk in dialect.chunks(sorted(set(evaluation_ids)), _CHUNK):
         cursor.execute(_SQLITE_DELETE_UNREFERENCED.format(ids=", ".join("?" * len(chunk))), chunk)
         count += max(cursor.rowcount, 0)
     return count
