@@ -8,7 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -69,6 +69,10 @@ class IdentityStorePool:
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
         self.suppressed = SuppressedTally()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self._is_pg
 
     @property
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -164,34 +168,96 @@ class IdentityStorePool:
     @contextmanager
     def unit(self, *, write: bool) -> Iterator[IdentityStore]:
         """A transaction on this thread's connection; commits on success. Transient faults
-        leave it as `DatabaseUnavailable` (or `DatabaseBusy`, inline, when the file is locked)."""
-        try:
-            connection = self._connection()
-            with self._writer_lock(write):
-                cursor = connection.cursor()
-                store: IdentityStore | None = None
-                try:
-                    if not self._is_pg:
-                        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    store = IdentityStore(cursor, is_postgres=self._is_pg, tally=self.suppressed)
-                    yield store
-                    connection.commit() if self._is_pg else cursor.execute("COMMIT")
-                except BaseException:
-                    self.suppressed.add(store.taken if store is not None else {})
+        leave it as `DatabaseUnavailable` (or `DatabaseBusy`, inline, when the file is locked).
+        Inside `run_group` it is a savepoint of the group's transaction instead: it rolls back
+        alone, and commits with the group."""
+        group: _Transaction | None = getattr(self._local, "group", None)
+        if group is not None:
+            with self._translated(), self._savepoint(group) as store:
+                yield store
+            return
+        with self._translated(), self._transaction(write=write) as transaction:
+            store = transaction.store()
+            yield store
+
+    def run_group(self, works: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Run several requests' work in one write transaction, each unit in a savepoint of
+        it, and commit once: answers each work's (True, result) or (False, exception). If the
+        transaction itself fails (the commit, or a fault that ends it), this raises and
+        nothing of any of them is kept. Its callers answer no request before it returns."""
+        outcomes: list[tuple[bool, Any]] = []
+        with self._translated(), self._transaction(write=True) as transaction:
+            self._local.group = transaction
+            try:
+                for work in works:
                     try:
-                        connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
-                    except Exception:
-                        self._local.connection = None
+                        outcomes.append((True, work()))
+                    except Exception as error:
+                        if transaction.broken is not None:
+                            raise transaction.broken from error
+                        outcomes.append((False, error))
+            finally:
+                self._local.group = None
+        return outcomes
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[_Transaction]:
+        connection = self._connection()
+        with self._writer_lock(write):
+            cursor = connection.cursor()
+            transaction = _Transaction(self, cursor)
+            try:
+                if not self._is_pg:
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                transaction.begun = True
+                yield transaction
+                connection.commit() if self._is_pg else cursor.execute("COMMIT")
+            except BaseException:
+                for store in transaction.stores:
+                    self.suppressed.add(store.taken)
+                if not transaction.begun:
+                    # Not begun (the file is locked): nothing to roll back, the connection is fine.
                     raise
-                finally:
-                    cursor.close()
+                try:
+                    connection.rollback() if self._is_pg else cursor.execute("ROLLBACK")
+                except Exception:
+                    self._local.connection = None
+                raise
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _savepoint(self, transaction: _Transaction) -> Iterator[IdentityStore]:
+        cursor = transaction.cursor
+        cursor.execute("SAVEPOINT unit")
+        store = IdentityStore(cursor, is_postgres=self._is_pg, tally=self.suppressed)
+        try:
+            yield store
+            cursor.execute("RELEASE unit")
+        except BaseException as error:
+            self.suppressed.add(store.taken)
+            try:
+                cursor.execute("ROLLBACK TO unit")
+                cursor.execute("RELEASE unit")
+            except Exception as rollback_error:
+                # A fault that ended the whole transaction (SQLite rolls back by itself on a
+                # full disk or an I/O error): nothing of the group can be committed.
+                transaction.broken = rollback_error
+                raise error from rollback_error
+            raise
+        transaction.stores.append(store)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
         except DBAPIError as error:  # from opening a connection
             if faults.is_transient(error):
                 raise DatabaseUnavailable(faults.UNAVAILABLE) from error
             raise
         except self._dbapi.Error as error:
             if getattr(self._local, "inline", False) and self._is_locked(error):
-                raise DatabaseBusy from error
+                raise DatabaseBusy(in_process=False) from error
             if faults.is_transient_driver_error(error, self._dbapi):
                 raise DatabaseUnavailable(faults.UNAVAILABLE) from error
             raise
@@ -221,3 +287,23 @@ class IdentityStorePool:
 def _wait_for(lock: threading.Lock) -> None:
     with lock:
         pass
+
+
+class _Transaction:
+    """One transaction of the identify path: its cursor, the stores of the units committed
+    in it (whose suppressed counts are given back if it fails), and, in a group, the fault
+    that broke it."""
+
+    def __init__(self, pool: IdentityStorePool, cursor: Any) -> None:
+        self.cursor = cursor
+        self._pool = pool
+        self.stores: list[IdentityStore] = []
+        self.broken: BaseException | None = None
+        self.begun = False
+
+    def store(self) -> IdentityStore:
+        store = IdentityStore(
+            self.cursor, is_postgres=self._pool.is_postgres, tally=self._pool.suppressed
+        )
+        self.stores.append(store)
+        return store

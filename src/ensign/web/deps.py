@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -21,17 +21,14 @@ from ensign.services.snapshots import SnapshotCache
 from ensign.settings import Settings
 from ensign.storage.base import utcnow
 from ensign.storage.db import Database
-from ensign.storage.identity_pool import DatabaseBusy, IdentityStorePool
+from ensign.storage.group_commit import GroupCommitter
+from ensign.storage.identity_pool import IdentityStorePool
 
 T = TypeVar("T")
 
 # The header that may carry a cohort-sync key: read by the cohort-sync receivers, and named by
 # the dashboard page that says what to configure in Amplitude.
 COHORT_KEY_HEADER = "X-Ensign-Cohort-Key"
-# How many times identify work tries the SQLite file on the event loop, waiting between tries
-# for this process's other writer, before it queues on the database thread (which waits for
-# the lock as long as it takes).
-INLINE_ATTEMPTS = 20
 
 
 @dataclass
@@ -45,6 +42,7 @@ class AppState:
     # The time identify calls are evaluated at and compared with what was last recorded
     # (`resend_after_hours`); tests of time pass a clock they can set.
     clock: Callable[[], dt.datetime] = utcnow
+    _committer: GroupCommitter | None = field(default=None, init=False, repr=False)
 
     @property
     def sdk_limits(self) -> Limits:
@@ -58,18 +56,15 @@ class AppState:
         )
 
     async def run_identity_work(self, work: Callable[[], T]) -> T:
-        """Run identify-path database work: on SQLite right here, once no other writer of this
-        process holds the file (the loop serves other requests meanwhile); on the dedicated
-        database threads when another process holds it, and on PostgreSQL."""
-        if self.identities.runs_inline:
-            for _ in range(INLINE_ATTEMPTS):
-                try:
-                    return self.identities.inline(work)
-                except DatabaseBusy as busy:
-                    if not busy.in_process:
-                        break
-                await self.identities.write_lock_released()
+        """Run identify-path database work: on SQLite on the event loop, in a transaction shared
+        with the requests that arrived with it (`storage.group_commit`), otherwise on the
+        dedicated database threads."""
         loop = asyncio.get_running_loop()
+        if self.identities.runs_inline:
+            committer = self._committer
+            if committer is None or committer.loop is not loop:
+                committer = self._committer = GroupCommitter(self.identities, loop)
+            return await committer.run(work)
         return await loop.run_in_executor(self.identities.executor, work)
 
     @contextmanager
