@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, func, literal, select, text
+import orjson
+from sqlalchemy import BigInteger, Select, Text, any_, bindparam, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -76,6 +77,17 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 def array(name: str, values: Sequence[Any], item_type: Any) -> Any:
     """A PostgreSQL array parameter: a whole page of values in one bound parameter."""
     return bindparam(name, list(values), type_=postgresql.ARRAY(item_type))
+
+
+def ids_in(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids` with every id in one bound parameter: an array on PostgreSQL, JSON text
+    that SQLite's `json_each` reads. An IN list renders a parameter per id, which for a
+    delivery batch of a thousand cost several times the statement's own work."""
+    values = [int(i) for i in ids]
+    if is_postgres(session):
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(BigInteger)))
+    each = func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=Text))
+    return column.in_(select(each.table_valued("value").c.value))
 
 
 def insert_rows(

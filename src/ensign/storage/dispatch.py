@@ -164,7 +164,7 @@ def release_claim(session: Session, claim: Claim, now: dt.datetime) -> None:
     in memory)."""
     session.execute(
         update(OutboxDelivery)
-        .where(_held(claim))
+        .where(_held(session, claim))
         .values(claim_token=None, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -251,10 +251,12 @@ class Claim:
     token: str | None
 
 
-def _held(claim: Claim, ids: Sequence[int] | None = None) -> Any:
+def _held(session: Session, claim: Claim, ids: Sequence[int] | None = None) -> Any:
     """The claim's rows (or `ids` of them) that are still pending and still its own."""
-    chosen = list(claim.ids if ids is None else ids)
-    condition = and_(OutboxDelivery.id.in_(chosen), OutboxDelivery.status == PENDING)
+    chosen = claim.ids if ids is None else ids
+    condition = and_(
+        dialect.ids_in(session, OutboxDelivery.id, chosen), OutboxDelivery.status == PENDING
+    )
     if claim.token is not None:
         condition = and_(condition, OutboxDelivery.claim_token == claim.token)
     return condition
@@ -273,12 +275,12 @@ def mark_delivered(
     outbox.lock_evaluations(session, claim.evaluation_ids)
     deleted = session.execute(
         delete(OutboxDelivery)
-        .where(_held(claim), OutboxDelivery.is_test.is_(False))
+        .where(_held(session, claim), OutboxDelivery.is_test.is_(False))
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(OutboxDelivery)
-        .where(_held(claim))
+        .where(_held(session, claim))
         .values(
             status=DELIVERED,
             claim_token=None,
@@ -335,7 +337,7 @@ def mark_failed(
     answers how many real deliveries failed."""
     result = session.execute(
         update(OutboxDelivery)
-        .where(_held(claim, ids))
+        .where(_held(session, claim, ids))
         .values(
             status=FAILED,
             claim_token=None,
@@ -367,7 +369,7 @@ def mark_retry(
     expired = (OutboxDelivery.created_at < cutoff) | (OutboxDelivery.is_test.is_(True))
     given_up = session.execute(
         update(OutboxDelivery)
-        .where(_held(claim), expired)
+        .where(_held(session, claim), expired)
         .values(
             status=case((OutboxDelivery.is_test.is_(True), FAILED), else_=GIVEN_UP),
             claim_token=None,
@@ -380,7 +382,7 @@ def mark_retry(
     )
     retrying = session.execute(
         update(OutboxDelivery)
-        .where(_held(claim))
+        .where(_held(session, claim))
         .values(
             claim_token=None,
             next_attempt_at=next_attempt_at,

@@ -127,10 +127,10 @@ def insert_records(
     return [int(i) for i in ids]
 
 
-def _lock_statement(ids: Sequence[int]) -> Any:
+def _lock_statement(session: Session, ids: Sequence[int]) -> Any:
     return (
         select(RecordedEvaluation.id)
-        .where(RecordedEvaluation.id.in_(ids))
+        .where(dialect.ids_in(session, RecordedEvaluation.id, ids))
         .order_by(RecordedEvaluation.id)
     )
 
@@ -140,7 +140,7 @@ def lock_evaluations(session: Session, evaluation_ids: Sequence[int]) -> None:
     them, so that `delete_unreferenced` in two transactions runs one after the other."""
     unique = sorted(set(evaluation_ids))
     for start in range(0, len(unique), _CHUNK):
-        dialect.lock(session, _lock_statement(unique[start : start + _CHUNK]))
+        dialect.lock(session, _lock_statement(session, unique[start : start + _CHUNK]))
 
 
 def delete_unreferenced(
@@ -157,11 +157,11 @@ def delete_unreferenced(
     for start in range(0, len(unique), _CHUNK):
         chunk = unique[start : start + _CHUNK]
         if not locked:
-            dialect.lock(session, _lock_statement(chunk))
+            dialect.lock(session, _lock_statement(session, chunk))
         referenced = exists().where(OutboxDelivery.evaluation_id == RecordedEvaluation.id)
         result = session.execute(
             delete(RecordedEvaluation)
-            .where(RecordedEvaluation.id.in_(chunk), ~referenced)
+            .where(dialect.ids_in(session, RecordedEvaluation.id, chunk), ~referenced)
             .execution_options(synchronize_session=False)
         )
         count += dialect.rowcount(result)
