@@ -242,14 +242,13 @@ class Dispatcher:
         for own, members in groups.values():
             if own is outcome:
                 own_pause = pause
-            elif own.outcome is Outcome.RETRY:
-                own_pause = self._settings.backoff.delay(
-                    failures + 1, retry_after=own.retry_after_seconds, rng=self._rng
-                )
-                if own.retry_after_seconds is not None:
-                    own_pause = own.retry_after_seconds
-            else:
+            elif own.outcome is not Outcome.RETRY:
                 own_pause = 0.0
+            elif own.retry_after_seconds is not None:
+                # The vendor said when these rows may go again (a throttled user's 30 s).
+                own_pause = own.retry_after_seconds
+            else:
+                own_pause = self._settings.backoff.delay(failures + 1, rng=self._rng)
             claim = q.Claim([r.id for r in members], [r.evaluation_id for r in members], token)
             parts.append(Part(claim, own, own_pause))
         return parts

@@ -50,10 +50,6 @@ class Schema:
     # Whether its flags records carry the identity's traits, each flag's `enabled` and value,
     # and the segments it matched (`services.outbox`), rather than only the value sent per flag.
     record_context: bool = False
-    docs_anchor: str = ""
-
-    def option(self, name: str) -> Option | None:
-        return next((o for o in self.options if o.name == name), None)
 
     @property
     def secret_names(self) -> frozenset[str]:
