@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     )
     delivery_in_serve: bool = Field(
         default=True,
-        description="Run the analytics delivery dispatcher inside `ensign serve`; turn off when "
-        "separate `ensign worker` processes deliver.",
+        description="`ensign serve` starts one delivery process (an `ensign worker`) beside its "
+        "web processes; turn off when separate `ensign worker` processes deliver.",
     )
     delivery_timeout_seconds: float = Field(
         default=10.0, description="Timeout of each request to an analytics vendor."

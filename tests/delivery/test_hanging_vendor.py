@@ -8,21 +8,13 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import Organisation, ServerProcess
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.fakes.fixtures import Env, Served
 from tests.fakes.script import Answer
 
 pytestmark = pytest.mark.slow
 
 CALLS = 100
-
-
-def wait_for(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def median_identify_ms(client: httpx.Client, prefix: str) -> float:
@@ -58,11 +50,11 @@ def test_hanging_vendor__identify_latency__within_noise_of_healthy(
         base_url=served.api_url, headers={"X-Environment-Key": env.client_key}, timeout=10
     ) as client:
         median_identify_ms(client, "warmup")
-        wait_for(lambda: len(vendors.heap.events) >= CALLS)
+        wait_for(lambda: len(vendors.heap.events) >= CALLS, timeout=30)
 
         # When identify calls are timed with healthy vendors, then with both vendors hanging
         healthy = median_identify_ms(client, "healthy")
-        wait_for(lambda: len(vendors.heap.events) >= 2 * CALLS)
+        wait_for(lambda: len(vendors.heap.events) >= 2 * CALLS, timeout=30)
         hang = Answer(hang_seconds=60)
         vendors.heap.script.always = hang
         vendors.mixpanel.script.always = hang
@@ -77,5 +69,5 @@ def test_hanging_vendor__identify_latency__within_noise_of_healthy(
     # And nothing is lost: once the vendors answer again, every evaluation arrives
     vendors.heap.script.clear()
     vendors.mixpanel.script.clear()
-    wait_for(lambda: len({e["identity"] for e in vendors.heap.events}) == 3 * CALLS + 1)
-    wait_for(lambda: len(vendors.mixpanel.profiles) == 3 * CALLS + 1)
+    wait_for(lambda: len({e["identity"] for e in vendors.heap.events}) == 3 * CALLS + 1, timeout=30)
+    wait_for(lambda: len(vendors.mixpanel.profiles) == 3 * CALLS + 1, timeout=30)

@@ -10,18 +10,10 @@ import pytest
 from flagsmith import Flagsmith
 
 from ensign.integrations import property_value
-from tests.conftest import Organisation, ServerProcess
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.fakes.fixtures import SERVER_ENV, Env, Served
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_official_sdk__identity_calls_and_sigkill__every_evaluation_arrives(

@@ -19,19 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.conftest import Organisation, ServerProcess, free_port
+from tests.conftest import Organisation, ServerProcess, free_port, wait_for
 from tests.fakes.fixtures import SERVER_ENV, Env, Served
 from tests.fakes.script import ServedApp
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def connect_vendors(

@@ -154,7 +154,7 @@ def serve(
     """Migrate the database if needed and serve the API."""
     import os
 
-    import uvicorn
+    from ensign import server
 
     if host is not None:
         os.environ["ENSIGN_HOST"] = host
@@ -163,27 +163,26 @@ def serve(
     target = Settings()
     if (problem := port_problem(target.host, target.port)) is not None:
         fail(problem)
-    settings, db = open_database()
-    if demo:
-        _seed_demo(db)
-    db.dispose()
-    sys.stdout.flush()
-    uvicorn.run(
-        "ensign.server:create",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers or settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    # First: seeding the demo imports the metrics already.
+    with server.shared_metrics():
+        settings, db = open_database()
+        if demo:
+            _seed_demo(db)
+        db.dispose()
+        sys.stdout.flush()
+        server.serve(settings, workers=workers or settings.workers)
 
 
 @app.command("worker")
-def worker_command() -> None:
+def worker_command(
+    parent: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this process (`ensign serve`) is gone."),
+    ] = None,
+) -> None:
     """Deliver recorded evaluations to analytics integrations until stopped (SIGTERM).
 
-    Run any number on PostgreSQL; on SQLite, `ensign serve`'s own dispatcher is enough.
+    Run any number on PostgreSQL; on SQLite, the one `ensign serve` starts is enough.
     """
     import asyncio
     import logging
@@ -191,7 +190,12 @@ def worker_command() -> None:
     from ensign.delivery.running import run_worker
 
     logging.basicConfig(level=logging.INFO)
-    settings, db = open_database()
-    typer.echo("Delivering analytics evaluations; stop with Ctrl-C.")
-    asyncio.run(run_worker(settings, db))
+    if parent is None:
+        settings, db = open_database()
+        typer.echo("Delivering analytics evaluations; stop with Ctrl-C.")
+    else:
+        # `serve` has migrated the database already.
+        settings = Settings()
+        db = Database(settings.database_url)
+    asyncio.run(run_worker(settings, db, parent=parent))
     db.dispose()

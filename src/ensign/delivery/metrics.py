@@ -1,4 +1,4 @@
-"""Prometheus metrics of delivery, in the process-wide registry that `/metrics` renders."""
+"""Prometheus metrics of delivery, which `/metrics` renders (see `web.metrics`)."""
 
 from __future__ import annotations
 
@@ -30,4 +30,6 @@ QUEUE_DEPTH = Gauge(
     "ensign_delivery_queue_depth",
     "Evaluations waiting for delivery (first try or retry), by integration kind.",
     ["kind"],
+    # With the processes of one `serve` sharing their metrics, the latest reading of any.
+    multiprocess_mode="livemostrecent",
 )

@@ -306,8 +306,8 @@ _SQLITE_KEEP_TESTS = (
 
 def _delivered_on_sqlite(session: Session, claim: Claim, attempt_id: int) -> int:
     """`mark_delivered` on SQLite, in a few plain statements on the driver: this transaction
-    holds the only write lock, and inside `ensign serve` every identify call waits for it, so
-    it must be short. Built by SQLAlchemy, its IN lists of a thousand ids took a few
+    holds the only write lock, and every identify call of `ensign serve` waits for it, so it
+    must be short. Built by SQLAlchemy, its IN lists of a thousand ids took a few
     milliseconds of Python per batch, holding the lock and the GIL."""
     count = 0
     with dialect.driver_cursor(session) as cursor:

@@ -11,7 +11,7 @@ is answered 200 is as durable as with a commit of its own, and when the commit f
 request of the group gets the error.
 
 The work runs on the event loop itself, as a lone request's did. When another writer of the
-process (the delivery dispatcher, the admin API) holds the database, the group waits for it to
+process (the admin API, the WAL checkpointer) holds the database, the group waits for it to
 let go without holding up the event loop (`IdentityStorePool.write_lock_released`) and is
 tried again: on the database thread it would have to win the interpreter's lock back from the
 event loop at every statement. After `BUSY_ATTEMPTS` such waits in a row, or at once when

@@ -95,13 +95,14 @@ class IdentityStorePool:
 
     async def write_lock_released(self) -> None:
         """Wait, without holding up the event loop, until this process's other writer (an
-        admin write, the delivery dispatcher, a checkpoint) lets go of the write lock.
+        admin write, a checkpoint) lets go of the write lock.
 
         Inline work that found the lock held waits here and runs inline again, rather than
         moving to the database thread: once there, every request after it queued behind it
         (the thread holds the lock while it has work), and each paid a hand-over between
-        threads and their contention for the GIL. With delivery inside `serve`, a third of the
-        process's time went there (bench/integrations.py, README "Performance")."""
+        threads and their contention for the GIL. With delivery inside `serve`'s own process (as
+        it was then), a third of that process's time went there (bench/integrations.py, README
+        "Performance")."""
         lock = self._db.write_lock
         if lock is None:
             return
@@ -149,7 +150,7 @@ class IdentityStorePool:
     @contextmanager
     def _writer_lock(self, write: bool) -> Iterator[None]:
         """On SQLite a write waits for the process's other writers (admin, the delivery
-        dispatcher) on their lock rather than in SQLite's busy handler, which sleeps in steps
+        dispatcher, when it runs in this process) on their lock rather than in SQLite's busy handler, which sleeps in steps
         of up to 100 ms. Inline work never waits for it: it is `DatabaseBusy` at once."""
         lock = self._db.write_lock if write else None
         if lock is None:

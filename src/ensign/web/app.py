@@ -9,12 +9,7 @@ import re
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    asynccontextmanager,
-    contextmanager,
-    nullcontext,
-)
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -142,16 +137,10 @@ def on_exit_signal(callback: Callable[[], None]) -> Iterator[None]:
             signal.signal(number, previous)
 
 
-# Something that runs alongside the app, from start-up to shutdown (the delivery dispatcher,
-# attached by `ensign.server`): web never imports what it runs.
-Companion = Callable[[AppState], AbstractAsyncContextManager[object]]
-
-
 def create_app(
     settings: Settings | None = None,
     *,
     state: AppState | None = None,
-    companion: Companion | None = None,
 ) -> FastAPI:
     """The Ensign app. The database must already be migrated (`ensign serve` does it)."""
     settings = settings or (state.settings if state else Settings())
@@ -164,8 +153,7 @@ def create_app(
         app_state.realtime.start()
         try:
             with on_exit_signal(app_state.realtime.close):
-                async with companion(app_state) if companion else nullcontext():
-                    yield
+                yield
         finally:
             app_state.realtime.close()
             app_state.cache.stop()

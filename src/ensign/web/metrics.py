@@ -1,4 +1,8 @@
-"""`/metrics`: this process's Prometheus metrics (delivery counters, histograms, queue depth).
+"""`/metrics`: Prometheus metrics (delivery counters, histograms, queue depth, streams).
+
+Under `ensign serve` every process of the server (each web worker, the delivery process)
+writes its values to files in PROMETHEUS_MULTIPROC_DIR, and this sums them; elsewhere (an app
+created in a test, say) it renders the process's own registry.
 
 Open by default, for a scraper on the same host; with `ENSIGN_METRICS_TOKEN` set, only a
 scraper sending that token as a bearer token may read them.
@@ -6,10 +10,17 @@ scraper sending that token as a bearer token may read them.
 
 from __future__ import annotations
 
+import os
 import secrets
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 
 from ensign.errors import AuthenticationFailed
 from ensign.services import events
@@ -34,5 +45,13 @@ def metrics(request: Request, state: State) -> Response:
         )
     with state.read() as session:
         event_lines = events.metric_lines(session)
-    body = generate_latest(REGISTRY) + "\n".join(event_lines).encode() + b"\n"
+    body = generate_latest(_registry()) + "\n".join(event_lines).encode() + b"\n"
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry

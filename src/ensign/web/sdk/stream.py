@@ -35,7 +35,11 @@ from ensign.web.deps import AppState
 ERROR_PAUSE_SECONDS = 1.0
 KEEPALIVE = b": keep-alive\n\n"
 
-OPEN_STREAMS = Gauge("ensign_realtime_streams", "Realtime update streams open in this process.")
+OPEN_STREAMS = Gauge(
+    "ensign_realtime_streams",
+    "Realtime update streams open (in every web process of this `ensign serve`).",
+    multiprocess_mode="livesum",
+)
 
 
 def event(updated_at: float) -> bytes:
