@@ -5,6 +5,7 @@ that keeps its writes."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -106,3 +107,31 @@ def test_group__another_writer_holds_the_database__requests_wait_then_all_commit
     assert time.monotonic() - started >= 0.2
     assert all(isinstance(o, int) for o in outcomes), outcomes
     assert stored(state) == ["user-0", "user-1", "user-2", "user-3"]
+
+
+@pytest.mark.parametrize("hold_seconds", [0.2, 1.5])
+def test_group__another_process_holds_the_file__requests_retry_then_all_commit(
+    state: AppState, environment_id: int, hold_seconds: float
+) -> None:
+    # Given another connection (as another process would) holding SQLite's write lock, briefly
+    # (retried on the event loop) or for longer than those retries (then on the database thread)
+    other = sqlite3.connect(
+        state.db.engine.url.database, isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release() -> None:
+        other.execute("COMMIT")
+        released.set()
+
+    threading.Timer(hold_seconds, release).start()
+    pool = state.identities
+
+    outcomes = run_together(pool, [create(pool, environment_id, f"user-{n}") for n in range(4)])
+
+    # Then every request commits once the file is free, none before
+    assert released.is_set()
+    assert all(isinstance(o, int) for o in outcomes), outcomes
+    assert stored(state) == ["user-0", "user-1", "user-2", "user-3"]
+    other.close()

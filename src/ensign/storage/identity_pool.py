@@ -22,9 +22,9 @@ from ensign.storage.suppressed import SuppressedTally
 
 T = TypeVar("T")
 
-# How long work on the event loop may wait for another writer before it is handed to the
-# database thread (which waits as long as it takes).
-INLINE_BUSY_TIMEOUT_MS = 5
+# How long work on the event loop waits in SQLite's busy handler for another process's writer:
+# not at all (the event loop would stall); `group_commit` tries again a moment later.
+INLINE_BUSY_TIMEOUT_MS = 0
 
 
 class DatabaseBusy(Exception):
