@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ensign.delivery.supervisor import DeliveryProcess
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR_PREFIX = "ensign-metrics-"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,7 +47,8 @@ def shared_metrics() -> Iterator[None]:
     if os.environ.get(METRICS_DIR_VARIABLE):
         yield
         return
-    directory = tempfile.mkdtemp(prefix="ensign-metrics-")
+    _remove_orphaned_metrics()
+    directory = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     os.environ[METRICS_DIR_VARIABLE] = directory
     try:
         yield
@@ -61,6 +65,10 @@ def serve(settings: Settings, *, workers: int) -> None:
     if settings.delivery_in_serve:
         delivery = DeliveryProcess(stop_timeout_seconds=settings.delivery_timeout_seconds + 5)
         delivery.start()
+    # uvicorn shuts down gracefully on SIGINT or SIGTERM, then raises the signal again for the
+    # handler it found: ours ends `serve` here (exit 0), after the delivery process and the
+    # metrics directory, rather than the default handler killing the process before them.
+    previous = {number: signal.signal(number, _stopped) for number in _STOP_SIGNALS}
     try:
         uvicorn.run(
             "ensign.server:create",
@@ -71,6 +79,40 @@ def serve(settings: Settings, *, workers: int) -> None:
             log_level="info",
             access_log=False,
         )
+    except _Stopped:
+        pass
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if delivery is not None:
             delivery.stop()
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stopped(Exception):
+    """A stop signal, once uvicorn has shut down for it."""
+
+
+def _stopped(_number: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def _remove_orphaned_metrics() -> None:
+    """Remove the metrics directories of `serve` processes that were killed (SIGKILL leaves
+    theirs behind): the directory is named for its process, which no longer exists."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = directory.name.removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -86,18 +87,31 @@ def test_delivery_process__killed__started_again_and_delivers(
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_serve__stopped_or_killed__its_delivery_process_ends_too(
+def test_serve__stopped_or_killed__its_delivery_process_and_metrics_files_go_too(
     served: ServerProcess, how: signal.Signals
 ) -> None:
     assert served.process is not None
     serve_pid = served.process.pid
     wait_for(lambda: len(delivery_processes(serve_pid)) == 1)
     (delivery,) = delivery_processes(serve_pid)
+    assert metrics_directories(serve_pid)
 
     served.process.send_signal(how)
-    served.process.wait(timeout=20)
+    code = served.process.wait(timeout=20)
 
     wait_for(lambda: not alive(delivery), timeout=10)
+    if how is signal.SIGTERM:
+        assert code == 0
+        assert metrics_directories(serve_pid) == []
+    else:
+        # Left behind by the killed process: the next `serve` removes them.
+        assert metrics_directories(serve_pid)
+        served.start()
+        assert metrics_directories(serve_pid) == []
+
+
+def metrics_directories(serve_pid: int) -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"ensign-metrics-{serve_pid}-*"))
 
 
 def test_serve__delivery_off__no_delivery_process(database_url: str, tmp_path: Path) -> None:
