@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
+from ensign.storage.base import sqlite_timestamp
 from ensign.storage.models import Environment, EventCounters, ReceivedEvent, UnmatchedExposure
 from ensign.storage.outbox import OutboxRecord
 
@@ -49,7 +50,7 @@ class Unmatched:
 
 
 def _stamp(moment: dt.datetime, postgres: bool) -> object:
-    return moment if postgres else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment if postgres else sqlite_timestamp(moment)
 
 
 def claim_keys(

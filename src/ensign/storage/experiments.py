@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
-from ensign.storage.base import utcnow
+from ensign.storage.base import sqlite_timestamp, utcnow
 from ensign.storage.models import Experiment
 from ensign.storage.outbox import OutboxRecord, insert_records
 from ensign.storage.pagination import Page, Window, page
@@ -101,7 +101,7 @@ def insert_exposure(
     if postgres:
         cursor.execute(_POSTGRES_INSERT_EXPOSURE, (experiment_id, identifier, variant, at))
     else:
-        stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        stamp = sqlite_timestamp(at)
         cursor.execute(_SQLITE_INSERT_EXPOSURE, (experiment_id, identifier, variant, stamp))
     return cursor.fetchone() is not None
 

@@ -20,7 +20,7 @@ from sqlalchemy import String, Text, any_, select
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
-from ensign.storage.base import utcnow
+from ensign.storage.base import sqlite_timestamp, utcnow
 from ensign.storage.experiments import insert_exposure
 from ensign.storage.models import Identity, Trait
 from ensign.storage.outbox import OutboxRecord, insert_outbox
@@ -120,8 +120,7 @@ class IdentityStore:
 
     def _now(self) -> Any:
         now = utcnow()
-        # sqlite3 stores what it is given; keep the naive-UTC text the ORM writes.
-        return now if self._pg else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return now if self._pg else sqlite_timestamp(now)
 
     def load_identity(
         self, environment_id: int, identifier: str, *, lock: bool = False

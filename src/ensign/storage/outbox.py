@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
-from ensign.storage.base import utcnow
+from ensign.storage.base import sqlite_timestamp, utcnow
 from ensign.storage.models import OutboxDelivery, RecordedEvaluation
 
 PENDING = "pending"
@@ -108,11 +108,7 @@ def insert_outbox(
 
 
 def _stamp(moment: dt.datetime, postgres: bool) -> Any:
-    # sqlite3 stores what it is given; keep the naive-UTC text the ORM writes. Not strftime:
-    # under load it was a quarter of recording's time on the event loop (py-spy, --gil).
-    if postgres:
-        return moment
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return moment if postgres else sqlite_timestamp(moment)
 
 
 def insert_records(
