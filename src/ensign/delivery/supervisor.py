@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger("ensign.delivery")
@@ -26,6 +27,8 @@ log = logging.getLogger("ensign.delivery")
 # Pauses before starting a process that exited by itself: doubling up to the cap.
 RESTART_FIRST_SECONDS = 1.0
 RESTART_CAP_SECONDS = 30.0
+# A process that ran this long before it died was healthy: the next pause starts again at 1 s.
+HEALTHY_SECONDS = 60.0
 
 
 class DeliveryProcess:
@@ -71,7 +74,10 @@ class DeliveryProcess:
             with self._lock:
                 process = self._process
             assert process is not None
+            started = time.monotonic()
             code = process.wait()
+            if time.monotonic() - started > HEALTHY_SECONDS:
+                pause = RESTART_FIRST_SECONDS
             self.exits.append(code)
             mark_dead(process.pid)
             if self._stopping.is_set():
