@@ -6,7 +6,7 @@
    same settings, alternately for `--rounds` rounds (waiting between runs until the dispatcher
    has delivered everything), and prints req/s, p50, p99 and the on/off ratio
    (target: at most 15% lower with the integrations on). `--dispatcher worker` delivers from
-   a separate `ensign worker` process instead of inside `ensign serve`; `--dispatcher none`
+   a separate `ensign worker` process instead of `ensign serve`'s own delivery process; `--dispatcher none`
    delivers nothing, which measures the cost of recording alone.
 2. Send on change. The same two environments, both integrations in `deliver="changes"` mode
    (the default) and an experiment running on a multivariate feature: wrk loads `POST /api/v1/identities/` with a pool of `--pool` identities
@@ -247,7 +247,7 @@ def throughput(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
             scripts[label] = work / f"post-{label}.lua"
             scripts[label].write_text(POST_SCRIPT.replace("__KEY__", key))
         where = {
-            "serve": "inside `ensign serve`",
+            "serve": "by `ensign serve` (its own delivery process)",
             "worker": "in one `ensign worker` process",
             "none": "off (recording only)",
         }[args.dispatcher]
@@ -401,7 +401,7 @@ def changes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
         print(
             f"send on change: document {document.name}; wrk -t1 -c{args.connections} "
             f"-d{args.duration}s; {args.rounds} rounds; {args.pool} repeat identities; "
-            f"delivery inside `ensign serve`; experiment {experiment} running on feature_00 "
+            f"delivery by `ensign serve`'s delivery process; experiment {experiment} running on feature_00 "
             "(integrations on only)"
         )
         runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
@@ -603,7 +603,7 @@ def main() -> None:
         "--dispatcher",
         choices=("serve", "worker", "none"),
         default="serve",
-        help="throughput: deliver inside `ensign serve` (the default), in an `ensign worker`, "
+        help="throughput: deliver from `ensign serve`'s own delivery process (the default), a separate `ensign worker`, "
         "or not at all (the cost of recording alone)",
     )
     args = parser.parse_args()

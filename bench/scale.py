@@ -7,7 +7,7 @@
    delivery processes (`--workers`), wrk loads `POST /api/v1/identities/` (new identities,
    three traits) and `GET /api/v1/flags/`; prints req/s, p50, p99 and the evaluations the
    vendor received per second while the load ran (one Heap event and one Mixpanel profile
-   update per identify). The same on SQLite with one process (delivery inside `serve`, the
+   update per identify). The same on SQLite with one process (delivery by `serve`'s own delivery process, the
    SQLite set-up) comes first, for comparison.
 2. Sizes. The identities table is bulk-loaded (SQL on the server, not the API) to each of
    `--sizes` stored identities with three traits each; at each size wrk identifies random
@@ -225,7 +225,7 @@ def processes(args: argparse.Namespace, work: Path, vendor: Vendor) -> None:
     )
     results: dict[str, dict[str, Any]] = {}
 
-    # SQLite, one process, delivery inside `serve`: the single-machine set-up.
+    # SQLite, one process delivering from its own delivery process: the single-machine set-up.
     env = {**base_env, "ENSIGN_DATABASE_URL": f"sqlite:///{work / 'scale.sqlite3'}"}
     key = import_environment(document, env)["environment_key"]
     script = work / "post-sqlite.lua"
