@@ -27,15 +27,11 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR_PREFIX = "ensign-metrics-"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    from ensign.web import app as web
-
-    return web.create_app(settings or Settings())
-
-
 def create() -> FastAPI:
     """The factory uvicorn imports in each worker process: settings come from the environment."""
-    return create_app(Settings())
+    from ensign.web import app as web
+
+    return web.create_app(Settings())
 
 
 @contextmanager

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from ensign.services import accounts
 from ensign.services.admin.organisations import create_organisation
 from ensign.storage.db import Database
-from tests.conftest import REPO, ServerProcess, free_port
+from tests.conftest import REPO, ServerProcess, free_port, wait_for
 from tests.dashboard.conftest import PASSWORD
 from tests.fakes.fixtures import Served, vendors
 
@@ -123,14 +122,6 @@ def create_feature(page: Page, name: str, value_type: str, value: str) -> None:
     form.locator("textarea[name=value]").fill(value)
     form.get_by_role("button", name="Create feature").click()
     expect(page.locator(f'tr[data-feature="{name}"]')).to_be_visible()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
 
 
 def test_feature__created_and_toggled__the_sdk_sees_it(page: Page, served: ServerProcess) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, wait_for
 from tests.dashboard.test_browser import (
     SCREENSHOTS,
     browser,
@@ -18,7 +18,6 @@ from tests.dashboard.test_browser import (
     pytestmark,
     served,
     sign_in,
-    wait_for,
 )
 from tests.fakes.fixtures import Served, vendors
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 
 log = logging.getLogger("ensign.delivery")
 
@@ -38,21 +37,12 @@ class DeliveryProcess:
         self,
         *,
         stop_timeout_seconds: float,
-        env: Mapping[str, str] | None = None,
     ) -> None:
-        self._env = dict(os.environ if env is None else env)
         self._stop_timeout = stop_timeout_seconds
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._watcher: threading.Thread | None = None
-        # Exit codes of the processes that ended, in order (the last one stopped included).
-        self.exits: list[int] = []
-
-    @property
-    def pid(self) -> int | None:
-        with self._lock:
-            return None if self._process is None else self._process.pid
 
     def start(self) -> None:
         with self._lock:
@@ -64,7 +54,6 @@ class DeliveryProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "ensign.cli", "worker", "--parent", str(os.getpid())],
-            env=self._env,
             start_new_session=True,
         )
 
@@ -78,7 +67,6 @@ class DeliveryProcess:
             code = process.wait()
             if time.monotonic() - started > HEALTHY_SECONDS:
                 pause = RESTART_FIRST_SECONDS
-            self.exits.append(code)
             mark_dead(process.pid)
             if self._stopping.is_set():
                 return

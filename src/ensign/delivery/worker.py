@@ -287,8 +287,8 @@ class Dispatcher:
         failures: int,
         limit: int,
     ) -> BatchResult:
-        # Building a full batch takes milliseconds of CPU: off the event loop, which inside
-        # `ensign serve` is also answering flag requests.
+        # Building a full batch takes milliseconds of CPU: off the event loop, which is also
+        # sending the other integrations' batches.
         prepared = await asyncio.to_thread(_build, destination, target, claimed, self._clock())
         claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}

@@ -10,19 +10,19 @@ rolls back its writes alone) and commits once. No request is answered before tha
 is answered 200 is as durable as with a commit of its own, and when the commit fails every
 request of the group gets the error.
 
-The work runs on the event loop itself, as a lone request's did. When another writer of the
-process (the admin API, the WAL checkpointer) holds the database, the group waits for it to
-let go without holding up the event loop (`IdentityStorePool.write_lock_released`) and is
-tried again: on the database thread it would have to win the interpreter's lock back from the
-event loop at every statement. After `BUSY_ATTEMPTS` such waits in a row, or at once when
-another process holds the file (each try would stall the event loop in SQLite's busy handler),
-the group is handed to the database thread, which waits as long as it takes.
+The work runs on the event loop itself, as a lone request's did: on the database thread it
+would have to win the interpreter's lock back from the event loop at every statement. When the
+database is held, the group is tried again later, without holding up the event loop:
 
-When another process holds the file (`ensign serve`'s delivery process recording a batch),
-the group is tried again on the event loop a moment later, at most `FILE_BUSY_ATTEMPTS` times
-(about a second) before it goes to the database thread: SQLite's busy handler, which that
-thread waits in, sleeps in steps of up to 100 ms, so each wait there overshot the other
-writer's few milliseconds, and every request behind it waited too.
+- by another writer of this process (the admin API, the WAL checkpointer): once it lets go
+  (`IdentityStorePool.write_lock_released`), up to `BUSY_ATTEMPTS` times in a row;
+- by another process (`ensign serve`'s delivery process recording a batch): after 0.5 to 2 ms,
+  up to `FILE_BUSY_ATTEMPTS` times (about a second). SQLite's busy handler sleeps in steps of
+  up to 100 ms, so waiting in it overshot the other writer's few milliseconds, and every
+  request behind the group waited too.
+
+After that many tries the group is handed to the database thread, which waits as long as it
+takes.
 """
 
 from __future__ import annotations

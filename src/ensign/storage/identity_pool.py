@@ -149,8 +149,8 @@ class IdentityStorePool:
 
     @contextmanager
     def _writer_lock(self, write: bool) -> Iterator[None]:
-        """On SQLite a write waits for the process's other writers (admin, the delivery
-        dispatcher, when it runs in this process) on their lock rather than in SQLite's busy handler, which sleeps in steps
+        """On SQLite a write waits for the process's other writers (admin writes, the WAL
+        checkpointer) on their lock rather than in SQLite's busy handler, which sleeps in steps
         of up to 100 ms. Inline work never waits for it: it is `DatabaseBusy` at once."""
         lock = self._db.write_lock if write else None
         if lock is None:
