@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from ensign.storage.models import Identity, Trait
 from ensign.web.deps import AppState
+from tests.conftest import Organisation
 from tests.documents import document, feature_state, standard_document
 from tests.sdk.conftest import Env
 
@@ -124,6 +125,37 @@ def test_single__unknown_flag__404_flag_not_found(client: TestClient, env: Env) 
         "errorDetails": "Flag 'missing' was not found.",
     }
     assert evaluate(client, env, "missing", {})[0] == 404
+
+
+def test_single__key_with_a_slash__evaluated_encoded_or_not(
+    client: TestClient, env: Env, organisation: Organisation
+) -> None:
+    # Given a feature the admin API accepts with a "/" in its name
+    created = client.post(
+        f"/api/v1/projects/{env.project_id}/features/",
+        headers=organisation.headers,
+        json={"name": "team/flag", "initial_value": "on the team", "default_enabled": True},
+    )
+    assert created.status_code == 201, created.text
+
+    # When it is evaluated on the single route, its key percent-encoded or as it is
+    encoded = evaluate(client, env, "team%2Fflag", {"targetingKey": "u"})
+    plain = evaluate(client, env, "team/flag", {"targetingKey": "u"})
+
+    # Then both answer the flag under its own key
+    assert encoded == (200, {**encoded[1], "key": "team/flag", "value": "on the team"})
+    assert plain == encoded
+    bulk_keys = [f["key"] for f in bulk(client, env, {"targetingKey": "u"}).json()["flags"]]
+    assert "team/flag" in bulk_keys
+    missing = evaluate(client, env, "team%2Fnope", {})
+    assert missing == (
+        404,
+        {
+            "key": "team/nope",
+            "errorCode": "FLAG_NOT_FOUND",
+            "errorDetails": "Flag 'team/nope' was not found.",
+        },
+    )
 
 
 def test_single__server_only_flag__not_found_for_client_keys(

@@ -144,5 +144,7 @@ async def evaluate_flags(request: Request) -> Response:
     return _json(body, headers=headers)
 
 
-routes.append(Route(PREFIX + "/evaluate/flags/{key}", evaluate_flag, methods=["POST"]))
+# `path`: a flag key may hold "/" (the admin API accepts any name), which arrives decoded
+# from "%2F" or as it is; either way the rest of the path is the key.
+routes.append(Route(PREFIX + "/evaluate/flags/{key:path}", evaluate_flag, methods=["POST"]))
 routes.append(Route(PREFIX + "/evaluate/flags", evaluate_flags, methods=["POST"]))
