@@ -294,6 +294,38 @@ def test_bulk__etag__304_until_context_or_environment_changes(
     assert after.status_code == 200 and after.headers["ETag"] != etag
 
 
+def test_bulk__etag__changes_when_stored_traits_change_the_answer(
+    client: TestClient, env: Env
+) -> None:
+    # Given an identity stored on the free plan, and its bulk answer's ETag
+    def identify(plan: str) -> None:
+        response = client.post(
+            "/api/v1/identities/",
+            headers=env.client,
+            json={"identifier": "e2", "traits": [{"trait_key": "plan", "trait_value": plan}]},
+        )
+        assert response.status_code == 200, response.text
+
+    identify("free")
+    first = bulk(client, env, {"targetingKey": "e2"})
+    etag = first.headers["ETag"]
+    assert bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": etag}).status_code == 304
+
+    # When its stored plan changes to gold through the SDK API
+    identify("gold")
+    after = bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": etag})
+
+    # Then the provider revalidating its cache gets the new flags and a new ETag
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    flags = {f["key"]: f for f in after.json()["flags"]}
+    assert flags["banner"]["value"] == "hello gold"
+    assert flags["beta"]["value"] is True
+    assert after.json()["flags"] != first.json()["flags"]
+    again = bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": after.headers["ETag"]})
+    assert again.status_code == 304
+
+
 def test_unknown_ofrep_path__ofrep_shape(client: TestClient, env: Env) -> None:
     response = client.get(FLAG + "limit", headers=bearer(env.client_key))
     assert response.status_code == 405
