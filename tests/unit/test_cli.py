@@ -102,3 +102,14 @@ def test_demo__empty_then_seeded__seeds_once(env: Path) -> None:
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0
     assert "nothing seeded" in second.output
+
+
+def test_demo__seeded_before__says_how_to_sign_in_with_the_demo_user(env: Path) -> None:
+    runner.invoke(app, ["demo"])
+
+    again = runner.invoke(app, ["demo"])
+
+    assert again.exit_code == 0, again.output
+    assert "Sign in:   admin@example.com" in again.output
+    assert "user set-password --email admin@example.com" in again.output
+    assert "add a user" not in again.output
