@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
@@ -44,6 +43,7 @@ from server import (  # type: ignore[import-not-found]
     import_environment,
     start_ensign,
     wait_for,
+    work_directory,
 )
 
 VENDOR_APP = textwrap.dedent(
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--document", type=Path, default=BENCH_DATA / "env_small.json")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="ensign-bench-events-"))
+    work = work_directory("events")
     vendor, vendor_url = start_vendor(work)
     env = {
         **os.environ,
