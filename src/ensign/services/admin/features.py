@@ -80,6 +80,14 @@ def get_feature(
     )
 
 
+def get_environment_feature(
+    session: Session, principal: AdminPrincipal, environment_id: int, feature_id: int
+) -> Feature:
+    """A feature of the project of an environment given by id (as the dashboard names it)."""
+    environment = access.environment_by_id(session, principal, environment_id)
+    return get_feature(session, principal, environment.project_id, feature_id)
+
+
 def create_feature(
     unit: UnitOfWork,
     principal: AdminPrincipal,
