@@ -21,6 +21,7 @@ from ensign.web.dashboard.core import (
     DashContext,
     FormErrors,
     is_htmx,
+    reading,
     redirect,
     render,
 )
@@ -69,11 +70,12 @@ def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int =
     search = dash.request.query_params.get("q", "").strip()
     tag_text = dash.request.query_params.get("tag", "")
     tag_id = int(tag_text) if tag_text.isdigit() else None
-    with dash.state.units.read() as unit:
-        context = nav.environment_context(unit.session, dash.user, env_id, "features")
+    # `reading`: the rendered rows stay readable after the session ends (tests read them).
+    with reading(dash.state) as session:
+        context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
-        rows = _rows(unit.session, dash.user, env, search, tag_id)
-        tags = admin_tags.list_tags(unit.session, dash.user, env.project_id, nav.ALL).items
+        rows = _rows(session, dash.user, env, search, tag_id)
+        tags = admin_tags.list_tags(session, dash.user, env.project_id, nav.ALL).items
         context.update(
             rows=rows,
             tags=tags,
@@ -135,10 +137,10 @@ def toggle_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
         )
     if not is_htmx(dash.request):
         return redirect(f"/environments/{env_id}/features")
-    with dash.state.units.read() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        feature = features.get_environment_feature(unit.session, dash.user, env_id, feature_id)
-        state = states.default_state(unit.session, dash.user, env_id, feature_id)
+    with reading(dash.state) as session:
+        env = nav.environment(session, dash.user, env_id)
+        feature = features.get_environment_feature(session, dash.user, env_id, feature_id)
+        state = states.default_state(session, dash.user, env_id, feature_id)
         value = state_value(state)
         row = {
             "feature": feature,
