@@ -171,8 +171,8 @@ def resolve(
     value: Any = flag.enabled
     if flag.enabled and flag.value is not None:
         value = _object_or_text(flag.value)
-    # "TARGETING_MATCH; segment=x" and "SPLIT; weight=w" keep their OpenFeature part.
-    reason = flag.reason.split(";", 1)[0] if flag.enabled else "DISABLED"
+    # The reason's OpenFeature part: "TARGETING_MATCH; segment=x" is TARGETING_MATCH.
+    reason = flag.kind.value if flag.enabled else "DISABLED"
     variant = flag.variant or ("on" if flag.enabled else "off")
     feature_id = snapshot.features[flag.name].id
     return Resolution(flag.name, value, reason, variant, feature_id, experiment)
