@@ -171,11 +171,31 @@ def test_compile__identity_overridden_feature__its_default_is_default_not_static
     assert compiled.targeted_features == {"banner", "quiet"}
 
 
-def test_resolve_environment__no_identity__defaults_sorted_without_variants() -> None:
+def test_resolve_environment__no_identity__defaults_sorted_all_static() -> None:
+    # banner is targeted by a segment, but environment flags evaluate no segment.
     outcome = compile_environment(CONTEXT).resolve_environment()
-    assert [(f.name, f.value, f.variant) for f in outcome.flags] == [
-        ("banner", "plain", None),
-        ("checkout", "old", None),
-        ("quiet", None, None),
+    assert [(f.name, f.value, f.variant, f.reason) for f in outcome.flags] == [
+        ("banner", "plain", None, "STATIC"),
+        ("checkout", "old", None, "STATIC"),
+        ("quiet", None, None, "STATIC"),
     ]
+    assert {f.kind for f in outcome.flags} == {ReasonKind.STATIC}
     assert outcome.segments == ()
+
+
+@pytest.mark.skipif(DATA is None, reason="engine-test-data not found: set ENSIGN_ENGINE_TEST_DATA")
+@pytest.mark.parametrize("path", CASES)
+def test_resolve_environment__conformance_case__agrees_with_sdk_environment_flags(
+    path: Path,
+) -> None:
+    # Given: the context SDK 6.3 evaluates environment flags with (no segments, no identity)
+    context = pyjson5.decode(path.read_text(encoding="utf-8"))["context"]
+    bare = {k: v for k, v in context.items() if k not in ("segments", "identity")}
+    reference = get_evaluation_result(bare)  # type: ignore[arg-type]
+    # When
+    outcome = compile_environment(context).resolve_environment()
+    # Then
+    assert [_as_flag_result(f) for f in outcome.flags] == [
+        (f["name"], f["enabled"], f["value"], f["variant"], f["reason"])
+        for _, f in sorted(reference["flags"].items())
+    ]

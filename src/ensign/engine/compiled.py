@@ -11,7 +11,7 @@ and flag-engine 11's reasons, for the server.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ensign.engine.context import EvaluationResult, FlagResult, SegmentResult
@@ -157,10 +157,11 @@ class CompiledEnvironment:
 
     def resolve_environment(self) -> Outcome:
         """The environment's flags with no identity, as the SDKs' environment flags: every
-        default, no segment evaluated."""
+        default, and all STATIC, since the SDKs leave segments out of that context (so no
+        feature is targeted there either)."""
         if self._environment_outcome is None:
             self._environment_outcome = Outcome(
-                tuple(feature.outcome(None) for feature, _, _ in self._by_name), ()
+                tuple(_static(feature.plain_outcome) for feature, _, _ in self._by_name), ()
             )
         return self._environment_outcome
 
@@ -212,6 +213,12 @@ class CompiledEnvironment:
             key = f"{self._key}_{identity['identifier']}"
             identity = {**identity, "key": key}
         return Subject(self._base, identity, key)
+
+
+def _static(outcome: FlagOutcome) -> FlagOutcome:
+    if outcome.kind is ReasonKind.STATIC:
+        return outcome
+    return replace(outcome, kind=ReasonKind.STATIC, reason=ReasonKind.STATIC.value)
 
 
 def _compile_features(features: Any, targeted: frozenset[str]) -> list[CompiledFeature]:

@@ -100,7 +100,8 @@ def find_flag(served: Sequence[ServedFlag], feature: str) -> ServedFlag:
 
 
 def environment_flags(snapshot: Snapshot, *, is_server: bool) -> list[ServedFlag]:
-    """The environment defaults: no segment is evaluated without an identity (§2.1)."""
+    """The environment defaults: no segment is evaluated without an identity (§2.1), so each
+    reason is STATIC, as the official SDK's local `get_environment_flags` says."""
     return [
         _served(flag, None, None)
         for flag in snapshot.compiled.resolve_environment().flags
