@@ -41,7 +41,7 @@ from ensign.integrations import (
     PreparedBatch,
     Target,
 )
-from ensign.integrations.base import network_failure
+from ensign.integrations.base import network_failure, truncate
 from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
 from ensign.storage import dispatch as q
@@ -278,6 +278,31 @@ class Dispatcher:
         finally:
             self._queue.release(target.id, claimed)
 
+    async def _fail_unbuilt(
+        self,
+        target: q.DispatchTarget,
+        rows: list[q.ClaimedRow],
+        reasons: dict[str, str],
+        token: str | None,
+    ) -> None:
+        """One failed attempt for the rows whose request could not be built, each with its
+        reason: they would fail the same way every time."""
+        groups: dict[str, list[q.ClaimedRow]] = {}
+        for row in rows:
+            groups.setdefault(reasons[row.event_key], []).append(row)
+        parts = [
+            Part(
+                q.Claim([r.id for r in members], [r.evaluation_id for r in members], token),
+                DeliveryOutcome(Outcome.FAILED, None, reason),
+            )
+            for reason, members in groups.items()
+        ]
+        counts = await asyncio.to_thread(
+            self._queue.record, target.id, parts[0].outcome, parts, len(rows), 0.0, self._clock()
+        )
+        metrics.REQUESTS.labels(target.kind, Outcome.FAILED.value).inc()
+        metrics.EVALUATIONS.labels(target.kind, "failed").inc(sum(m for m, _ in counts))
+
     async def _deliver(
         self,
         target: q.DispatchTarget,
@@ -289,9 +314,13 @@ class Dispatcher:
     ) -> BatchResult:
         # Building a full batch takes milliseconds of CPU: off the event loop, which is also
         # sending the other integrations' batches.
-        prepared = await asyncio.to_thread(_build, destination, target, claimed, self._clock())
+        prepared, broken = await asyncio.to_thread(
+            _build_apart, destination, target, claimed, self._clock()
+        )
         claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}
+        if broken:
+            await self._fail_unbuilt(target, [by_key[k] for k in broken], broken, claim_token)
         rejected = {by_key[k].id: reason for k, reason in prepared.rejected.items()}
         if rejected:
             claim = q.Claim([r.id for r in claimed], [], claim_token)
@@ -303,7 +332,11 @@ class Dispatcher:
             await asyncio.to_thread(self._queue.hand_back, target.id, deferred, claim_token)
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
-        remaining = [r for r in claimed if r.id not in rejected and r.id not in deferred]
+        remaining = [
+            r
+            for r in claimed
+            if r.id not in rejected and r.id not in deferred and r.event_key not in broken
+        ]
         request = prepared.request
         started = time.perf_counter()
         try:
@@ -324,6 +357,12 @@ class Dispatcher:
             outcome = network_failure(f"timed out after {self._settings.timeout_seconds:g} seconds")
         except httpx.HTTPError as error:
             outcome = network_failure(network_error_message(error, self._settings.timeout_seconds))
+        except Exception as error:
+            # A request httpx cannot even send (a stored URL with a control character is an
+            # `InvalidURL`, no `HTTPError`) fails the same way every time: recorded as a failed
+            # attempt with its reason, and the loop goes on to the next batch.
+            log.warning("delivery: integration %s: request not sent", target.id, exc_info=True)
+            outcome = DeliveryOutcome(Outcome.FAILED, None, unsendable(error))
         duration = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(target.kind).observe(duration)
         metrics.REQUESTS.labels(target.kind, outcome.outcome.value).inc()
@@ -347,6 +386,39 @@ class Dispatcher:
                 metrics.EVALUATIONS.labels(target.kind, "retry").inc(marked)
                 metrics.EVALUATIONS.labels(target.kind, "given_up").inc(given_up)
         return BatchResult(len(claimed), outcome, pause, limit)
+
+
+def unsendable(error: Exception) -> str:
+    """What the attempt log says about a request that could not be built or sent."""
+    return truncate(f"the request could not be sent: {type(error).__name__}: {error}")
+
+
+def _build_apart(
+    destination: Destination, target: q.DispatchTarget, rows: list[q.ClaimedRow], now: dt.datetime
+) -> tuple[PreparedBatch, dict[str, str]]:
+    """The batch's request, and the rows whose request cannot be built (event key → why).
+
+    When building the batch raises, each row is built alone, and the rows that raise even
+    then are set aside, so that one record the destination cannot build never holds up the
+    others."""
+    try:
+        return _build(destination, target, rows, now), {}
+    except Exception:
+        log.warning("delivery: integration %s: batch not built", target.id, exc_info=True)
+    broken: dict[str, str] = {}
+    for row in rows:
+        try:
+            _build(destination, target, [row], now)
+        except Exception as error:
+            broken[row.event_key] = unsendable(error)
+    rest = [row for row in rows if row.event_key not in broken]
+    try:
+        prepared = _build(destination, target, rest, now) if rest else None
+    except Exception as error:
+        # Rows that build alone but not together: none of them can be told apart.
+        broken.update((row.event_key, unsendable(error)) for row in rest)
+        prepared = None
+    return prepared or PreparedBatch(None, (), {}), broken
 
 
 def _build(

@@ -124,6 +124,10 @@ def check_base_url(url: str, *, allow_private: bool, resolve: Resolver = resolve
     """A destination URL, refused unless https with a host that resolves only to globally
     routable addresses (analytics-apis.md §5); answers it without a trailing slash."""
     url = url.strip()
+    # A control character (CR, LF, NUL, ...) inside a URL is no address any client can send
+    # to: httpx refuses the URL at every delivery, so it is refused here, once, instead.
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in url):
+        raise _invalid("must not contain control characters (line breaks, tabs, NUL).")
     if "://" not in url:
         raise _invalid("must start with https:// (no scheme was given).")
     try:
