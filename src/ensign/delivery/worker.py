@@ -24,6 +24,8 @@ import httpx
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
+from ensign.delivery.batches import build_apart, unbuilt_parts, unsendable
+from ensign.delivery.destinations import DESTINATIONS
 from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
 from ensign.delivery.queue import DeliveryQueue, Part
 from ensign.delivery.transport import (
@@ -32,16 +34,12 @@ from ensign.delivery.transport import (
     DestinationTransport,
     network_error_message,
 )
-from ensign.integrations import (
-    DESTINATIONS,
+from ensign.integrations.base import (
     DeliveryOutcome,
     Destination,
-    Evaluation,
     Outcome,
-    PreparedBatch,
-    Target,
+    network_failure,
 )
-from ensign.integrations.base import network_failure, truncate
 from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
 from ensign.storage import dispatch as q
@@ -287,16 +285,7 @@ class Dispatcher:
     ) -> None:
         """One failed attempt for the rows whose request could not be built, each with its
         reason: they would fail the same way every time."""
-        groups: dict[str, list[q.ClaimedRow]] = {}
-        for row in rows:
-            groups.setdefault(reasons[row.event_key], []).append(row)
-        parts = [
-            Part(
-                q.Claim([r.id for r in members], [r.evaluation_id for r in members], token),
-                DeliveryOutcome(Outcome.FAILED, None, reason),
-            )
-            for reason, members in groups.items()
-        ]
+        parts = unbuilt_parts(rows, reasons, token)
         counts = await asyncio.to_thread(
             self._queue.record, target.id, parts[0].outcome, parts, len(rows), 0.0, self._clock()
         )
@@ -315,7 +304,7 @@ class Dispatcher:
         # Building a full batch takes milliseconds of CPU: off the event loop, which is also
         # sending the other integrations' batches.
         prepared, broken = await asyncio.to_thread(
-            _build_apart, destination, target, claimed, self._clock()
+            build_apart, destination, target, claimed, self._clock()
         )
         claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}
@@ -386,58 +375,6 @@ class Dispatcher:
                 metrics.EVALUATIONS.labels(target.kind, "retry").inc(marked)
                 metrics.EVALUATIONS.labels(target.kind, "given_up").inc(given_up)
         return BatchResult(len(claimed), outcome, pause, limit)
-
-
-def unsendable(error: Exception) -> str:
-    """What the attempt log says about a request that could not be built or sent."""
-    return truncate(f"the request could not be sent: {type(error).__name__}: {error}")
-
-
-def _build_apart(
-    destination: Destination, target: q.DispatchTarget, rows: list[q.ClaimedRow], now: dt.datetime
-) -> tuple[PreparedBatch, dict[str, str]]:
-    """The batch's request, and the rows whose request cannot be built (event key → why).
-
-    When building the batch raises, each row is built alone, and the rows that raise even
-    then are set aside, so that one record the destination cannot build never holds up the
-    others."""
-    try:
-        return _build(destination, target, rows, now), {}
-    except Exception:
-        log.warning("delivery: integration %s: batch not built", target.id, exc_info=True)
-    broken: dict[str, str] = {}
-    for row in rows:
-        try:
-            _build(destination, target, [row], now)
-        except Exception as error:
-            broken[row.event_key] = unsendable(error)
-    rest = [row for row in rows if row.event_key not in broken]
-    try:
-        prepared = _build(destination, target, rest, now) if rest else None
-    except Exception as error:
-        # Rows that build alone but not together: none of them can be told apart.
-        broken.update((row.event_key, unsendable(error)) for row in rest)
-        prepared = None
-    return prepared or PreparedBatch(None, (), {}), broken
-
-
-def _build(
-    destination: Destination, target: q.DispatchTarget, rows: list[q.ClaimedRow], now: dt.datetime
-) -> PreparedBatch:
-    # The stored flags (values sent, or with context) go to the destinations as they are.
-    evaluations = [
-        Evaluation(
-            row.event_key,
-            row.identifier,
-            {},
-            row.evaluated_at,
-            values_json=row.flags,
-            kind=row.kind,
-        )
-        for row in rows
-    ]
-    where = Target(target.api_key, target.base_url, target.options, now=now)
-    return destination.build(where, evaluations)
 
 
 def make_client(
