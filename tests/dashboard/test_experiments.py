@@ -147,6 +147,7 @@ def test_experiment__exposure_events__queue_per_integration(
             api_key="1234",
             region="us",
             base_url="https://heapanalytics.com",
+            enabled=True,
             options={"exposures": True},
         )
         session.add(heap)

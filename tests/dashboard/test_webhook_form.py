@@ -61,3 +61,16 @@ def test_webhook_card__created_through_the_form__secret_kept_never_shown(
     again = signed_in.get(path.rsplit("/", 1)[0])
     kept = next(c for c in again.context["cards"] if c["kind"] == "webhook")
     assert kept["config"].options["secret"] == "s3cret-value"
+
+
+def test_webhook_card__url_with_a_line_break__form_error_next_to_the_url(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    env = seeded.environment_id
+    path = f"/environments/{env}/integrations/webhook"
+    page = signed_in.post(path, {"base_url": URL + "\r\nX-Injected: 1", "secret": "s3cret"})
+    assert page.status_code == 400
+    assert re.search(r'id="base_url-error"[^>]*>[^<]*control characters', card(page.text))
+    listed = signed_in.get(f"/environments/{env}/integrations")
+    webhook = next(c for c in listed.context["cards"] if c["kind"] == "webhook")
+    assert webhook["config"] is None

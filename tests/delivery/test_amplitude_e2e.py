@@ -13,7 +13,7 @@ from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 from flagsmith.models import Flag
 
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess

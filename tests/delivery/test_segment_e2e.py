@@ -12,7 +12,7 @@ import pytest
 from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess

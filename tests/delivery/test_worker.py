@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from ensign.delivery.backoff import Backoff
 from ensign.delivery.worker import Dispatcher, DispatchSettings, make_client
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services import integrations
 from ensign.storage.models import OutboxDelivery, RecordedEvaluation, utcnow
 from ensign.web.app import create_app

@@ -154,6 +154,40 @@ def test_create__invalid__400_naming_the_rule(
     assert response.json()["detail"] == message
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://vendor.example/a\r\nX-Injected: 1",
+        "https://vendor.example/\nhook",
+        "https://vendor.example\x00/hook",
+        "https://vendor.example/\thook",
+        "https://vendor.example/\x7fhook",
+        "https://vendor.example/\x85hook",
+    ],
+)
+@pytest.mark.parametrize("private_allowed", [False, True])
+def test_create__control_character_in_base_url__400_naming_the_field(
+    client: TestClient,
+    strict_client: tuple[TestClient, AppState],
+    organisation: Organisation,
+    env: Env,
+    base_url: str,
+    private_allowed: bool,
+) -> None:
+    api = client if private_allowed else strict_client[0]
+    response = api.post(
+        url(env, "heap"), headers=organisation.headers, json={"api_key": "1", "base_url": base_url}
+    )
+    assert response.status_code == 400, response.text
+    # NUL is refused in every text the API takes, before the destination rules see it.
+    assert response.json()["detail"] == (
+        "base_url: must not contain NUL characters or unpaired surrogates."
+        if "\x00" in base_url
+        else "base_url: must not contain control characters (line breaks, tabs, NUL)."
+    )
+    assert api.get(url(env, "heap"), headers=organisation.headers).json() == []
+
+
 def test_check_base_url__name_resolving_to_private__refused() -> None:
     with pytest.raises(InvalidInput, match="private"):
         check_base_url(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ensign.integrations.common import CommonSettings
 from ensign.services.admin import access, experiments
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import exposures as exposure_store
@@ -175,7 +176,7 @@ def experiment_results(
         ExposureDelivery(
             config.id,
             config.kind,
-            config.enabled and (config.options or {}).get("exposures", True) is not False,
+            CommonSettings.of(config).sends_exposures,
             queues.get(config.id, ExposureQueue()),
         )
         for config in integration_store.configs_of_environment(session, env.id)

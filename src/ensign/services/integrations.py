@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
-from ensign.integrations.catalog import BOOL, SCHEMAS, Option, Schema
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, DELIVER_MODES, MAX_RESEND_AFTER_HOURS
+from ensign.integrations.schema import BOOL, Option, Schema
 from ensign.services import integration_audit
 from ensign.services.admin import audit
 from ensign.services.admin.access import environment_for
@@ -24,13 +26,6 @@ from ensign.storage.environments import touch_environments
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
 from ensign.storage.pagination import Window
 
-# `deliver`: record an identity's flags only when they changed (the default), or on every
-# identify call, as Flagsmith does.
-CHANGES = "changes"
-EVERY_EVALUATION = "every_evaluation"
-DELIVER_MODES = (CHANGES, EVERY_EVALUATION)
-DEFAULT_RESEND_AFTER_HOURS = 24
-MAX_RESEND_AFTER_HOURS = 8760
 DUPLICATE = "This integration already exists for this environment."
 
 
@@ -44,13 +39,11 @@ class IntegrationInput:
     enabled: bool | None = None
     feature_names: list[str] | None = None
     tag: str | None = None
-    event_name: str | None = None
-    ignore_time: bool | None = None
     deliver: str | None = None
     resend_after_hours: object = None
     exposures: bool | None = None
     events: bool | None = None
-    # The destination's own settings (`catalog.Schema.options`) given, by name.
+    # The destination's own settings (`Schema.options`) given, by name.
     options: dict[str, object] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
 
@@ -139,14 +132,12 @@ def _apply(
             config.feature_names = None
     _apply_delivery(config, data)
     options = dict(config.options or {})
-    # Experiment exposures go to every integration unless it is told otherwise.
     if "exposures" in given and data.exposures is not None:
         options["exposures"] = data.exposures
-    options.setdefault("exposures", True)
-    # Sending a team's conversion events is a choice: off until asked for.
+    options.setdefault("exposures", DEFAULTS.exposures)
     if "events" in given and data.events is not None:
         options["events"] = data.events
-    options.setdefault("events", False)
+    options.setdefault("events", DEFAULTS.events)
     for option in schema.options:
         if option.name in data.options:
             options[option.name] = _option_value(option, data.options[option.name])
@@ -232,9 +223,9 @@ def _apply_delivery(config: IntegrationConfig, data: IntegrationInput) -> None:
             )
         config.resend_after_hours = hours
     if config.deliver is None:
-        config.deliver = CHANGES
+        config.deliver = DEFAULTS.deliver
     if config.resend_after_hours is None:
-        config.resend_after_hours = DEFAULT_RESEND_AFTER_HOURS
+        config.resend_after_hours = DEFAULTS.resend_after_hours
 
 
 def create_integration(
@@ -260,7 +251,7 @@ def create_integration(
         kind=kind,
         api_key="",
         base_url="",
-        enabled=True,
+        enabled=DEFAULTS.enabled,
         options={},
         delivered_count=0,
         failed_count=0,

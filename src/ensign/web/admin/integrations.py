@@ -13,13 +13,19 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
-from ensign.integrations.catalog import SCHEMAS, Schema
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, MAX_RESEND_AFTER_HOURS, CommonSettings
+from ensign.integrations.schema import Schema
 from ensign.services import integrations, test_events
 from ensign.services.integrations import IntegrationInput
 from ensign.storage.models import DeliveryAttempt, IntegrationConfig
 from ensign.web.deps import Admin, AppState, State
 
 router = APIRouter(prefix="/api/v1", tags=["Integrations"])
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 class IntegrationIn(BaseModel):
@@ -37,21 +43,23 @@ class IntegrationIn(BaseModel):
     tag: str | None = Field(default=None, description="Send only features with this tag label.")
     deliver: str | None = Field(
         default=None,
-        description='"changes" (default): record an identity\'s flags only when they changed; '
-        '"every_evaluation": on every identify call.',
+        description=f'"{DEFAULTS.deliver}" (default): record an identity\'s flags only when they '
+        'changed; "every_evaluation": on every identify call.',
     )
     # Any JSON value, checked by the service, so that a wrong one is a 400 naming the field.
     resend_after_hours: Any = Field(
         default=None,
         description="With deliver=changes, send unchanged flags again after this many hours "
-        "(default 24, 0: never, at most 8760).",
+        f"(default {DEFAULTS.resend_after_hours}, 0: never, at most {MAX_RESEND_AFTER_HOURS}).",
     )
     exposures: bool | None = Field(
-        default=None, description="Send experiment exposures (default true)."
+        default=None,
+        description=f"Send experiment exposures (default {_flag(DEFAULTS.exposures)}).",
     )
     events: bool | None = Field(
         default=None,
-        description="Also send the SDKs' custom events from `POST /v1/events` (default false).",
+        description="Also send the SDKs' custom events from `POST /v1/events` "
+        f"(default {_flag(DEFAULTS.events)}).",
     )
 
 
@@ -118,9 +126,10 @@ def _render(config: IntegrationConfig) -> dict[str, Any]:
     }
     for alias, target in schema.aliases.items():
         body[alias] = body[target]
+    common = CommonSettings.of(config)
+    body["exposures"] = common.exposures
+    body["events"] = common.events
     options = config.options or {}
-    body["exposures"] = bool(options.get("exposures", True))
-    body["events"] = bool(options.get("events", False))
     for option in schema.options:
         value = options.get(option.name, option.default)
         if option.secret:

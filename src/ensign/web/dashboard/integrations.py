@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
-from ensign.integrations.catalog import BOOL, SCHEMAS
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, CommonSettings
+from ensign.integrations.schema import BOOL
 from ensign.services import events, integrations, test_events
 from ensign.services.admin import features, tags
 from ensign.services.integrations import IntegrationInput
@@ -50,6 +52,8 @@ def _page(
             configs = integrations.list_integrations(session, dash.user, env.api_key, kind)
             config = configs[0] if configs else None
             options = (config.options or {}) if config is not None else {}
+            # What the form shows: the configuration's settings, or the defaults for a new one.
+            common = CommonSettings.of(config) if config is not None else DEFAULTS
             card: dict[str, Any] = {
                 "kind": kind,
                 "label": schema.label,
@@ -58,6 +62,9 @@ def _page(
                 "regions": list(schema.regions),
                 "config": config,
                 "options": {o.name: options.get(o.name, o.default) for o in schema.options},
+                "settings": common,
+                "exposures": common.exposures,
+                "events": common.events,
             }
             if config is not None:
                 card["status"] = integrations.delivery_status(
@@ -77,8 +84,6 @@ def _page(
                     offset=0,
                     limit=RECENT_ATTEMPTS,
                 )[0]
-                card["exposures"] = bool((config.options or {}).get("exposures", True))
-                card["events"] = bool((config.options or {}).get("events", False))
             cards.append(card)
         event_status = events.event_status(session, dash.user, env.api_key)
         context.update(
@@ -146,7 +151,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         enabled=dash.value("enabled") == "on",
         feature_names=names or None,
         tag=dash.value("tag").strip() or None,
-        deliver=dash.value("deliver", integrations.CHANGES),
+        deliver=dash.value("deliver", DEFAULTS.deliver),
         resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
         exposures=dash.value("exposures") == "on",
         events=dash.value("events") == "on",
@@ -159,7 +164,7 @@ def _whole_number(text: str) -> object:
     """The form's text as an int when it is one; anything else goes to the service as it is,
     which rejects it naming the field. Blank means the default."""
     if not text:
-        return integrations.DEFAULT_RESEND_AFTER_HOURS
+        return DEFAULTS.resend_after_hours
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else text
 
 
