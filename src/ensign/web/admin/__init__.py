@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from ensign.web.admin import (
     audit,
+    cohorts,
     environments,
     events,
     experiment_results,
@@ -32,5 +33,6 @@ for _module in (
     identities,
     featurestates,
     audit,
+    cohorts,
 ):
     router.include_router(_module.router)
