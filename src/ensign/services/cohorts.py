@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ensign.errors import AuthenticationFailed, InvalidInput, NotFound
 from ensign.services import changes as change_path
 from ensign.services.admin import access
+from ensign.services.admin.access import EnvironmentRef
 from ensign.services.changes import Change, Reach
 from ensign.services.keys import AdminPrincipal, hash_key, random_token
 from ensign.storage import cohorts as cohort_store
@@ -55,10 +56,6 @@ def new_key() -> str:
     return KEY_PREFIX + random_token(40)
 
 
-# A client key (the admin API, the CLI) or an id (the dashboard).
-EnvironmentRef = str | int
-
-
 def _environment(
     session: Session, principal: AdminPrincipal | None, environment: EnvironmentRef
 ) -> Environment:
@@ -71,9 +68,7 @@ def _environment(
         if found is None:
             raise NotFound("Environment not found.")
         return found
-    if isinstance(environment, str):
-        return access.environment_for(session, principal, environment)
-    return access.environment_by_id(session, principal, environment)
+    return access.environment_ref(session, principal, environment)
 
 
 def create_key(

@@ -67,6 +67,18 @@ def environment_for(session: Session, principal: AdminPrincipal, api_key: str) -
     return environment
 
 
+# An environment as the admin API names it (its client key) or the dashboard does (its id).
+EnvironmentRef = str | int
+
+
+def environment_ref(
+    session: Session, principal: AdminPrincipal, environment: EnvironmentRef
+) -> Environment:
+    if isinstance(environment, str):
+        return environment_for(session, principal, environment)
+    return environment_by_id(session, principal, environment)
+
+
 def environment_by_id(session: Session, principal: AdminPrincipal, env_id: int) -> Environment:
     environment = (
         environment_store.environment_by_id(session, env_id) if is_valid_id(env_id) else None

@@ -9,6 +9,7 @@ from typing import Any
 from ensign.errors import NotFound
 from ensign.services import changes as change_path
 from ensign.services.admin import access, states
+from ensign.services.admin.access import EnvironmentRef
 from ensign.services.changes import Change, Reach
 from ensign.services.documents import build_document
 from ensign.services.keys import AdminPrincipal, new_client_key, new_server_key
@@ -42,8 +43,10 @@ def list_environments(
     return environment_store.environments(session, project_ids, window)
 
 
-def get_environment(unit: UnitOfWork, principal: AdminPrincipal, api_key: str) -> Environment:
-    return access.environment_for(unit.session, principal, api_key)
+def get_environment(
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef
+) -> Environment:
+    return access.environment_ref(unit.session, principal, environment)
 
 
 def create_environment(
@@ -99,15 +102,18 @@ def create_environment(
 
 
 def update_environment(
-    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, changes: dict[str, Any]
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment: EnvironmentRef,
+    changes: dict[str, Any],
 ) -> Environment:
     """Change an environment's settings, which its snapshot holds."""
-    environment = access.environment_for(unit.session, principal, api_key)
-    before = row_snapshot(environment)
+    env = access.environment_ref(unit.session, principal, environment)
+    before = row_snapshot(env)
     for name in ENVIRONMENT_FIELDS:
         if name in changes:
-            setattr(environment, name, changes[name])
-    environment.updated_at = utcnow()
+            setattr(env, name, changes[name])
+    env.updated_at = utcnow()
     environment_store.save(unit.session)
     change_path.apply(
         unit,
@@ -115,24 +121,27 @@ def update_environment(
         [
             Change(
                 resource_type="environment",
-                resource_id=environment.id,
+                resource_id=env.id,
                 action=change_path.UPDATED,
-                log=f"Environment updated: {environment.name}",
-                project_id=environment.project_id,
-                environment_ids=(environment.id,),
+                log=f"Environment updated: {env.name}",
+                project_id=env.project_id,
+                environment_ids=(env.id,),
                 before=before,
-                after=row_snapshot(environment),
+                after=row_snapshot(env),
                 reach=Reach.SNAPSHOT,
             )
         ],
     )
-    return environment
+    return env
 
 
-def delete_environment(unit: UnitOfWork, principal: AdminPrincipal, api_key: str) -> None:
-    environment = access.environment_for(unit.session, principal, api_key)
-    before = row_snapshot(environment)
-    environment_store.delete_environment(unit.session, environment)
+def delete_environment(
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef
+) -> int:
+    """Delete an environment with everything in it; answers its project's id."""
+    env = access.environment_ref(unit.session, principal, environment)
+    before = row_snapshot(env)
+    environment_store.delete_environment(unit.session, env)
     change_path.apply(
         unit,
         principal,
@@ -148,6 +157,7 @@ def delete_environment(unit: UnitOfWork, principal: AdminPrincipal, api_key: str
             )
         ],
     )
+    return int(before["project_id"])
 
 
 def environment_document(
@@ -217,36 +227,34 @@ def _key_change(
 
 
 def list_server_keys(
-    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, window: Window
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, window: Window
 ) -> Page[ServerKey]:
-    environment = access.environment_for(unit.session, principal, api_key)
-    return user_store.server_keys(unit.session, environment.id, window)
+    env = access.environment_ref(unit.session, principal, environment)
+    return user_store.server_keys(unit.session, env.id, window)
 
 
 def get_server_key(
-    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, key_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, key_id: int
 ) -> ServerKey:
-    return _key_for(unit, access.environment_for(unit.session, principal, api_key), key_id)
+    return _key_for(unit, access.environment_ref(unit.session, principal, environment), key_id)
 
 
 def create_server_key(
     unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     *,
     name: str,
     expires_at: dt.datetime | None = None,
 ) -> ServerKey:
     """A `ser.` key for server-side SDKs and local evaluation."""
-    environment = access.environment_for(unit.session, principal, api_key)
+    env = access.environment_ref(unit.session, principal, environment)
     row = user_store.add_server_key(
         unit.session,
-        ServerKey(
-            environment_id=environment.id, key=new_server_key(), name=name, expires_at=expires_at
-        ),
+        ServerKey(environment_id=env.id, key=new_server_key(), name=name, expires_at=expires_at),
     )
-    log = f"Server key created: {name} in {environment.name!r}"
-    change = _key_change(environment, row.id, change_path.CREATED, log, None, _key_snapshot(row))
+    log = f"Server key created: {name} in {env.name!r}"
+    change = _key_change(env, row.id, change_path.CREATED, log, None, _key_snapshot(row))
     change_path.apply(unit, principal, [change])
     return row
 
@@ -254,30 +262,30 @@ def create_server_key(
 def update_server_key(
     unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     key_id: int,
     changes: dict[str, Any],
 ) -> ServerKey:
-    environment = access.environment_for(unit.session, principal, api_key)
-    row = _key_for(unit, environment, key_id)
+    env = access.environment_ref(unit.session, principal, environment)
+    row = _key_for(unit, env, key_id)
     before = _key_snapshot(row)
     for name in ("name", "active", "expires_at"):
         if name in changes:
             setattr(row, name, changes[name])
     user_store.save(unit.session)
-    log = f"Server key updated: {row.name} in {environment.name!r}"
-    change = _key_change(environment, row.id, change_path.UPDATED, log, before, _key_snapshot(row))
+    log = f"Server key updated: {row.name} in {env.name!r}"
+    change = _key_change(env, row.id, change_path.UPDATED, log, before, _key_snapshot(row))
     change_path.apply(unit, principal, [change])
     return row
 
 
 def delete_server_key(
-    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, key_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, key_id: int
 ) -> None:
-    environment = access.environment_for(unit.session, principal, api_key)
-    row = _key_for(unit, environment, key_id)
+    env = access.environment_ref(unit.session, principal, environment)
+    row = _key_for(unit, env, key_id)
     before = _key_snapshot(row)
     user_store.delete_server_key(unit.session, row)
-    log = f"Server key deleted: {before['name']} in {environment.name!r}"
-    change = _key_change(environment, key_id, change_path.DELETED, log, before, None)
+    log = f"Server key deleted: {before['name']} in {env.name!r}"
+    change = _key_change(env, key_id, change_path.DELETED, log, before, None)
     change_path.apply(unit, principal, [change])

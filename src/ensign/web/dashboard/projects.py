@@ -164,9 +164,7 @@ def _environment_page(
 ) -> Response:
     with dash.state.units.read() as unit:
         context = nav.environment_context(unit.session, dash.user, env_id, "settings")
-        keys = environments.list_server_keys(
-            unit, dash.user, context["environment"].api_key, nav.ALL
-        ).items
+        keys = environments.list_server_keys(unit, dash.user, env_id, nav.ALL).items
         return render(
             dash,
             "pages/environment.html",
@@ -187,8 +185,7 @@ def rename_environment(env_id: int, dash: DashContext) -> Response:
     if errors:
         return _environment_page(dash, env_id, errors, 400)
     with dash.state.units.write() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        environments.update_environment(unit, dash.user, env.api_key, {"name": name})
+        environments.update_environment(unit, dash.user, env_id, {"name": name})
     dash.flash("Environment renamed.")
     return redirect(f"/environments/{env_id}")
 
@@ -196,7 +193,7 @@ def rename_environment(env_id: int, dash: DashContext) -> Response:
 @router.get("/environments/{env_id}/delete")
 def confirm_delete_environment(env_id: int, dash: DashContext) -> Response:
     with dash.state.units.read() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
+        env = environments.get_environment(unit, dash.user, env_id)
         return render(
             dash,
             "pages/confirm.html",
@@ -213,9 +210,7 @@ def confirm_delete_environment(env_id: int, dash: DashContext) -> Response:
 @router.post("/environments/{env_id}/delete")
 def delete_environment(env_id: int, dash: DashContext) -> Response:
     with dash.state.units.write() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        project_id = env.project_id
-        environments.delete_environment(unit, dash.user, env.api_key)
+        project_id = environments.delete_environment(unit, dash.user, env_id)
     dash.flash("Environment deleted.")
     return redirect(f"/projects/{project_id}")
 
@@ -227,8 +222,7 @@ def create_server_key(env_id: int, dash: DashContext) -> Response:
     if errors:
         return _environment_page(dash, env_id, errors, 400)
     with dash.state.units.write() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        environments.create_server_key(unit, dash.user, env.api_key, name=name)
+        environments.create_server_key(unit, dash.user, env_id, name=name)
     dash.flash(f"Server key {name!r} created.")
     return redirect(f"/environments/{env_id}")
 
@@ -236,7 +230,6 @@ def create_server_key(env_id: int, dash: DashContext) -> Response:
 @router.post("/environments/{env_id}/server-keys/{key_id}/revoke")
 def revoke_server_key(env_id: int, key_id: int, dash: DashContext) -> Response:
     with dash.state.units.write() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        environments.delete_server_key(unit, dash.user, env.api_key, key_id)
+        environments.delete_server_key(unit, dash.user, env_id, key_id)
     dash.flash("Server key revoked.")
     return redirect(f"/environments/{env_id}")
