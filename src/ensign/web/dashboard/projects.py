@@ -139,7 +139,7 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
     if not errors:
         try:
             with dash.state.units.write() as unit:
-                admin_tags.create_tag(unit.session, dash.user, project_id, label=label, color=color)
+                admin_tags.create_tag(unit, dash.user, project_id, label=label, color=color)
         except EnsignError as error:
             errors.add(error, "label")
     if errors:
@@ -151,7 +151,7 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
 @router.post("/projects/{project_id}/tags/{tag_id}/delete")
 def delete_tag(project_id: int, tag_id: int, dash: DashContext) -> Response:
     with dash.state.units.write() as unit:
-        admin_tags.delete_tag(unit.session, dash.user, project_id, tag_id)
+        admin_tags.delete_tag(unit, dash.user, project_id, tag_id)
     dash.flash("Tag deleted.")
     return redirect(f"/projects/{project_id}")
 
