@@ -205,10 +205,11 @@ def test_experiment__another_organisations__not_found_and_not_stoppable(
     signed_in: Browser, state: AppState
 ) -> None:
     # Given an experiment in another organisation's environment
-    with state.write() as session:
-        other = create_organisation(session, name="Other")
+    with state.units.write() as unit:
+        session = unit.session
+        other = create_organisation(unit, name="Other")
         imported = import_document(session, other.id, standard_document())
-        key = create_admin_key(session, other.id, "other")
+        key = create_admin_key(unit, other.id, "other")
     features = signed_in.client.get(
         f"/api/v1/projects/{imported.project_id}/features/",
         headers={"Authorization": f"Api-Key {key}"},

@@ -387,8 +387,9 @@ def test_other_organisation__pages__not_found(signed_in: Browser, state: AppStat
     from ensign.services.importing import import_document
     from tests.documents import standard_document
 
-    with state.write() as session:
-        other = create_organisation(session, name="Other")
+    with state.units.write() as unit:
+        session = unit.session
+        other = create_organisation(unit, name="Other")
         result = import_document(session, other.id, standard_document())
     assert signed_in.get(f"/environments/{result.environment_id}/features").status_code == 404
     assert signed_in.get(f"/projects/{result.project_id}").status_code == 404

@@ -224,9 +224,9 @@ def test_other_organisation__404(client: TestClient, env: Env, state: AppState) 
     from ensign.services.admin.organisations import create_organisation
     from ensign.services.keys import create_admin_key
 
-    with state.db.session() as session:
-        other = create_organisation(session, name="Other")
-        key = create_admin_key(session, other.id, "other")
+    with state.units.write() as unit:
+        other = create_organisation(unit, name="Other")
+        key = create_admin_key(unit, other.id, "other")
     response = client.get(url(env, "heap"), headers={"Authorization": f"Api-Key {key}"})
     assert response.status_code == 404
 

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
+from ensign.storage import environments as environment_store
 from ensign.storage import users as user_store
-from ensign.storage.models import DashboardSession, Organisation, User, utcnow
+from ensign.storage.models import DashboardSession, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1000
@@ -66,7 +67,7 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
     """Create a dashboard user in an organisation."""
     email = check_email(email)
     check_password(password)
-    if session.get(Organisation, organisation_id) is None:
+    if environment_store.organisation_by_id(session, organisation_id) is None:
         raise InvalidInput("organisation: no such organisation.", field="organisation")
     user = User(organisation_id=organisation_id, email=email, password_hash=_hasher.hash(password))
     if not user_store.add_user(session, user):
@@ -149,7 +150,7 @@ def set_password(session: Session, *, email: str, password_hash: str) -> User:
         raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
     user.password_hash = password_hash
     user_store.delete_user_sessions(session, user.id)
-    session.flush()
+    user_store.save(session)
     return user
 
 
@@ -159,8 +160,7 @@ def remove_user(session: Session, *, email: str) -> User:
     if user is None:
         raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
     user_store.delete_user_sessions(session, user.id)
-    session.delete(user)
-    session.flush()
+    user_store.delete_user(session, user)
     return user
 
 

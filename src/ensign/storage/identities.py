@@ -289,6 +289,10 @@ def identities(
     return page(session, statement.order_by(Identity.id), window)
 
 
+def identity_by_id(session: Session, identity_id: int) -> Identity | None:
+    return session.get(Identity, identity_id)
+
+
 def identifiers_of(session: Session, identity_ids: Sequence[int]) -> dict[int, str]:
     """Identifiers by id, for the identity overrides of a snapshot."""
     if not identity_ids:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from ensign.web.admin import (
     audit,
+    cohorts,
     environments,
     events,
     experiment_results,
@@ -41,5 +42,6 @@ for _routes in (
     overrides.identity_routes,
     overrides.state_routes,
     audit.router,
+    cohorts.router,
 ):
     router.include_router(_routes)

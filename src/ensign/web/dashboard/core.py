@@ -67,7 +67,8 @@ class Dash:
 
     @property
     def csrf(self) -> str:
-        token = self.session.get("csrf")
+        cookie = self.session
+        token = cookie.get("csrf")
         if not isinstance(token, str):
             token = secrets.token_urlsafe(32)
             self.session["csrf"] = token
@@ -88,7 +89,8 @@ class Dash:
     @property
     def session_token(self) -> str | None:
         """The server-side session this cookie names (see `accounts.start_session`)."""
-        token = self.session.get("sid")
+        cookie = self.session
+        token = cookie.get("sid")
         return token if isinstance(token, str) else None
 
     def sign_in(self, token: str) -> None:
@@ -144,8 +146,8 @@ async def _secret(request: Request, state: AppState) -> str:
 
 
 def _load_secret(state: AppState) -> str:
-    with state.write() as session:
-        return accounts.session_secret(session, state.settings.secret_key)
+    with state.units.write() as unit:
+        return accounts.session_secret(unit.session, state.settings.secret_key)
 
 
 async def _load_principal(state: AppState, token: str | None) -> UserPrincipal | None:
@@ -153,8 +155,8 @@ async def _load_principal(state: AppState, token: str | None) -> UserPrincipal |
         return None
 
     def load() -> UserPrincipal | None:
-        with state.read() as session:
-            return accounts.principal_for_session(session, token)
+        with state.units.read() as unit:
+            return accounts.principal_for_session(unit.session, token)
 
     return await run_in_threadpool(load)
 
@@ -270,7 +272,8 @@ def _write_cookie(request: Request, response: Response, secret: str, data: dict[
 
 
 def _check_csrf(request: Request, dash: Dash, form: FormData) -> None:
-    expected = dash.session.get("csrf")
+    cookie = dash.session
+    expected = cookie.get("csrf")
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     if (
         not isinstance(expected, str)
