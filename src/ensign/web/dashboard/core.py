@@ -116,11 +116,11 @@ class Dash:
 def reading(state: AppState) -> Iterator[Session]:
     """A read-only session whose objects stay readable afterwards (detached, not expired), so
     rendered pages and tests can use what was loaded."""
-    with state.read() as session:
+    with state.units.read() as unit:
         try:
-            yield session
+            yield unit.session
         finally:
-            session.expunge_all()
+            unit.session.expunge_all()
 
 
 async def get_dash(request: Request) -> Dash:

@@ -28,10 +28,10 @@ PAGE_SIZE = 50
 
 def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int = 200) -> Response:
     search = dash.request.query_params.get("q", "").strip()
-    with dash.state.units.read() as unit:
-        context = nav.environment_context(unit.session, dash.user, env_id, "identities")
+    with reading(dash.state) as session:
+        context = nav.environment_context(session, dash.user, env_id, "identities")
         page = identities.list_identities(
-            unit.session,
+            session,
             dash.user,
             context["environment"].api_key,
             Window(0, PAGE_SIZE),
@@ -75,8 +75,7 @@ def create_identity(env_id: int, dash: DashContext) -> Response:
 def _identity_page(
     dash: DashContext, env_id: int, identity_id: int, errors: FormErrors | None = None
 ) -> Response:
-    with dash.state.units.read() as unit:
-        session = unit.session
+    with reading(dash.state) as session:
         context = nav.environment_context(session, dash.user, env_id, "identities")
         env = context["environment"]
         identity = identities.get_identity(session, dash.user, env.api_key, identity_id)
