@@ -68,6 +68,11 @@ class Units:
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
-        """A unit that only reads: it never takes the writers' lock and commits nothing."""
+        """A unit that only reads: it never takes the writers' lock and commits nothing. What
+        it loaded stays readable after the block (detached, not expired), so that pages can be
+        rendered from it."""
         with self.db.read_session() as session:
-            yield UnitOfWork(session, writable=False)
+            try:
+                yield UnitOfWork(session, writable=False)
+            finally:
+                session.expunge_all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -150,107 +150,3 @@ class ServerKeyUpdate(Patch):
     name: Name | None = None
     active: bool | None = None
     expires_at: Moment | None = None
-
-
-# --- features -------------------------------------------------------------------------------
-
-
-def _initial_value_text(value: Any) -> Any:
-    """The reference keeps `initial_value` as text; JSON numbers and booleans become it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return value
-
-
-class FeatureCreate(Body):
-    name: LongName
-    description: Text | None = None
-    initial_value: Text | None = None
-    default_enabled: bool = False
-    is_server_key_only: bool = False
-    tags: list[Id] = Field(default_factory=list, max_length=1000)
-
-    _initial = field_validator("initial_value", mode="before")(_initial_value_text)
-
-
-class FeatureUpdate(Patch):
-    nullable = frozenset({"description", "initial_value"})
-    name: LongName | None = None
-    description: Text | None = None
-    initial_value: Text | None = None
-    default_enabled: bool | None = None
-    is_server_key_only: bool | None = None
-    tags: list[Id] | None = Field(default=None, max_length=1000)
-
-    _initial = field_validator("initial_value", mode="before")(_initial_value_text)
-
-
-class OptionCreate(Body):
-    type: Literal["unicode", "int", "bool"] | None = None
-    value: Any = None
-    string_value: Text | None = None
-    integer_value: int | None = None
-    boolean_value: bool | None = None
-    key: OptionKey | None = None
-    default_percentage_allocation: Percentage = 0.0
-
-
-class OptionUpdate(Patch):
-    nullable = frozenset({"value", "key", "string_value", "integer_value", "boolean_value"})
-    type: Literal["unicode", "int", "bool"] | None = None
-    value: Any = None
-    string_value: Text | None = None
-    integer_value: int | None = None
-    boolean_value: bool | None = None
-    key: OptionKey | None = None
-    default_percentage_allocation: Percentage | None = None
-
-
-class TagCreate(Body):
-    label: Label
-    color: Color | None = None
-
-
-class TagUpdate(Patch):
-    label: Label | None = None
-    color: Color | None = None
-
-
-# --- feature states and overrides -----------------------------------------------------------
-
-
-class AllocationIn(Body):
-    multivariate_feature_option: Id
-    percentage_allocation: Percentage
-
-
-class StateUpdate(Patch):
-    nullable = frozenset({"feature_state_value"})
-    enabled: bool | None = None
-    feature_state_value: Any = None
-    multivariate_feature_state_values: list[AllocationIn] | None = Field(
-        default=None, max_length=1000
-    )
-
-
-class SegmentOverrideCreate(Body):
-    segment: Id
-    enabled: bool = False
-    feature_state_value: Any = None
-    priority: Priority | None = None
-    multivariate_feature_state_values: list[AllocationIn] = Field(
-        default_factory=list, max_length=1000
-    )
-
-
-class PriorityIn(Body):
-    id: Id
-    priority: Priority
-
-
-class IdentityOverrideCreate(Body):
-    feature: Id
-    enabled: bool = False
-    feature_state_value: Any = None

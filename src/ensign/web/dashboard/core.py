@@ -116,11 +116,11 @@ class Dash:
 def reading(state: AppState) -> Iterator[Session]:
     """A read-only session whose objects stay readable afterwards (detached, not expired), so
     rendered pages and tests can use what was loaded."""
-    with state.units.read() as unit:
+    with state.read() as session:
         try:
-            yield unit.session
+            yield session
         finally:
-            unit.session.expunge_all()
+            session.expunge_all()
 
 
 async def get_dash(request: Request) -> Dash:

@@ -18,7 +18,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -32,11 +31,11 @@ MAX_NAME_LENGTH = 200
 def _page(
     dash: DashContext, env_id: int, experiment_id: int, errors: FormErrors | None = None
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "features")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "features")
         env = context["environment"]
         report = experiment_results.experiment_results(
-            session, dash.user, env.api_key, experiment_id
+            unit.session, dash.user, env.api_key, experiment_id
         )
         context.update(
             experiment=report.experiment,

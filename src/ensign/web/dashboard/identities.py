@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.services import explanations
-from ensign.services.admin import features, identities, overrides, states
+from ensign.services.admin import features, identities, overrides
 from ensign.services.admin.states import StateChanges
 from ensign.services.values import decode_flag_value, decode_trait_value
 from ensign.storage.pagination import Window
@@ -16,7 +16,6 @@ from ensign.web.dashboard.core import (
     DashContext,
     FormErrors,
     is_htmx,
-    reading,
     redirect,
     render,
 )
@@ -28,10 +27,10 @@ PAGE_SIZE = 50
 
 def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int = 200) -> Response:
     search = dash.request.query_params.get("q", "").strip()
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "identities")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "identities")
         page = identities.list_identities(
-            session,
+            unit.session,
             dash.user,
             context["environment"].api_key,
             Window(0, PAGE_SIZE),
@@ -75,16 +74,18 @@ def create_identity(env_id: int, dash: DashContext) -> Response:
 def _identity_page(
     dash: DashContext, env_id: int, identity_id: int, errors: FormErrors | None = None
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "identities")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "identities")
         env = context["environment"]
-        identity = identities.get_identity(session, dash.user, env.api_key, identity_id)
-        traits = list(identities.list_traits(session, dash.user, env.api_key, identity_id))
+        identity = identities.get_identity(unit.session, dash.user, env.api_key, identity_id)
+        traits = list(identities.list_traits(unit.session, dash.user, env.api_key, identity_id))
         trait_values = {t.key: decode_trait_value(t.value_type, t.value_text) for t in traits}
         override_states = overrides.list_identity_overrides(
-            session, dash.user, env.api_key, identity_id, nav.ALL
+            unit.session, dash.user, env.api_key, identity_id, nav.ALL
         ).items
-        all_features = features.list_features(session, dash.user, env.project_id, nav.ALL).items
+        all_features = features.list_features(
+            unit.session, dash.user, env.project_id, nav.ALL
+        ).items
         names = {f.id: f.name for f in all_features}
         context.update(
             identity=identity,
@@ -175,12 +176,11 @@ def add_override(env_id: int, identity_id: int, dash: DashContext) -> Response:
     )
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
                 overrides.create_identity_override(
-                    session,
+                    unit,
                     dash.user,
-                    env.api_key,
+                    env_id,
                     identity_id,
                     feature_id=int(feature_text),
                     enabled=dash.value("enabled") == "on",
@@ -195,9 +195,8 @@ def add_override(env_id: int, identity_id: int, dash: DashContext) -> Response:
 
 
 def _check_override(dash: DashContext, env_id: int, identity_id: int, state_id: int) -> None:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        overrides.get_identity_override(session, dash.user, env.api_key, identity_id, state_id)
+    with dash.state.units.read() as unit:
+        overrides.get_identity_override(unit.session, dash.user, env_id, identity_id, state_id)
 
 
 @router.post("/environments/{env_id}/identities/{identity_id}/overrides/{state_id}")
@@ -215,9 +214,11 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
     if errors:
         return _identity_page(dash, env_id, identity_id, errors)
     with dash.state.units.write() as unit:
-        states.update_feature_state(
+        overrides.update_identity_override(
             unit,
             dash.user,
+            env_id,
+            identity_id,
             state_id,
             StateChanges(
                 enabled=dash.value(f"override_{state_id}_enabled") == "on",
@@ -231,9 +232,8 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
 
 @router.post("/environments/{env_id}/identities/{identity_id}/overrides/{state_id}/delete")
 def delete_override(env_id: int, identity_id: int, state_id: int, dash: DashContext) -> Response:
-    _check_override(dash, env_id, identity_id, state_id)
     with dash.state.units.write() as unit:
-        states.delete_feature_state(unit, dash.user, state_id)
+        overrides.delete_identity_override(unit, dash.user, env_id, identity_id, state_id)
     dash.flash("Identity override removed.")
     return redirect(f"/environments/{env_id}/identities/{identity_id}")
 

@@ -14,7 +14,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -55,12 +54,12 @@ def _editor(
     errors: FormErrors | None = None,
     status: int = 200,
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "segments")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "segments")
         segment = None
         if segment_id is not None:
             segment = segments.get_segment(
-                session, dash.user, context["environment"].project_id, segment_id
+                unit.session, dash.user, context["environment"].project_id, segment_id
             )
         context.update(
             segment=segment,
@@ -81,10 +80,10 @@ def _editor(
 
 @router.get("/environments/{env_id}/segments")
 def list_segments(env_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "segments")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "segments")
         items = segments.list_segments(
-            session, dash.user, context["environment"].project_id, nav.ALL
+            unit.session, dash.user, context["environment"].project_id, nav.ALL
         ).items
         context["segments"] = items
         return render(dash, "pages/segments.html", context)
@@ -97,9 +96,9 @@ def new_segment(env_id: int, dash: DashContext) -> Response:
 
 @router.get("/environments/{env_id}/segments/{segment_id}")
 def show_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         editor = rule_editor.from_rules(list(segment.rules))
         name, description = segment.name, segment.description or ""
     return _editor(dash, env_id, segment_id, name=name, description=description, editor=editor)
@@ -182,9 +181,9 @@ def test_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
         errors.set("identifier", "Enter an identifier.")
     traits = forms.parse_traits(errors, dash.value("traits"))
     matched = None
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         if not errors:
             matched = explanations.segment_matches(
                 list(segment.rules),
@@ -202,9 +201,9 @@ def test_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
 
 @router.get("/environments/{env_id}/segments/{segment_id}/delete")
 def confirm_delete_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         return render(
             dash,
             "pages/confirm.html",
