@@ -39,14 +39,14 @@ def start(state: AppState, env: Env, name: str = "Checkout test", **fields: Any)
         given=frozenset({"name", "feature", "running", *fields}),
         **fields,
     )
-    with state.write() as session:
-        return experiments.create_experiment(session, env.principal, env.client_key, data).id
+    with state.units.write() as unit:
+        return experiments.create_experiment(unit, env.principal, env.client_key, data).id
 
 
 def stop(state: AppState, env: Env, experiment_id: int) -> None:
     data = ExperimentInput(running=False, given=frozenset({"running"}))
-    with state.write() as session:
-        experiments.update_experiment(session, env.principal, env.client_key, experiment_id, data)
+    with state.units.write() as unit:
+        experiments.update_experiment(unit, env.principal, env.client_key, experiment_id, data)
 
 
 def checkout(sdk: TestClient, key: str, identifier: str, **traits: Any) -> dict[str, Any]:

@@ -66,8 +66,9 @@ def import_command(
 ) -> None:
     """Import a Flagsmith environment document as a new project and environment."""
     from ensign.services.import_checks import DocumentLimits
-    from ensign.services.importing import import_document_in_batches
+    from ensign.services.importing import import_actor, import_document_in_batches
     from ensign.services.organisations import default_organisation
+    from ensign.storage.unit_of_work import Units
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
@@ -79,8 +80,8 @@ def import_command(
             organisation_id = organisation or default_organisation(session).id
         # Many short transactions, so `ensign serve` keeps serving live traffic meanwhile.
         result = import_document_in_batches(
-            db.session,
-            organisation_id,
+            Units(db),
+            import_actor(organisation_id, "system"),
             document,
             project_name=project,
             limits=DocumentLimits.from_settings(settings),

@@ -42,11 +42,10 @@ async def import_environment_document(
 
     def work() -> dict[str, Any]:
         result = import_document_in_batches(
-            state.write,
-            principal.organisation_id,
+            state.units,
+            principal,
             document,
             project_name=project,
-            actor=principal.actor,
             limits=DocumentLimits.from_settings(state.settings),
         )
         return result.as_json()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -15,15 +15,12 @@ from pydantic import (
     field_validator,
 )
 
-from ensign.engine.operators import OPERATOR_NAMES
 from ensign.services.limits import (
-    CONDITIONS_PER_RULE,
     ID_MAX,
     LONG_NAME_LENGTH,
     NAME_LENGTH,
     OPTION_KEY_LENGTH,
     PROPERTY_LENGTH,
-    RULES_PER_LIST,
     TEXT_LENGTH,
 )
 
@@ -81,81 +78,3 @@ class Patch(Body):
 
     def changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
-
-
-# --- segments -------------------------------------------------------------------------------
-
-# The engine's operator table, as a Literal so that the OpenAPI document lists them as an enum.
-# Type checkers cannot read a Literal built from a variable; to them it is text.
-if TYPE_CHECKING:
-    Operator = str
-else:
-    Operator = Literal[OPERATOR_NAMES]
-
-
-def _condition_value_text(value: Any) -> Any:
-    """Condition values are text in the reference; numbers and booleans are accepted as it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
-    return value
-
-
-class ConditionIn(Body):
-    operator: Operator
-    property: Property | None = None
-    value: Text | None = None
-
-    _value = field_validator("value", mode="before")(_condition_value_text)
-
-
-class RuleIn(Body):
-    type: Literal["ALL", "ANY", "NONE"]
-    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
-    conditions: list[ConditionIn] = Field(default_factory=list, max_length=CONDITIONS_PER_RULE)
-
-
-class SegmentCreate(Body):
-    name: LongName
-    description: Text | None = None
-    feature: Id | None = None
-    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
-
-
-class SegmentUpdate(Patch):
-    nullable = frozenset({"description", "feature"})
-    name: LongName | None = None
-    description: Text | None = None
-    feature: Id | None = None
-    rules: list[RuleIn] | None = Field(default=None, max_length=RULES_PER_LIST)
-
-
-# --- experiments ----------------------------------------------------------------------------
-
-
-class ExperimentCreate(Body):
-    name: Name
-    feature: Id
-    segment: Id | None = None
-    running: bool = True
-
-
-class ExperimentUpdate(Patch):
-    nullable = frozenset({"segment"})
-    name: Name | None = None
-    feature: Id | None = None
-    segment: Id | None = None
-    running: bool | None = None
-
-
-# --- identities -----------------------------------------------------------------------------
-
-
-class IdentityCreate(Body):
-    identifier: Identifier
-
-
-class TraitSet(Body):
-    trait_key: TraitKey
-    trait_value: Any
