@@ -313,10 +313,6 @@ def trait_by_key(session: Session, identity_id: int, key: str) -> Trait | None:
     return session.scalar(select(Trait).where(Trait.identity_id == identity_id, Trait.key == key))
 
 
-def identity_by_id(session: Session, identity_id: int) -> Identity | None:
-    return session.get(Identity, identity_id)
-
-
 def delete_identity(session: Session, identity: Identity) -> None:
     """Delete an identity; the database deletes its traits and overrides, so loaded rows are
     expired."""
