@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from server import (  # type: ignore[import-not-found]
     free_port,
     import_environment,
     start_ensign,
+    work_directory,
 )
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--document", type=Path, default=BENCH_DATA / "env_large.json")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="ensign-bench-cohorts-"))
+    work = work_directory("cohorts")
     url = args.database_url or f"sqlite:///{work / 'cohorts.sqlite3'}"
     env = {**os.environ, "ENSIGN_DATABASE_URL": url}
     environment_key = import_environment(bench_document(args.document, work), env)[

@@ -41,7 +41,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import uuid
@@ -62,6 +61,7 @@ from server import (  # type: ignore[import-not-found]
     import_environment,
     start_ensign,
     wait_for,
+    work_directory,
     wrk,
 )
 
@@ -609,7 +609,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.only != "drain" and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    work = Path(tempfile.mkdtemp(prefix="ensign-bench-integrations-"))
+    work = work_directory("integrations")
     vendor = Vendor(work)
     try:
         if args.only in (None, "throughput"):

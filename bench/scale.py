@@ -29,7 +29,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -49,6 +48,7 @@ from server import (  # type: ignore[import-not-found]
     free_port,
     import_environment,
     wait_for,
+    work_directory,
     wrk,
 )
 
@@ -411,7 +411,7 @@ def main() -> None:
             "give a scratch PostgreSQL database, which the benchmark empties: --database-url "
             "postgresql://... (or ENSIGN_BENCH_DATABASE_URL)"
         )
-    work = Path(tempfile.mkdtemp(prefix="ensign-bench-scale-"))
+    work = work_directory("scale")
     vendor = Vendor(work)
     try:
         if args.only in (None, "processes"):

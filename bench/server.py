@@ -11,10 +11,12 @@ and Ensign's figures as a fraction of the limit's. Needs `wrk` (Debian package `
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +77,61 @@ POST_SCRIPT = textwrap.dedent(
     end
     """
 )
+
+
+# Every benchmark's scratch directory: /tmp/ensign-bench-<name>-<pid>-<random>.
+WORK_PREFIX = "ensign-bench-"
+# A directory without a live owner nothing has written to for this long is left from a run
+# killed outright (or from before the owner's pid was in the name).
+STALE_SECONDS = 3600
+
+
+def work_directory(name: str) -> Path:
+    """A scratch directory for this run, removed when it ends: normally, on Ctrl-C, or on
+    SIGTERM (which ends it as Ctrl-C does, so that its `finally` blocks stop the servers first).
+    A run killed outright cannot clean up, so those left by earlier runs are removed first."""
+    remove_stale_work()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{name}-{os.getpid()}-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    return work
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def remove_stale_work() -> None:
+    """Remove the scratch directories of benchmark runs that are gone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        owner = _owner(path.name)
+        if owner is not None and _alive(owner):
+            continue
+        if owner is None and time.time() - _last_write(path) < STALE_SECONDS:
+            continue  # perhaps a run of an older version of these scripts, still going
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _owner(name: str) -> int | None:
+    parts = name.removeprefix(WORK_PREFIX).split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _last_write(path: Path) -> float:
+    try:
+        return max([path.stat().st_mtime, *(p.stat().st_mtime for p in path.iterdir())])
+    except OSError:
+        return 0.0
 
 
 def free_port() -> int:
@@ -180,7 +237,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
-    work = Path(tempfile.mkdtemp(prefix="ensign-bench-"))
+    work = work_directory("server")
     document = bench_document(args.document, work)
     env = {**os.environ, "ENSIGN_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}"}
     key = import_environment(document, env)["environment_key"]

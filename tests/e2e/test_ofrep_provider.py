@@ -36,6 +36,7 @@ def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
         ]
     )
     doc["feature_states"].append(feature_state(6, "layout", value='{"columns": 3}', django_id=16))
+    doc["feature_states"].append(feature_state(7, "team/flag", value="on the team", django_id=17))
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc))
     return ensign_import(database_url, path)
@@ -78,6 +79,12 @@ def test_provider__errors__default_value_and_code(client: OpenFeatureClient) -> 
     )
     wrong_type = client.get_integer_details("banner", 5, context("of-4"))
     assert (wrong_type.value, wrong_type.error_code) == (5, ErrorCode.TYPE_MISMATCH)
+
+
+def test_provider__key_with_a_slash__evaluated(client: OpenFeatureClient) -> None:
+    details = client.get_string_details("team/flag", "default", context("of-5"))
+    assert (details.value, details.error_code) == ("on the team", None)
+    assert details.flag_metadata == {"featureId": 7}
 
 
 # Each flag of the document with the typed call a user would make for it.

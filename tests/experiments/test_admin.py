@@ -70,6 +70,29 @@ def test_experiments__second_running_on_a_feature__400_naming_field(admin: Admin
     assert restart.json()["field"] == "feature"
 
 
+def test_experiments__restart_on_a_feature_no_longer_multivariate__400_and_stays_stopped(
+    admin: Admin,
+) -> None:
+    # Given a stopped experiment whose feature then lost its only variant
+    project, environment, feature = _setup(admin)
+    base = f"/api/v1/environments/{environment['api_key']}/experiments/"
+    created = admin.made(base, {"name": "Checkout test", "feature": feature["id"]})
+    path = f"{base}{created['id']}/"
+    admin.patch(path, {"running": False})
+    options = f"/api/v1/projects/{project['id']}/features/{feature['id']}/mv-options/"
+    (option,) = admin.get(options).json()["results"]
+    assert admin.delete(f"{options}{option['id']}/").status_code == 204
+
+    # When it is started again
+    restart = admin.patch(path, {"running": True})
+
+    # Then it is refused as creating it would be, and it stays stopped
+    assert (restart.status_code, restart.json()["field"]) == (400, "feature")
+    assert "multivariate" in restart.json()["detail"]
+    assert admin.get(path).json()["running"] is False
+    assert admin.post(base, {"name": "again", "feature": feature["id"]}).status_code == 400
+
+
 def test_experiments__bad_references__400_naming_field(admin: Admin) -> None:
     project, environment, _ = _setup(admin)
     plain = admin.feature(project["id"], "banner")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from ensign.storage.models import Identity, Trait
 from ensign.web.deps import AppState
+from tests.conftest import Organisation
 from tests.documents import document, feature_state, standard_document
 from tests.sdk.conftest import Env
 
@@ -124,6 +125,37 @@ def test_single__unknown_flag__404_flag_not_found(client: TestClient, env: Env) 
         "errorDetails": "Flag 'missing' was not found.",
     }
     assert evaluate(client, env, "missing", {})[0] == 404
+
+
+def test_single__key_with_a_slash__evaluated_encoded_or_not(
+    client: TestClient, env: Env, organisation: Organisation
+) -> None:
+    # Given a feature the admin API accepts with a "/" in its name
+    created = client.post(
+        f"/api/v1/projects/{env.project_id}/features/",
+        headers=organisation.headers,
+        json={"name": "team/flag", "initial_value": "on the team", "default_enabled": True},
+    )
+    assert created.status_code == 201, created.text
+
+    # When it is evaluated on the single route, its key percent-encoded or as it is
+    encoded = evaluate(client, env, "team%2Fflag", {"targetingKey": "u"})
+    plain = evaluate(client, env, "team/flag", {"targetingKey": "u"})
+
+    # Then both answer the flag under its own key
+    assert encoded == (200, {**encoded[1], "key": "team/flag", "value": "on the team"})
+    assert plain == encoded
+    bulk_keys = [f["key"] for f in bulk(client, env, {"targetingKey": "u"}).json()["flags"]]
+    assert "team/flag" in bulk_keys
+    missing = evaluate(client, env, "team%2Fnope", {})
+    assert missing == (
+        404,
+        {
+            "key": "team/nope",
+            "errorCode": "FLAG_NOT_FOUND",
+            "errorDetails": "Flag 'team/nope' was not found.",
+        },
+    )
 
 
 def test_single__server_only_flag__not_found_for_client_keys(
@@ -260,6 +292,38 @@ def test_bulk__etag__304_until_context_or_environment_changes(
     configure(env, environment={"name": "renamed"})
     after = bulk(client, env, context, **{"If-None-Match": etag})
     assert after.status_code == 200 and after.headers["ETag"] != etag
+
+
+def test_bulk__etag__changes_when_stored_traits_change_the_answer(
+    client: TestClient, env: Env
+) -> None:
+    # Given an identity stored on the free plan, and its bulk answer's ETag
+    def identify(plan: str) -> None:
+        response = client.post(
+            "/api/v1/identities/",
+            headers=env.client,
+            json={"identifier": "e2", "traits": [{"trait_key": "plan", "trait_value": plan}]},
+        )
+        assert response.status_code == 200, response.text
+
+    identify("free")
+    first = bulk(client, env, {"targetingKey": "e2"})
+    etag = first.headers["ETag"]
+    assert bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": etag}).status_code == 304
+
+    # When its stored plan changes to gold through the SDK API
+    identify("gold")
+    after = bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": etag})
+
+    # Then the provider revalidating its cache gets the new flags and a new ETag
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    flags = {f["key"]: f for f in after.json()["flags"]}
+    assert flags["banner"]["value"] == "hello gold"
+    assert flags["beta"]["value"] is True
+    assert after.json()["flags"] != first.json()["flags"]
+    again = bulk(client, env, {"targetingKey": "e2"}, **{"If-None-Match": after.headers["ETag"]})
+    assert again.status_code == 304
 
 
 def test_unknown_ofrep_path__ofrep_shape(client: TestClient, env: Env) -> None:

@@ -12,7 +12,39 @@ import ensign
 SOURCE = Path(ensign.__file__).parent
 STORAGE = SOURCE / "storage"
 QUERY_CALLS = {"select", "execute", "scalar", "scalars"}
+# ORM calls on a session (`session.get(...)`, `unit.session.add(...)`): storage's too.
+SESSION_CALLS = {"get", "add", "add_all", "delete", "flush", "merge", "query", "refresh"}
 ALLOWED_IMPORTS = {("sqlalchemy.orm", "Session")}
+# Modules not yet moved onto storage's functions; each one moved leaves this list for good.
+NOT_YET_MOVED: set[str] = {
+    "ensign/cli/main.py",
+    "ensign/services/accounts.py",
+    "ensign/services/admin/access.py",
+    "ensign/services/admin/environments.py",
+    "ensign/services/admin/experiments.py",
+    "ensign/services/admin/features.py",
+    "ensign/services/admin/identities.py",
+    "ensign/services/admin/organisations.py",
+    "ensign/services/admin/overrides.py",
+    "ensign/services/admin/projects.py",
+    "ensign/services/admin/segments.py",
+    "ensign/services/admin/tags.py",
+    "ensign/services/cohort_sync.py",
+    "ensign/services/cohorts.py",
+    "ensign/services/import_writer.py",
+    "ensign/services/importing.py",
+    "ensign/services/integrations.py",
+    "ensign/services/keys.py",
+    "ensign/web/dashboard/cohorts.py",
+    "ensign/web/dashboard/core.py",
+    "ensign/web/dashboard/nav.py",
+}
+
+
+def _is_session(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "session" or node.id.endswith("_session")
+    return isinstance(node, ast.Attribute) and node.attr == "session"
 
 
 def _violations(source: str) -> Iterator[tuple[int, str]]:
@@ -22,6 +54,12 @@ def _violations(source: str) -> Iterator[tuple[int, str]]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             if name in QUERY_CALLS:
                 yield node.lineno, f"calls {name}()"
+            elif (
+                isinstance(func, ast.Attribute)
+                and func.attr in SESSION_CALLS
+                and _is_session(func.value)
+            ):
+                yield node.lineno, f"calls session.{func.attr}()"
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "sqlalchemy":
@@ -32,11 +70,13 @@ def _violations(source: str) -> Iterator[tuple[int, str]]:
                     yield node.lineno, f"imports {alias.name} from {node.module}"
 
 
-def test_layout__modules_outside_storage__run_no_queries_and_import_only_session() -> None:
+def test_layout__modules_outside_storage__run_no_queries_nor_orm_calls_and_import_only_session() -> (
+    None
+):
     found = [
         f"{path.relative_to(SOURCE.parent)}:{line} {what}"
         for path in sorted(SOURCE.rglob("*.py"))
-        if STORAGE not in path.parents
+        if STORAGE not in path.parents and str(path.relative_to(SOURCE.parent)) not in NOT_YET_MOVED
         for line, what in _violations(path.read_text())
     ]
     assert found == []
@@ -51,6 +91,9 @@ def test_layout__a_query_outside_storage__is_reported() -> None:
         "def first(session: Session) -> object:\n"
         "    session.execute(select(2))\n"
         "    return session.scalars(select(1))\n"
+        "def second(unit: object, row: object) -> object:\n"
+        "    unit.session.add(row)\n"
+        "    return session.get(int, 1)\n"
     )
     # Then: each query and import is reported, and the Session import is not
     assert sorted(_violations(source)) == [
@@ -60,4 +103,6 @@ def test_layout__a_query_outside_storage__is_reported() -> None:
         (5, "calls select()"),
         (6, "calls scalars()"),
         (6, "calls select()"),
+        (8, "calls session.add()"),
+        (9, "calls session.get()"),
     ]

@@ -102,3 +102,26 @@ def test_demo__empty_then_seeded__seeds_once(env: Path) -> None:
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0
     assert "nothing seeded" in second.output
+
+
+def test_demo__seeded_before__says_how_to_sign_in_with_the_demo_user(env: Path) -> None:
+    runner.invoke(app, ["demo"])
+
+    again = runner.invoke(app, ["demo"])
+
+    assert again.exit_code == 0, again.output
+    assert "Sign in:   admin@example.com" in again.output
+    assert "user set-password --email admin@example.com" in again.output
+    assert "add a user" not in again.output
+
+
+def test_demo__projects_but_no_demo_user__says_how_to_add_one(env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(standard_document()))
+    runner.invoke(app, ["import", str(path)])
+
+    result = runner.invoke(app, ["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "Add a user with: scripts/ensign user create --email" in result.output
+    assert "admin@example.com" not in result.output

@@ -202,6 +202,6 @@ def test_cli_hints__commands__use_the_wrapper(
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     output = runner.invoke(app, ["demo"]).output + runner.invoke(app, ["demo"]).output
-    assert "scripts/ensign user create" in output
+    assert "scripts/ensign user set-password" in output
     assert re.findall(r"(?<!scripts/)\bensign [a-z]", output) == []
     assert os.access(WRAPPER, os.X_OK)

@@ -95,7 +95,7 @@ def import_command(
 
 def _seed_demo(db: Database) -> bool:
     """Seed the demo when the database has no project; print how to use it either way."""
-    from ensign.services.demo import seed_demo
+    from ensign.services.demo import DEMO_EMAIL, seed_demo
     from ensign.services.organisations import is_empty
     from ensign.storage import environments as environment_store
     from ensign.storage import users as user_store
@@ -121,9 +121,15 @@ def _seed_demo(db: Database) -> bool:
                 or "(none: create one with the admin API)"
             )
             created = False
-            typer.echo(
-                f"  Dashboard: {base}/   (add a user with: scripts/ensign user create --email …)"
-            )
+            typer.echo(f"  Dashboard: {base}/")
+            if user_store.user_by_email(session, DEMO_EMAIL) is not None:
+                # Its password was printed once, when the demo was seeded.
+                typer.echo(
+                    f"  Sign in:   {DEMO_EMAIL} with the password printed when the demo was "
+                    f"seeded (a new one: scripts/ensign user set-password --email {DEMO_EMAIL})"
+                )
+            else:
+                typer.echo("  Add a user with: scripts/ensign user create --email …")
     typer.echo(f"  Environment (client) key: {client_key}")
     typer.echo(f"  Server key:               {server_key}")
     typer.echo(f"  API:   {base}/api/v1/   docs: {base}/docs")

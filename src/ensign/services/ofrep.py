@@ -10,6 +10,7 @@ need an identity answers `TargetingKeyMissing`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +41,6 @@ class ContextRequest:
     targeting_key: str | None
     traits: tuple[TraitInput, ...]
     is_server: bool
-
-    def fingerprint(self) -> bytes:
-        """The context in a canonical form, for the bulk answer's ETag."""
-        traits = sorted((t.key, type(t.value).__name__, t.value) for t in self.traits)
-        return orjson.dumps([self.targeting_key, self.is_server, traits])
 
 
 @dataclass(frozen=True)
@@ -107,18 +103,24 @@ def parse_request(body: Any, limits: Limits, *, is_server: bool) -> ContextReque
     return ContextRequest(targeting_key, tuple(traits), is_server)
 
 
+def _never(_: IdentifyResult) -> bool:
+    return False
+
+
 def evaluate_context(
     units: identify.IdentifyUnits,
     snapshot: Snapshot,
     request: ContextRequest,
     *,
     feature: str | None,
+    already_served: Callable[[IdentifyResult], bool] = _never,
 ) -> IdentifyResult:
     """The context's flags (only `feature`'s when given; NotFound when it is not served).
 
     With a targeting key: the stored identity's traits and overrides with the context's
     traits laid over them, nothing stored, and what is served recorded for the integrations
-    (a transient identify). Without one: the environment defaults, nothing recorded."""
+    (a transient identify) unless `already_served` says the caller holds this very answer.
+    Without one: the environment defaults, nothing recorded."""
     if request.targeting_key is None:
         served = environment_flags(snapshot, is_server=request.is_server)
         result = IdentifyResult("", None, served, [])
@@ -138,7 +140,7 @@ def evaluate_context(
         result = evaluate(snapshot, prepared, is_server=request.is_server)
         if feature is not None:
             result = result.only(feature)
-        if records:
+        if records and not already_served(result):
             identify.record_evaluation(store, snapshot, result, utcnow())
     return result
 
@@ -189,15 +191,59 @@ def _object_or_text(value: Any) -> Any:
     return value
 
 
-def bulk_etag(snapshot: Snapshot, request: ContextRequest) -> str:
-    """Changes when the environment or the context does; an identity's stored traits, which
-    the SDK API may change, are not part of it (the providers poll, and most contexts carry
-    every trait that matters)."""
-    digest = hashlib.sha256()
-    digest.update(f"{snapshot.environment_id}:{snapshot.revision}:".encode())
-    digest.update(snapshot.updated_at.isoformat().encode())
-    digest.update(request.fingerprint())
-    return f'"{digest.hexdigest()[:32]}"'
+@dataclass(frozen=True)
+class BulkAnswer:
+    """The bulk answer's ETag, and its flags (None: the caller already holds them)."""
+
+    etag: str
+    resolutions: list[Resolution | Unresolved] | None
+
+
+def bulk_answer(
+    units: identify.IdentifyUnits,
+    snapshot: Snapshot,
+    request: ContextRequest,
+    *,
+    held: Callable[[str], bool],
+) -> BulkAnswer:
+    """`POST /ofrep/v1/evaluate/flags`: every flag, tagged with a digest of the answer itself,
+    so that whatever changes it (the environment, the context, or the identity's stored traits
+    changed through the SDK API) changes the tag. `held` says whether the caller holds the
+    answer with a tag (`If-None-Match`); a held answer is neither sent nor recorded again."""
+
+    def already_served(result: IdentifyResult) -> bool:
+        return held(answer_etag(snapshot, bulk_resolutions(snapshot, request, result)))
+
+    result = evaluate_context(units, snapshot, request, feature=None, already_served=already_served)
+    resolutions = bulk_resolutions(snapshot, request, result)
+    etag = answer_etag(snapshot, resolutions)
+    return BulkAnswer(etag, None if held(etag) else resolutions)
+
+
+def answer_etag(snapshot: Snapshot, resolutions: list[Resolution | Unresolved]) -> str:
+    """A digest of everything the bulk answer holds: its flags, its version and event stream
+    (the environment's revision and key). The environment's last change is in it too, so
+    that any change to the environment answers in full once."""
+    items: list[Any] = []
+    for item in resolutions:
+        if isinstance(item, Unresolved):
+            items.append([item.key, item.detail])
+            continue
+        outcome = item.experiment
+        experiment = (
+            None
+            if outcome is None
+            else [outcome.experiment.id, outcome.experiment.name, outcome.in_experiment]
+        )
+        items.append([item.key, item.value, item.reason, item.variant, item.feature_id, experiment])
+    answer = [
+        snapshot.environment_id,
+        snapshot.api_key,
+        snapshot.revision,
+        snapshot.updated_at.isoformat(),
+        items,
+    ]
+    return f'"{hashlib.sha256(orjson.dumps(answer)).hexdigest()[:32]}"'
 
 
 def bulk_resolutions(

@@ -18,12 +18,20 @@ from ensign.storage.outbox import OutboxRecord, insert_records
 from ensign.storage.pagination import Page, Window, page
 
 # The unique key decides: a row already there means the identity saw this variant before.
+# The experiment may have been deleted since the snapshot naming it was built (a process serves
+# its snapshot until it sees the new revision): then nothing is inserted, rather than the
+# foreign key failing the whole identify call. On PostgreSQL the experiment row is locked as
+# the foreign key check would lock it, so that a delete committing meanwhile is waited for and
+# then seen as gone instead of failing the check; SQLite has one writer, so nothing races it.
 _INSERT_EXPOSURE = (
-    "INSERT INTO exposures (experiment_id, identifier, variant, exposed_at) VALUES (?, ?, ?, ?) "
+    "INSERT INTO exposures (experiment_id, identifier, variant, exposed_at) "
+    "SELECT experiments.id, ?, ?, ? FROM experiments WHERE experiments.id = ?{lock} "
     "ON CONFLICT (experiment_id, identifier, variant) DO NOTHING RETURNING id"
 )
-_SQLITE_INSERT_EXPOSURE = _INSERT_EXPOSURE
-_POSTGRES_INSERT_EXPOSURE = dialect.driver_sql(_INSERT_EXPOSURE, postgres=True)
+_SQLITE_INSERT_EXPOSURE = _INSERT_EXPOSURE.format(lock="")
+_POSTGRES_INSERT_EXPOSURE = dialect.driver_sql(
+    _INSERT_EXPOSURE.format(lock=" FOR KEY SHARE"), postgres=True
+)
 
 
 def experiments(session: Session, environment_id: int, window: Window) -> Page[Experiment]:
@@ -97,12 +105,13 @@ def insert_exposure(
     postgres: bool,
 ) -> bool:
     """Record that `identifier` was served `variant` on a raw driver cursor, in the caller's
-    transaction; True only when this is the first time (one statement, no read before it)."""
+    transaction; True only when this is the first time (one statement, no read before it).
+    False, and nothing recorded, when the experiment no longer exists."""
     if postgres:
-        cursor.execute(_POSTGRES_INSERT_EXPOSURE, (experiment_id, identifier, variant, at))
+        cursor.execute(_POSTGRES_INSERT_EXPOSURE, (identifier, variant, at, experiment_id))
     else:
         stamp = sqlite_timestamp(at)
-        cursor.execute(_SQLITE_INSERT_EXPOSURE, (experiment_id, identifier, variant, stamp))
+        cursor.execute(_SQLITE_INSERT_EXPOSURE, (identifier, variant, stamp, experiment_id))
     return cursor.fetchone() is not None
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
+from ensign.storage.faults import flush
 from ensign.storage.models import (
     Feature,
     FeatureState,
@@ -214,3 +215,27 @@ def add_segment(session: Session, project_id: int, name: str, rules: list[Any], 
     session.add(segment)
     session.flush()
     return segment
+
+
+def add_feature_state(session: Session, state: FeatureState) -> FeatureState:
+    """Add a state; a second state in the same scope is a `Conflict` on `feature`."""
+    session.add(state)
+    flush(session, conflict="This feature already has a state here.", field="feature")
+    return state
+
+
+def feature_of_state(session: Session, state: FeatureState) -> Feature:
+    feature = session.get(Feature, state.feature_id)
+    if feature is None:  # the foreign key makes this unreachable
+        raise LookupError(f"feature {state.feature_id} of state {state.id} is gone")
+    return feature
+
+
+def delete_feature_state(session: Session, state: FeatureState) -> None:
+    session.delete(state)
+    session.flush()
+
+
+def save(session: Session) -> None:
+    """Write what the unit changed on loaded rows so far (ids, defaults, cascades)."""
+    session.flush()

@@ -23,6 +23,7 @@ from ensign.storage.base import utcnow
 from ensign.storage.db import Database
 from ensign.storage.group_commit import GroupCommitter
 from ensign.storage.identity_pool import IdentityStorePool
+from ensign.storage.unit_of_work import Units
 
 T = TypeVar("T")
 
@@ -43,6 +44,11 @@ class AppState:
     # (`resend_after_hours`); tests of time pass a clock they can set.
     clock: Callable[[], dt.datetime] = utcnow
     _committer: GroupCommitter | None = field(default=None, init=False, repr=False)
+    # Every admin and dashboard use case runs in one of these (see `storage.unit_of_work`).
+    units: Units = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.units = Units(self.db, after_commit=self.cache.check_now)
 
     @property
     def sdk_limits(self) -> Limits:

@@ -130,11 +130,16 @@ def update_experiment(
     experiment = _experiment_in(session, env, experiment_id)
     before = row_snapshot(experiment)
     given = data.given
+    starting = "running" in given and data.running is True and not experiment.running
     if "name" in given and data.name is not None:
         experiment.name = data.name
     if "feature" in given and data.feature is not None:
         _check_feature(session, env, data.feature)
         experiment.feature_id = data.feature
+    elif starting:
+        # A start is checked as a create is: the feature may have lost its variants while
+        # the experiment was stopped.
+        _check_feature(session, env, experiment.feature_id)
     if "segment" in given:
         if data.segment is not None:
             _check_segment(session, env, data.segment)

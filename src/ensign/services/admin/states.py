@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue, encode_flag_value, flag_value_from_text
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
-from ensign.storage.faults import flush
 from ensign.storage.models import (
     Environment,
     Feature,
@@ -29,6 +29,7 @@ from ensign.storage.models import (
     utcnow,
 )
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 ALLOCATIONS_FIELD = "multivariate_feature_state_values"
 
@@ -130,15 +131,14 @@ def new_feature_state(
         value_text=value_text,
         uuid=str(uuid.uuid4()),
     )
-    session.add(state)
-    flush(session, conflict="This feature already has a state here.", field="feature")
+    feature_store.add_feature_state(session, state)
     seed = feature_store.hashing_seed_for(session, environment_id, feature.id, scope)
     if seed is None:
         seed = state.id
         feature_store.remember_hashing_seed(session, environment_id, feature.id, scope, seed)
     state.hash_seed = seed
     _set_allocations(state, allocations)
-    session.flush()
+    feature_store.save(session)
     return state
 
 
@@ -158,9 +158,8 @@ def add_default_state(session: Session, environment_id: int, feature: Feature) -
     )
 
 
-def apply_changes(session: Session, state: FeatureState, changes: StateChanges) -> None:
-    feature = session.get(Feature, state.feature_id)
-    assert feature is not None
+def apply_state_changes(session: Session, state: FeatureState, changes: StateChanges) -> None:
+    feature = feature_store.feature_of_state(session, state)
     if changes.enabled is not None:
         state.enabled = changes.enabled
     if changes.set_value:
@@ -169,12 +168,11 @@ def apply_changes(session: Session, state: FeatureState, changes: StateChanges) 
         check_allocations(feature, changes.allocations)
         _set_allocations(state, changes.allocations)
     state.updated_at = utcnow()
-    session.flush()
+    feature_store.save(session)
 
 
 def describe(session: Session, state: FeatureState) -> str:
-    feature = session.get(Feature, state.feature_id)
-    name = feature.name if feature is not None else str(state.feature_id)
+    name = feature_store.feature_of_state(session, state).name
     if state.segment_id is not None:
         return f"segment override of {name!r} (segment {state.segment_id})"
     if state.identity_id is not None:
@@ -236,72 +234,76 @@ def get_feature_state(session: Session, principal: AdminPrincipal, state_id: int
 
 
 def update_feature_state(
-    session: Session, principal: AdminPrincipal, state_id: int, changes: StateChanges
+    unit: UnitOfWork, principal: AdminPrincipal, state_id: int, changes: StateChanges
 ) -> FeatureState:
     """Edit any feature state (default or override) of the caller's organisation."""
-    state, environment = access.feature_state_for(session, principal, state_id)
-    return _update(session, principal, state, environment, changes)
+    state, environment = access.feature_state_for(unit.session, principal, state_id)
+    return _update(unit, principal, state, environment, changes)
 
 
 def update_environment_state(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     api_key: str,
     state_id: int,
     changes: StateChanges,
 ) -> FeatureState:
-    state = get_environment_state(session, principal, api_key, state_id)
-    environment = session.get(Environment, state.environment_id)
-    assert environment is not None
-    return _update(session, principal, state, environment, changes)
+    state = get_environment_state(unit.session, principal, api_key, state_id)
+    environment = access.environment_by_id(unit.session, principal, state.environment_id)
+    return _update(unit, principal, state, environment, changes)
 
 
 def _update(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     state: FeatureState,
     environment: Environment,
     changes: StateChanges,
 ) -> FeatureState:
     before = state_snapshot(state)
-    apply_changes(session, state, changes)
-    touch_environments(session, environment_ids=[environment.id])
-    audit.record(
-        session,
+    apply_state_changes(unit.session, state, changes)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.UPDATED,
-        resource_type="feature_state",
-        resource_id=state.id,
-        log=f"Flag state updated: {describe(session, state)} in {environment.name!r}",
-        before=before,
-        after=state_snapshot(state),
-        project_id=environment.project_id,
-        environment_id=environment.id,
+        [
+            Change(
+                resource_type="feature_state",
+                resource_id=state.id,
+                action=change_path.UPDATED,
+                log=f"Flag state updated: {describe(unit.session, state)} in {environment.name!r}",
+                project_id=environment.project_id,
+                environment_ids=(environment.id,),
+                before=before,
+                after=state_snapshot(state),
+            )
+        ],
     )
     return state
 
 
-def delete_feature_state(session: Session, principal: AdminPrincipal, state_id: int) -> None:
+def delete_feature_state(unit: UnitOfWork, principal: AdminPrincipal, state_id: int) -> None:
     """Delete an override. An environment default exists as long as its feature does."""
-    state, environment = access.feature_state_for(session, principal, state_id)
+    state, environment = access.feature_state_for(unit.session, principal, state_id)
     if state.scope == "":
         raise InvalidInput(
             "An environment's default feature state cannot be deleted; delete the feature.",
             field="id",
         )
     before = state_snapshot(state)
-    log = f"Override deleted: {describe(session, state)} in {environment.name!r}"
-    session.delete(state)
-    session.flush()
-    touch_environments(session, environment_ids=[environment.id])
-    audit.record(
-        session,
+    log = f"Override deleted: {describe(unit.session, state)} in {environment.name!r}"
+    feature_store.delete_feature_state(unit.session, state)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
-        resource_type="feature_state",
-        resource_id=state_id,
-        log=log,
-        before=before,
-        project_id=environment.project_id,
-        environment_id=environment.id,
+        [
+            Change(
+                resource_type="feature_state",
+                resource_id=state_id,
+                action=change_path.DELETED,
+                log=log,
+                project_id=environment.project_id,
+                environment_ids=(environment.id,),
+                before=before,
+            )
+        ],
     )

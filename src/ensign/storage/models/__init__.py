@@ -4,6 +4,7 @@ Alembic migration in `migrations/versions`."""
 
 from ensign.storage.base import Base, OutboxId, UTCDateTime, utcnow
 from ensign.storage.models.audit import AuditLog
+from ensign.storage.models.changes import ChangeRecord
 from ensign.storage.models.cohorts import (
     Cohort,
     CohortMember,
@@ -44,6 +45,7 @@ __all__ = [
     "AdminApiKey",
     "AuditLog",
     "Base",
+    "ChangeRecord",
     "Cohort",
     "CohortMember",
     "CohortSyncKey",

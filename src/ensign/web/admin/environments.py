@@ -237,8 +237,8 @@ def update_feature_state(
     api_key: str, state_id: int, body: StateUpdate, state: State, principal: Admin
 ) -> dict[str, Any]:
     changes = state_changes(state, body)
-    with state.write() as session:
-        row = states.update_environment_state(session, principal, api_key, state_id, changes)
+    with state.units.write() as unit:
+        row = states.update_environment_state(unit, principal, api_key, state_id, changes)
         return render.feature_state(row)
 
 

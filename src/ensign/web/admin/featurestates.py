@@ -69,8 +69,8 @@ def update_feature_state(
     state_id: int, body: StateUpdate, state: State, principal: Admin
 ) -> dict[str, Any]:
     changes = state_changes(state, body)
-    with state.write() as session:
-        row = states.update_feature_state(session, principal, state_id, changes)
+    with state.units.write() as unit:
+        row = states.update_feature_state(unit, principal, state_id, changes)
         return render.feature_state(row)
 
 
@@ -82,6 +82,6 @@ def update_feature_state(
     summary="Delete an override",
 )
 def delete_feature_state(state_id: int, state: State, principal: Admin) -> Response:
-    with state.write() as session:
-        states.delete_feature_state(session, principal, state_id)
+    with state.units.write() as unit:
+        states.delete_feature_state(unit, principal, state_id)
     return no_content()

@@ -176,9 +176,9 @@ def update_override(
     principal: Admin,
 ) -> dict[str, Any]:
     changes = state_changes(state, body)
-    with state.write() as session:
-        overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
-        row = states.update_feature_state(session, principal, state_id, changes)
+    with state.units.write() as unit:
+        overrides.get_identity_override(unit.session, principal, api_key, identity_id, state_id)
+        row = states.update_feature_state(unit, principal, state_id, changes)
         return render.feature_state(row)
 
 
@@ -192,7 +192,7 @@ def update_override(
 def delete_override(
     api_key: str, identity_id: int, state_id: int, state: State, principal: Admin
 ) -> Response:
-    with state.write() as session:
-        overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
-        states.delete_feature_state(session, principal, state_id)
+    with state.units.write() as unit:
+        overrides.get_identity_override(unit.session, principal, api_key, identity_id, state_id)
+        states.delete_feature_state(unit, principal, state_id)
     return no_content()

@@ -112,11 +112,11 @@ def update_state(env_id: int, feature_id: int, dash: DashContext) -> Response:
         errors.set("weights", "The variants' weights add up to more than 100%.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                state = default_state(session, dash.user, env, feature_id)
+            with dash.state.units.write() as unit:
+                env = nav.environment(unit.session, dash.user, env_id)
+                state = default_state(unit.session, dash.user, env, feature_id)
                 states.update_environment_state(
-                    session,
+                    unit,
                     dash.user,
                     env.api_key,
                     state.id,

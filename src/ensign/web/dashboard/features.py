@@ -122,7 +122,9 @@ def create_feature(env_id: int, dash: DashContext) -> Response:
                 state = states.list_environment_states(
                     session, dash.user, env.api_key, nav.ALL, feature_id=feature.id
                 ).items[0]
-                states.apply_changes(session, state, StateChanges(value=value, set_value=True))
+                states.apply_state_changes(
+                    session, state, StateChanges(value=value, set_value=True)
+                )
         except EnsignError as error:
             errors.add(error, "name")
     if errors:
@@ -134,11 +136,11 @@ def create_feature(env_id: int, dash: DashContext) -> Response:
 @router.post("/environments/{env_id}/features/{feature_id}/toggle")
 def toggle_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
     enabled = dash.value("enabled") == "true"
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        state = default_state(session, dash.user, env, feature_id)
+    with dash.state.units.write() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        state = default_state(unit.session, dash.user, env, feature_id)
         states.update_environment_state(
-            session, dash.user, env.api_key, state.id, StateChanges(enabled=enabled)
+            unit, dash.user, env.api_key, state.id, StateChanges(enabled=enabled)
         )
     if not is_htmx(dash.request):
         return redirect(f"/environments/{env_id}/features")

@@ -214,9 +214,9 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
     )
     if errors:
         return _identity_page(dash, env_id, identity_id, errors)
-    with dash.state.write() as session:
+    with dash.state.units.write() as unit:
         states.update_feature_state(
-            session,
+            unit,
             dash.user,
             state_id,
             StateChanges(
@@ -232,8 +232,8 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
 @router.post("/environments/{env_id}/identities/{identity_id}/overrides/{state_id}/delete")
 def delete_override(env_id: int, identity_id: int, state_id: int, dash: DashContext) -> Response:
     _check_override(dash, env_id, identity_id, state_id)
-    with dash.state.write() as session:
-        states.delete_feature_state(session, dash.user, state_id)
+    with dash.state.units.write() as unit:
+        states.delete_feature_state(unit, dash.user, state_id)
     dash.flash("Identity override removed.")
     return redirect(f"/environments/{env_id}/identities/{identity_id}")
 

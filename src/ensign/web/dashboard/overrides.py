@@ -66,10 +66,10 @@ def update_segment_override(
         max_bytes=dash.state.settings.max_flag_value_bytes,
     )
     if not errors:
-        with dash.state.write() as session:
-            _override(session, dash.user, env_id, feature_id, state_id)
+        with dash.state.units.write() as unit:
+            _override(unit.session, dash.user, env_id, feature_id, state_id)
             states.update_feature_state(
-                session,
+                unit,
                 dash.user,
                 state_id,
                 StateChanges(
@@ -98,9 +98,9 @@ def _override(
 def delete_segment_override(
     env_id: int, feature_id: int, state_id: int, dash: DashContext
 ) -> Response:
-    with dash.state.write() as session:
-        _override(session, dash.user, env_id, feature_id, state_id)
-        states.delete_feature_state(session, dash.user, state_id)
+    with dash.state.units.write() as unit:
+        _override(unit.session, dash.user, env_id, feature_id, state_id)
+        states.delete_feature_state(unit, dash.user, state_id)
     dash.flash("Segment override removed.")
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 

@@ -110,17 +110,22 @@ def _not_modified(if_none_match: str, etag: str) -> bool:
 async def evaluate_flags(request: Request) -> Response:
     snapshot, is_server = await _environment(request)
     context = await _context(request, is_server=is_server)
-    etag = ofrep.bulk_etag(snapshot, context)
-    headers = {"ETag": etag}
-    if _not_modified(request.headers.get("if-none-match", ""), etag):
-        # Before evaluating: a provider revalidating its cache records nothing again.
-        return Response(status_code=304, headers=headers)
+    if_none_match = request.headers.get("if-none-match", "")
     state = get_state(request)
-    result = await state.run_identity_work(
-        lambda: ofrep.evaluate_context(state.identities, snapshot, context, feature=None)
+    answer = await state.run_identity_work(
+        lambda: ofrep.bulk_answer(
+            state.identities,
+            snapshot,
+            context,
+            held=lambda etag: _not_modified(if_none_match, etag),
+        )
     )
+    headers = {"ETag": answer.etag}
+    if answer.resolutions is None:
+        # A provider revalidating its cache: nothing was recorded again either.
+        return Response(status_code=304, headers=headers)
     flags = []
-    for item in ofrep.bulk_resolutions(snapshot, context, result):
+    for item in answer.resolutions:
         if isinstance(item, Resolution):
             flags.append(_success(item))
         else:
@@ -144,5 +149,7 @@ async def evaluate_flags(request: Request) -> Response:
     return _json(body, headers=headers)
 
 
-routes.append(Route(PREFIX + "/evaluate/flags/{key}", evaluate_flag, methods=["POST"]))
+# `path`: a flag key may hold "/" (the admin API accepts any name), which arrives decoded
+# from "%2F" or as it is; either way the rest of the path is the key.
+routes.append(Route(PREFIX + "/evaluate/flags/{key:path}", evaluate_flag, methods=["POST"]))
 routes.append(Route(PREFIX + "/evaluate/flags", evaluate_flags, methods=["POST"]))
