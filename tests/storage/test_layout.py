@@ -33,7 +33,6 @@ NOT_YET_MOVED: set[str] = {
     "ensign/services/cohorts.py",
     "ensign/services/import_writer.py",
     "ensign/services/importing.py",
-    "ensign/services/integrations.py",
     "ensign/services/keys.py",
     "ensign/web/dashboard/cohorts.py",
     "ensign/web/dashboard/core.py",

@@ -70,4 +70,9 @@ class Units:
     def read(self) -> Iterator[UnitOfWork]:
         """A unit that only reads: it never takes the writers' lock and commits nothing."""
         with self.db.read_session() as session:
-            yield UnitOfWork(session, writable=False)
+            try:
+                yield UnitOfWork(session, writable=False)
+            finally:
+                # What was loaded stays readable after the unit ends (detached, not expired
+                # by the rollback): pages render it, tests read their context.
+                session.expunge_all()

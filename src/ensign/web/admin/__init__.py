@@ -14,6 +14,7 @@ from ensign.web.admin import (
     featurestates,
     identities,
     imports,
+    integrations,
     organisations,
     projects,
     segments,
@@ -32,5 +33,6 @@ for _module in (
     identities,
     featurestates,
     audit,
+    integrations,
 ):
     router.include_router(_module.router)
