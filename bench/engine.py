@@ -90,6 +90,17 @@ def _comparable(result: dict[str, Any]) -> dict[str, Any]:
     return {"flags": flags, "segments": result["segments"]}
 
 
+def _outcome_flags(outcome: Any) -> list[tuple[Any, ...]]:
+    return [(f.name, f.enabled, f.value, f.variant, f.reason) for f in outcome.flags]
+
+
+def _reference_flags(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (f["name"], f["enabled"], f["value"], f["variant"], f["reason"])
+        for _, f in sorted(result["flags"].items())
+    ]
+
+
 def _time(evaluate: Any, identities: list[dict[str, Any]]) -> float:
     gc.collect()
     started = time.perf_counter()
@@ -122,8 +133,14 @@ def main() -> None:
     # collector's full passes slow down whichever engine happened to run second.
     reference_seconds = _time(reference, identities)
     our_seconds = _time(compiled.evaluate_identity, identities)
+    # The server's path: structured outcomes, with flag-engine 11's reasons as they are.
+    outcome_seconds = _time(compiled.resolve_identity, identities)
     agreeing = sum(
         _comparable(compiled.evaluate_identity(identity)) == _comparable(reference(identity))
+        for identity in identities
+    )
+    outcomes_agreeing = sum(
+        _outcome_flags(compiled.resolve_identity(identity)) == _reference_flags(reference(identity))
         for identity in identities
     )
     engine_version = importlib.metadata.version("flagsmith-flag-engine")
@@ -134,12 +151,14 @@ def main() -> None:
     print(f"identities:            {count}")
     print(f"reference (SDK mapper + flag-engine {engine_version}): {reference_us:8.1f} µs/identity")
     print(f"ensign compiled:       {our_us:8.1f} µs/identity")
+    print(f"ensign outcomes:       {outcome_seconds / count * 1e6:8.1f} µs/identity (server path)")
     print(f"speed-up:              {reference_us / our_us:8.1f}x")
     print(
         f"compiled env memory:   {peak_bytes / 1024:8.1f} KiB peak while compiling, "
         f"{retained_bytes / 1024:.1f} KiB retained (tracemalloc; context not counted)"
     )
     print(f"agreement:             {agreeing}/{count} identities (STATIC read as DEFAULT)")
+    print(f"outcomes agreement:    {outcomes_agreeing}/{count} identities (reasons as they are)")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flagsmith import Flagsmith
 from openfeature import api as openfeature_api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature_flagsmith.provider import FlagsmithProvider
 
+from ensign.services.demo import demo_document
 from tests.conftest import ServerProcess, shared_path
 from tests.documents import feature_state, standard_document
 
@@ -36,9 +38,8 @@ def ensign_import(database_url: str, path: Path) -> dict[str, Any]:
     return keys
 
 
-@pytest.fixture
-def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
-    doc = standard_document(
+def _standard_with_override() -> dict[str, Any]:
+    return standard_document(
         identity_overrides=[
             {
                 "identifier": "vip",
@@ -46,6 +47,11 @@ def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
             }
         ]
     )
+
+
+@pytest.fixture
+def keys(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    doc = _standard_with_override()
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc))
     return ensign_import(database_url, path)
@@ -119,6 +125,37 @@ def test_sdk__local_evaluation__same_answers_as_remote(remote: Flagsmith, local:
                 name,
             )
     assert local.get_identity_flags("vip").get_feature_value("banner") == "vip banner"
+
+
+@pytest.mark.parametrize("document", [_standard_with_override, demo_document])
+def test_environment_flags__reasons__same_as_sdk_local_environment_flags(
+    database_url: str, server: ServerProcess, tmp_path: Path, document: Any
+) -> None:
+    # Given: a document whose segments and identity override target some features
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(document()))
+    keys = ensign_import(database_url, path)
+    local = Flagsmith(
+        environment_key=keys["server_key"],
+        api_url=server.api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+    )
+    try:
+        expected = {f.feature_name: f.reason for f in local.get_environment_flags().all_flags()}
+    finally:
+        local.environment_data_polling_manager_thread.stop()
+    # When: the environment flags are asked of the server, whole and one by one
+    headers = {"X-Environment-Key": keys["server_key"]}
+    with httpx.Client(base_url=server.api_url, headers=headers) as http:
+        listed = {f["feature"]["name"]: f["reason"] for f in http.get("flags/").json()}
+        single = {
+            name: http.get("flags/", params={"feature": name}).json()["reason"] for name in expected
+        }
+    # Then
+    assert listed == expected
+    assert single == expected
+    assert set(expected.values()) == {"STATIC"}
 
 
 def test_openfeature_provider__remote__resolves_values(remote: Flagsmith) -> None:
@@ -205,8 +242,17 @@ def test_sdk__remote_and_local_agree__500_identities_on_large_document(
                             (lo.enabled, lo.value, lo.reason),
                         )
                     )
+        # Environment flags too (the client key's: server-only features are left out).
+        local_environment = {
+            f.feature_name: f.reason for f in local.get_environment_flags().all_flags()
+        }
+        remote_environment = {
+            f.feature_name: f.reason for f in remote.get_environment_flags().all_flags()
+        }
         local.environment_data_polling_manager_thread.stop()
         assert disagreements == []
+        assert remote_environment
+        assert remote_environment == {n: local_environment[n] for n in remote_environment}
         # The comparison means something only if many identities hit segment overrides.
         assert segment_hits > 100
     finally:

@@ -65,8 +65,9 @@ def test_flags__list__exact_flag_objects_sorted_by_name(client: TestClient, env:
     assert by_name(flags)["zero"]["feature_state_value"] == 0
     assert by_name(flags)["limit"]["feature_state_value"] == 10
     assert "variant" not in banner
-    # As the official SDK's local evaluation says it: a segment overrides banner, nothing limit.
-    assert banner["reason"] == "DEFAULT" and by_name(flags)["limit"]["reason"] == "STATIC"
+    # As the official SDK's local `get_environment_flags` says it: it evaluates no segment, so
+    # banner, which a segment overrides, is STATIC as limit is.
+    assert banner["reason"] == "STATIC" and by_name(flags)["limit"]["reason"] == "STATIC"
 
 
 def test_flags__updated_at_header__epoch_float(client: TestClient, env: Env) -> None:

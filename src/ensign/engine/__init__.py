@@ -7,13 +7,27 @@ from ensign.engine.compiled import CompiledEnvironment, compile_environment, eva
 from ensign.engine.context import EvaluationContext, EvaluationResult, FlagResult
 from ensign.engine.errors import EngineError
 from ensign.engine.hashing import hash_pct
+from ensign.engine.outcomes import (
+    FlagOutcome,
+    IdentityOverride,
+    MatchedSegment,
+    Outcome,
+    OverrideSource,
+    ReasonKind,
+)
 
 __all__ = [
     "CompiledEnvironment",
     "EngineError",
     "EvaluationContext",
     "EvaluationResult",
+    "FlagOutcome",
     "FlagResult",
+    "IdentityOverride",
+    "MatchedSegment",
+    "Outcome",
+    "OverrideSource",
+    "ReasonKind",
     "compile_environment",
     "evaluate",
     "hash_pct",

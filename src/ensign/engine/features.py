@@ -1,8 +1,9 @@
 """Features and segment overrides, compiled into ready-made flag results.
 
 Variants are sorted into cumulative buckets once, and every result a feature context can give
-(plain, control, or one per variant) is built once with its reason; evaluating then only
-hashes, picks a template and copies it.
+(plain, control, or one per variant) is built once with its reason, both as the conformance
+API's dict and as a :class:`~ensign.engine.outcomes.FlagOutcome`; evaluating then only hashes
+and picks a template (copying it, for the dicts).
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,13 @@ from typing import Any
 from ensign.engine.context import FlagResult
 from ensign.engine.errors import EngineError
 from ensign.engine.hashing import hash_pct_pair
+from ensign.engine.outcomes import (
+    STATE_ID_METADATA_KEY,
+    FlagOutcome,
+    OverrideSource,
+    ReasonKind,
+    wire_reason,
+)
 
 DEFAULT_REASON = "DEFAULT"
 CONTROL_VARIANT = "control"
@@ -23,14 +31,15 @@ class Bucket:
     start: float
     limit: float
     result: FlagResult
+    outcome: FlagOutcome
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledFeature:
     """A feature context (default or override) with the reason it reports when used.
 
-    The result templates are never handed out: callers get shallow copies, so only nested
-    ``metadata`` and values are shared.
+    The dict templates are never handed out: callers get shallow copies, so only nested
+    ``metadata`` and values are shared. The outcomes are immutable and handed out as they are.
     """
 
     name: str
@@ -38,6 +47,8 @@ class CompiledFeature:
     plain: FlagResult
     control: FlagResult
     buckets: tuple[Bucket, ...]
+    plain_outcome: FlagOutcome
+    control_outcome: FlagOutcome
 
     def flag(self, identity_key: str | None) -> FlagResult:
         """The flag result for an identity key (``None`` without an identity)."""
@@ -49,9 +60,31 @@ class CompiledFeature:
                 return bucket.result.copy()
         return self.control.copy()
 
+    def outcome(self, identity_key: str | None) -> FlagOutcome:
+        """The same choice as :meth:`flag`, as a structured outcome."""
+        if identity_key is None or not self.buckets:
+            return self.plain_outcome
+        pct = hash_pct_pair(self.key, identity_key)
+        for bucket in self.buckets:
+            if bucket.start <= pct < bucket.limit:
+                return bucket.outcome
+        return self.control_outcome
 
-def compile_feature(feature: Any, where: str, reason: str) -> CompiledFeature:
-    """Check a feature context's structure and compile it to report ``reason``."""
+
+def compile_feature(
+    feature: Any,
+    where: str,
+    *,
+    source: OverrideSource,
+    kind: ReasonKind,
+    segment: str | None = None,
+) -> CompiledFeature:
+    """Check a feature context's structure and compile it.
+
+    Unsplit outcomes report ``kind`` (STATIC or DEFAULT for a default, TARGETING_MATCH for a
+    segment override); the conformance dicts report engine 10.2's reasons, where every
+    default is DEFAULT.
+    """
     if not isinstance(feature, dict):
         raise EngineError(f"{where}: a feature must be an object")
     for field in ("name", "enabled"):
@@ -67,6 +100,25 @@ def compile_feature(feature: Any, where: str, reason: str) -> CompiledFeature:
     if variants and key is None:
         raise EngineError(f"{where}.key: required when the feature has variants")
     metadata = feature.get("metadata")
+    state_id = metadata.get(STATE_ID_METADATA_KEY) if isinstance(metadata, dict) else None
+    reason = wire_reason(kind, segment)
+    legacy_reason = DEFAULT_REASON if source is OverrideSource.DEFAULT else reason
+
+    def outcome(
+        value: Any, kind: ReasonKind, reason: str, variant: str | None, weight: float | None
+    ) -> FlagOutcome:
+        return FlagOutcome(
+            name=name,
+            enabled=feature["enabled"],
+            value=value,
+            kind=kind,
+            source=source,
+            segment=segment,
+            weight=weight,
+            variant=variant,
+            state_id=state_id,
+            reason=reason,
+        )
 
     def result(value: Any, reason: str, variant: str | None) -> FlagResult:
         built: FlagResult = {
@@ -85,16 +137,22 @@ def compile_feature(feature: Any, where: str, reason: str) -> CompiledFeature:
     for variant in _sorted_variants(variants, where):
         weight = variant["weight"]
         limit = start + weight
-        split = result(variant["value"], f"SPLIT; weight={weight}", variant.get("key"))
-        buckets.append(Bucket(start, limit, split))
+        split_reason = wire_reason(ReasonKind.SPLIT, weight=weight)
+        split = result(variant["value"], split_reason, variant.get("key"))
+        chosen = outcome(
+            variant["value"], ReasonKind.SPLIT, split_reason, variant.get("key"), weight
+        )
+        buckets.append(Bucket(start, limit, split, chosen))
         start = limit
     value = feature.get("value")
     return CompiledFeature(
         name=name,
         key="" if key is None else str(key),
-        plain=result(value, reason, None),
-        control=result(value, reason, CONTROL_VARIANT),
+        plain=result(value, legacy_reason, None),
+        control=result(value, legacy_reason, CONTROL_VARIANT),
         buckets=tuple(buckets),
+        plain_outcome=outcome(value, kind, reason, None, None),
+        control_outcome=outcome(value, kind, reason, CONTROL_VARIANT, None),
     )
 
 

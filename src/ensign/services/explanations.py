@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ensign.engine import evaluate
+from ensign.engine import OverrideSource, ReasonKind, evaluate
 from ensign.engine.mapping import document_to_context
 from ensign.services.documents import document_rule
 from ensign.services.flags import evaluate as evaluate_identity
@@ -47,27 +47,17 @@ def explain_identity_flags(
         [TraitOutput(None, key, value, False) for key, value in traits.items()],
     )
     served = evaluate_identity(snapshot, prepared, is_server=True)
-    reasons = snapshot.compiled.evaluate_identity(
-        {
-            "identifier": identifier,
-            "key": f"{snapshot.api_key}_{identifier}",
-            "traits": dict(traits),
-        }
-    )["flags"]
-    overridden = {o.feature_name for o in snapshot.identity_overrides.get(identity_id or -1, ())}
     explained = []
     for flag in served.served:
-        name = flag.name
-        reason = str(reasons[name]["reason"]) if name in reasons else "DEFAULT"
-        if name in overridden:
+        if flag.source is OverrideSource.IDENTITY:
             source, detail = IDENTITY_OVERRIDE, "set for this identity"
-        elif reason.startswith("TARGETING_MATCH"):
-            source, detail = SEGMENT, reason.partition("segment=")[2]
-        elif reason.startswith("SPLIT"):
+        elif flag.kind is ReasonKind.TARGETING_MATCH:
+            source, detail = SEGMENT, flag.segment or ""
+        elif flag.kind is ReasonKind.SPLIT:
             source, detail = SPLIT, f"variant {flag.variant or ''}".strip()
         else:
             source, detail = DEFAULT, "environment default"
-        explained.append(ExplainedFlag(name, flag.enabled, flag.value, source, detail))
+        explained.append(ExplainedFlag(flag.name, flag.enabled, flag.value, source, detail))
     return explained
 
 

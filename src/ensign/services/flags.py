@@ -11,30 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ensign.engine import FlagOutcome, MatchedSegment, OverrideSource, ReasonKind
 from ensign.errors import NotFound
 from ensign.services.identities import PreparedIdentity, TraitOutput
 from ensign.services.snapshots import ExperimentInfo, Snapshot
 
-# The SDKs map each identity override to a segment of this name (flag-engine 11).
-IDENTITY_OVERRIDE_REASON = "TARGETING_MATCH; segment=identity_overrides"
-
-
-def fallback_reason(snapshot: Snapshot, name: str) -> str:
-    """An environment default's reason, as flag-engine 11 says it: `DEFAULT` where a segment
-    (or an identity override the document carries) could have changed the flag, `STATIC`
-    where nothing could."""
-    return "DEFAULT" if name in snapshot.targeted_features else "STATIC"
-
 
 class ServedFlag(NamedTuple):
     """One flag as returned to the caller. (A named tuple: fifty are made per identify call,
-    and a frozen dataclass costs several times more.)"""
+    and a frozen dataclass costs several times more. It is also the key of the wire's
+    serialised-flag cache, so every field hashes as fast as text.)"""
 
     name: str
     enabled: bool
     value: Any
     # The feature state served: the identity's override, a segment's, or the default.
-    state_id: int
+    state_id: int | None
     # The identity whose override this is.
     identity_id: int | None
     # The segment override's state id, when a segment decided the flag.
@@ -42,8 +34,13 @@ class ServedFlag(NamedTuple):
     # The multivariate variant, for multivariate features.
     variant: str | None
     # Why: the string the official SDK's local evaluation (flag-engine 11) gives the same
-    # identity, so that remote and local evaluation report the same reason.
+    # identity, so that remote and local evaluation report the same reason. The engine
+    # composes it; the fields below say the same, for callers that need a part of it.
     reason: str
+    kind: ReasonKind
+    source: OverrideSource
+    # The segment whose override was served (`identity_overrides` for the identity's own).
+    segment: str | None
 
 
 class ExperimentOutcome(NamedTuple):
@@ -103,13 +100,12 @@ def find_flag(served: Sequence[ServedFlag], feature: str) -> ServedFlag:
 
 
 def environment_flags(snapshot: Snapshot, *, is_server: bool) -> list[ServedFlag]:
-    """The environment defaults: no segment is evaluated without an identity (§2.1)."""
+    """The environment defaults: no segment is evaluated without an identity (§2.1), so each
+    reason is STATIC, as the official SDK's local `get_environment_flags` says."""
     return [
-        ServedFlag(
-            name, enabled, value, state_id, None, None, None, fallback_reason(snapshot, name)
-        )
-        for name, state_id, enabled, value in snapshot.defaults
-        if snapshot.visible(name, enabled, is_server=is_server)
+        _served(flag, None, None)
+        for flag in snapshot.compiled.resolve_environment().flags
+        if snapshot.visible(flag.name, flag.enabled, is_server=is_server)
     ]
 
 
@@ -121,68 +117,75 @@ def environment_flag(snapshot: Snapshot, feature: str, *, is_server: bool) -> Se
 def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool) -> IdentifyResult:
     """Every flag the identity gets, as the SDK API returns them (contract §3.1, §5.7)."""
     identifier, identity_id, traits = prepared.identifier, prepared.identity_id, prepared.traits
-    result = snapshot.compiled.evaluate_identity(
+    outcome = snapshot.compiled.resolve_identity(
         {
             "identifier": identifier,
             "key": f"{snapshot.api_key}_{identifier}",
             "traits": {t.key: t.value for t in traits},
-        }
+        },
+        () if identity_id is None else snapshot.identity_overrides.get(identity_id, ()),
     )
-    evaluated = result["flags"]
-    overrides = {}
-    if identity_id is not None:
-        overrides = {o.feature_name: o for o in snapshot.identity_overrides.get(identity_id, ())}
     served = []
     experiments: dict[str, ExperimentOutcome] = {}
-    for name in sorted(evaluated):
-        flag = evaluated[name]
-        feature = snapshot.features[name]
-        override = overrides.get(name)
-        if override is not None:
-            enabled, value = override.enabled, override.value
-            variant = "control" if feature.type == "MULTIVARIATE" else None
-            state_id, segment_state = override.state_id, None
-            owner = identity_id
-            reason = IDENTITY_OVERRIDE_REASON
-        else:
-            enabled, value = flag["enabled"], flag["value"]
-            if feature.type != "MULTIVARIATE":
-                variant = None
-            elif flag["reason"].startswith("SPLIT"):
-                variant = flag["variant"]
-            else:
-                variant = "control"
-            state_id = flag["metadata"]["fs"]
-            segment_state = state_id if flag["reason"].startswith("TARGETING_MATCH") else None
-            owner = None
-            reason = flag["reason"]
-            if reason == "DEFAULT":
-                # Ensign's engine follows engine 10.2, which has no `STATIC`.
-                reason = fallback_reason(snapshot, name)
-        if not snapshot.visible(name, enabled, is_server=is_server):
+    for flag in outcome.flags:
+        name = flag.name
+        if not snapshot.visible(name, flag.enabled, is_server=is_server):
             continue
-        served.append(
-            ServedFlag(name, enabled, value, state_id, owner, segment_state, variant, reason)
-        )
+        multivariate = snapshot.features[name].type == "MULTIVARIATE"
+        served_flag = _served(flag, identity_id, multivariate)
+        served.append(served_flag)
         experiment = snapshot.experiments.get(name)
         if experiment is not None:
             experiments[name] = ExperimentOutcome(
                 experiment,
-                feature.type == "MULTIVARIATE"
-                and _in_experiment(experiment, result["segments"], override is not None, flag),
-                variant,
-                enabled,
+                multivariate and _in_experiment(experiment, outcome.segments, flag),
+                served_flag.variant,
+                flag.enabled,
             )
-    matched = result["segments"]
-    segments = tuple(s["name"] for s in matched) if matched else ()
+    segments = tuple(s.name for s in outcome.segments)
     return IdentifyResult(identifier, identity_id, served, traits, experiments, segments)
 
 
+def _served(flag: FlagOutcome, identity_id: int | None, multivariate: bool | None) -> ServedFlag:
+    """A flag as served; `multivariate` is None for environment flags, which carry no variant.
+
+    Flagsmith's variant differs from the engine's: a multivariate feature's flag is `control`
+    whenever no option was chosen (an override, or a state without options), and other
+    features have none."""
+    source = flag.source
+    if multivariate:
+        variant = flag.variant if flag.kind is ReasonKind.SPLIT else "control"
+    else:
+        variant = None
+    # `feature_segment` names the segment's state only when it served its plain value, as the
+    # reference does: a segment override's split reports the option, not the segment.
+    segment_state = (
+        flag.state_id
+        if source is OverrideSource.SEGMENT and flag.kind is ReasonKind.TARGETING_MATCH
+        else None
+    )
+    return ServedFlag(
+        flag.name,
+        flag.enabled,
+        flag.value,
+        flag.state_id,
+        identity_id if source is OverrideSource.IDENTITY else None,
+        segment_state,
+        variant,
+        flag.reason,
+        flag.kind,
+        source,
+        flag.segment,
+    )
+
+
 def _in_experiment(
-    experiment: ExperimentInfo, matched: list[Any], overridden: bool, flag: Any
+    experiment: ExperimentInfo, matched: tuple[MatchedSegment, ...], flag: FlagOutcome
 ) -> bool:
-    if overridden or flag["metadata"]["fs"] != experiment.default_state_id:
+    # Only the feature's own split puts an identity in it: not an identity's or a segment's
+    # override, nor a segment override's split.
+    if flag.source is not OverrideSource.DEFAULT:
         return False
     if experiment.segment_id is None:
         return True
-    return any(s.get("metadata", {}).get("id") == experiment.segment_id for s in matched)
+    return any(s.metadata.get("id") == experiment.segment_id for s in matched)

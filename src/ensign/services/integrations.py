@@ -44,7 +44,7 @@ class IntegrationInput:
     resend_after_hours: object = None
     exposures: bool | None = None
     events: bool | None = None
-    # The destination's own settings (`catalog.Schema.options`) given, by name.
+    # The destination's own settings (`Schema.options`) given, by name.
     options: dict[str, object] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
 

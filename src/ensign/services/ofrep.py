@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ensign.engine import ReasonKind
 from ensign.errors import InvalidInput, NotFound, TargetingKeyMissing, UnparsableInput
 from ensign.services import identify, identities
 from ensign.services.flags import (
@@ -173,11 +174,18 @@ def resolve(
     value: Any = flag.enabled
     if flag.enabled and flag.value is not None:
         value = _object_or_text(flag.value)
-    # "TARGETING_MATCH; segment=x" and "SPLIT; weight=w" keep their OpenFeature part.
-    reason = flag.reason.split(";", 1)[0] if flag.enabled else "DISABLED"
+    reason = _ofrep_reason(flag.kind) if flag.enabled else "DISABLED"
     variant = flag.variant or ("on" if flag.enabled else "off")
     feature_id = snapshot.features[flag.name].id
     return Resolution(flag.name, value, reason, variant, feature_id, experiment)
+
+
+def _ofrep_reason(kind: ReasonKind) -> str:
+    """The reason's OpenFeature part ("TARGETING_MATCH; segment=x" is TARGETING_MATCH), within
+    OFREP's enum: Flagsmith's DEFAULT (the environment default of a feature some segment
+    targets) is STATIC there, as the Flagsmith OpenFeature provider reports it; OpenFeature
+    keeps DEFAULT for the caller's code default."""
+    return ReasonKind.STATIC.value if kind is ReasonKind.DEFAULT else kind.value
 
 
 def _object_or_text(value: Any) -> Any:

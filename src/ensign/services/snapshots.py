@@ -8,7 +8,6 @@ a new one and swaps it in.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ensign.engine import CompiledEnvironment, compile_environment
+from ensign.engine import CompiledEnvironment, IdentityOverride, compile_environment
 from ensign.integrations.catalog import SCHEMAS
 from ensign.integrations.common import CHANGES, DEFAULTS, CommonSettings
 from ensign.services.documents import build_context, build_document, feature_type
@@ -39,14 +38,6 @@ class FeatureInfo:
     description: str | None
     initial_value: str | None
     default_enabled: bool
-
-
-@dataclass(frozen=True)
-class IdentityOverride:
-    feature_name: str
-    state_id: int
-    enabled: bool
-    value: Any
 
 
 @dataclass(frozen=True)
@@ -105,8 +96,6 @@ class Snapshot:
     identity_overrides: dict[int, list[IdentityOverride]]
     document: dict[str, Any]
     document_bytes: bytes
-    # (feature name, state id, enabled, value) of each default, sorted by name.
-    defaults: list[tuple[str, int, bool, Any]]
     # The enabled analytics integrations that identify calls record evaluations for.
     integrations: tuple[IntegrationTarget, ...] = ()
     # The running experiments by feature name.
@@ -126,21 +115,11 @@ class Snapshot:
         expires_at = self.server_keys[key]
         return expires_at is None or expires_at > utcnow()
 
-    @functools.cached_property
+    @property
     def targeted_features(self) -> frozenset[str]:
         """The features some rule could change: those a segment of the document overrides, and
         those of the identity overrides it carries (the SDKs evaluate these as segments)."""
-        names = {
-            state["feature"]["name"]
-            for segment in self.document["project"]["segments"]
-            for state in segment["feature_states"]
-        }
-        names.update(
-            state["feature"]["name"]
-            for identity in self.document["identity_overrides"]
-            for state in identity["identity_features"]
-        )
-        return frozenset(names)
+        return self.compiled.targeted_features
 
     def visible(self, name: str, enabled: bool, *, is_server: bool) -> bool:
         """The server-side filters: hide-disabled and server-key-only features (contract §2.1).
@@ -172,10 +151,21 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
     )
     document = build_document(rows)
     context = build_context(rows, document)
-    defaults = [
-        (name, f["metadata"]["fs"], f["enabled"], f["value"])
-        for name, f in sorted(context["features"].items())
-    ]
+    compiled = compile_environment(
+        context,
+        # The context leaves identity overrides out (they are applied per identity), but
+        # local evaluation sees those the document carries as segments.
+        identity_overridden=(
+            state["feature"]["name"]
+            for identity in document["identity_overrides"]
+            for state in identity["identity_features"]
+        ),
+    )
+    default_states = {
+        flag.name: flag.state_id
+        for flag in compiled.resolve_environment().flags
+        if flag.state_id is not None
+    }
     return Snapshot(
         environment_id=env.id,
         project_id=project.id,
@@ -191,13 +181,12 @@ def build_snapshot(rows: EnvironmentRows) -> Snapshot:
         server_keys={k.key: k.expires_at for k in rows.server_keys if k.active},
         features=features,
         feature_ids={f.id: f.name for f in rows.features},
-        compiled=compile_environment(context),
+        compiled=compiled,
         identity_overrides=identity_overrides,
         document=document,
         document_bytes=orjson.dumps(document),
-        defaults=defaults,
         integrations=integration_targets(rows.integrations, rows.features),
-        experiments=_experiments(rows, names, {d[0]: d[1] for d in defaults}),
+        experiments=_experiments(rows, names, default_states),
     )
 
 
@@ -265,10 +254,10 @@ def integration_targets(
 
 def _identity_override(state: FeatureState, name: str) -> IdentityOverride:
     return IdentityOverride(
-        feature_name=name,
-        state_id=state.id,
+        feature=name,
         enabled=state.enabled,
         value=decode_flag_value(state.value_type, state.value_text),
+        state_id=state.id,
     )
 
 

@@ -79,6 +79,49 @@ def tags_by_id(session: Session, project_id: int, ids: Sequence[int]) -> Sequenc
     ).all()
 
 
+def add_feature(session: Session, feature: Feature) -> Feature:
+    """Add a feature; a second of the same name in its project is a `Conflict` on `name`."""
+    session.add(feature)
+    save_feature(session)
+    return feature
+
+
+def save_feature(session: Session) -> None:
+    """Write a feature's edits; a name taken in its project is a `Conflict` on `name`."""
+    flush(session, conflict="name: a feature with this name already exists.", field="name")
+
+
+def delete_feature(session: Session, feature: Feature) -> None:
+    """Delete a feature with its options, states and tag links (the foreign keys cascade)."""
+    session.delete(feature)
+    session.flush()
+
+
+def delete_option(session: Session, feature: Feature, option: MultivariateOption) -> None:
+    """Delete a variant with its weights in every state, and forget what was loaded of them."""
+    feature.options.remove(option)
+    session.flush()
+    session.expire_all()
+
+
+def add_tag(session: Session, tag: Tag) -> Tag:
+    session.add(tag)
+    save_tag(session)
+    return tag
+
+
+def save_tag(session: Session) -> None:
+    """Write a tag's edits; a label taken in its project is a `Conflict` on `label`."""
+    flush(session, conflict="label: a tag with this label already exists.", field="label")
+
+
+def delete_tag(session: Session, tag: Tag) -> None:
+    """Delete a tag; features lose it, and what was loaded of them is forgotten."""
+    session.delete(tag)
+    session.flush()
+    session.expire_all()
+
+
 def tag_id_by_label(session: Session, project_id: int, label: str) -> int | None:
     found = session.scalar(select(Tag.id).where(Tag.project_id == project_id, Tag.label == label))
     return None if found is None else int(found)

@@ -68,11 +68,11 @@ class Units:
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
-        """A unit that only reads: it never takes the writers' lock and commits nothing."""
+        """A unit that only reads: it never takes the writers' lock and commits nothing. What
+        it loaded stays readable after the block (detached, not expired), so that pages can be
+        rendered from it."""
         with self.db.read_session() as session:
             try:
                 yield UnitOfWork(session, writable=False)
             finally:
-                # What was loaded stays readable after the unit ends (detached, not expired
-                # by the rollback): pages render it, tests read their context.
                 session.expunge_all()

@@ -8,15 +8,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import Conflict, InvalidInput
-from ensign.services.admin import access, audit, states
+from ensign.services import changes as change_path
+from ensign.services.admin import access, states
+from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue, decode_flag_value, encode_flag_value
 from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.faults import flush
 from ensign.storage.models import Feature, MultivariateOption, MultivariateStateValue, Tag
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 FEATURE_FIELDS = ("description", "initial_value", "default_enabled", "is_server_key_only")
 ALLOCATION_FIELD = "default_percentage_allocation"
@@ -78,8 +80,16 @@ def get_feature(
     )
 
 
+def get_environment_feature(
+    session: Session, principal: AdminPrincipal, environment_id: int, feature_id: int
+) -> Feature:
+    """A feature of the project of an environment given by id (as the dashboard names it)."""
+    environment = access.environment_by_id(session, principal, environment_id)
+    return get_feature(session, principal, environment.project_id, feature_id)
+
+
 def create_feature(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     *,
@@ -91,6 +101,7 @@ def create_feature(
     tag_ids: Sequence[int] = (),
 ) -> Feature:
     """Create a feature, and its default state in every environment of the project."""
+    session = unit.session
     project = access.project_for(session, principal, project_id)
     _check_name(session, project.id, name, feature_id=None)
     feature = Feature(
@@ -102,32 +113,70 @@ def create_feature(
         is_server_key_only=is_server_key_only,
     )
     feature.tags = _tags(session, project.id, tag_ids)
-    session.add(feature)
-    flush(session, conflict="name: a feature with this name already exists.", field="name")
+    feature_store.add_feature(session, feature)
     for environment_id in environment_store.environment_ids(session, project.id):
         states.add_default_state(session, environment_id, feature)
-    environment_store.touch_environments(session, project_id=project.id)
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.CREATED,
-        resource_type="feature",
-        resource_id=feature.id,
-        log=f"Feature created: {name}",
-        after=feature_snapshot(feature),
-        project_id=project.id,
+        [
+            Change(
+                resource_type="feature",
+                resource_id=feature.id,
+                action=change_path.CREATED,
+                log=f"Feature created: {name}",
+                project_id=project.id,
+                project_wide=True,
+                after=feature_snapshot(feature),
+            )
+        ],
     )
     return feature
 
 
+def create_feature_with_value(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    *,
+    name: str,
+    value: FlagValue,
+    initial_value: str | None,
+    description: str | None = None,
+    default_enabled: bool = False,
+    tag_ids: Sequence[int] = (),
+) -> Feature:
+    """Create a feature from an environment's page: new environments start from
+    `initial_value` (text), and this environment's default state serves `value` exactly as
+    typed (a number stays a number)."""
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    feature = create_feature(
+        unit,
+        principal,
+        environment.project_id,
+        name=name,
+        description=description,
+        initial_value=initial_value,
+        default_enabled=default_enabled,
+        tag_ids=tag_ids,
+    )
+    state = feature_store.feature_state_in_scope(unit.session, environment.id, feature.id, "")
+    if state is not None:
+        states.apply_state_changes(
+            unit.session, state, states.StateChanges(value=value, set_value=True)
+        )
+    return feature
+
+
 def update_feature(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     feature_id: int,
     changes: dict[str, Any],
 ) -> Feature:
     """Edit a feature. Its defaults apply to environments made later, as in the reference."""
+    session = unit.session
     feature = get_feature(session, principal, project_id, feature_id)
     before = feature_snapshot(feature)
     if "name" in changes:
@@ -138,40 +187,67 @@ def update_feature(
             setattr(feature, name, changes[name])
     if "tags" in changes:
         feature.tags = _tags(session, feature.project_id, changes["tags"])
-    flush(session, conflict="name: a feature with this name already exists.", field="name")
-    environment_store.touch_environments(session, project_id=feature.project_id)
-    audit.record(
-        session,
+    feature_store.save_feature(session)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.UPDATED,
-        resource_type="feature",
-        resource_id=feature.id,
-        log=f"Feature updated: {feature.name}",
-        before=before,
-        after=feature_snapshot(feature),
-        project_id=feature.project_id,
+        [
+            Change(
+                resource_type="feature",
+                resource_id=feature.id,
+                action=change_path.UPDATED,
+                log=f"Feature updated: {feature.name}",
+                project_id=feature.project_id,
+                project_wide=True,
+                before=before,
+                after=feature_snapshot(feature),
+            )
+        ],
     )
     return feature
 
 
+def update_feature_in_environment(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    changes: dict[str, Any],
+) -> Feature:
+    """`update_feature` for a feature of the environment's project."""
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    return update_feature(unit, principal, environment.project_id, feature_id, changes)
+
+
 def delete_feature(
-    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, project_id: int, feature_id: int
 ) -> None:
-    feature = get_feature(session, principal, project_id, feature_id)
+    feature = get_feature(unit.session, principal, project_id, feature_id)
     before = feature_snapshot(feature)
-    session.delete(feature)
-    session.flush()
-    environment_store.touch_environments(session, project_id=project_id)
-    audit.record(
-        session,
+    feature_store.delete_feature(unit.session, feature)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
-        resource_type="feature",
-        resource_id=feature_id,
-        log=f"Feature deleted: {before['name']}",
-        before=before,
-        project_id=project_id,
+        [
+            Change(
+                resource_type="feature",
+                resource_id=feature_id,
+                action=change_path.DELETED,
+                log=f"Feature deleted: {before['name']}",
+                project_id=project_id,
+                project_wide=True,
+                before=before,
+            )
+        ],
     )
+
+
+def delete_feature_in_environment(
+    unit: UnitOfWork, principal: AdminPrincipal, environment_id: int, feature_id: int
+) -> None:
+    """`delete_feature` for a feature of the environment's project."""
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    delete_feature(unit, principal, environment.project_id, feature_id)
 
 
 # --- multivariate options -------------------------------------------------------------------
@@ -199,8 +275,29 @@ def _check_option_defaults(feature: Feature) -> None:
         )
 
 
+def _option_change(
+    feature: Feature,
+    option_id: int,
+    action: str,
+    log: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> Change:
+    return Change(
+        resource_type="multivariate_option",
+        resource_id=option_id,
+        action=action,
+        log=log,
+        project_id=feature.project_id,
+        project_wide=True,
+        before=before,
+        after=after,
+    )
+
+
 def create_option(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     feature_id: int,
@@ -210,6 +307,7 @@ def create_option(
     default_percentage_allocation: float = 0.0,
 ) -> MultivariateOption:
     """Add a variant; every environment's default state gets it at its default allocation."""
+    session = unit.session
     feature = get_feature(session, principal, project_id, feature_id)
     if not 0 <= default_percentage_allocation <= 100:
         raise InvalidInput(
@@ -224,7 +322,7 @@ def create_option(
     )
     feature.options.append(option)
     _check_option_defaults(feature)
-    session.flush()
+    feature_store.save(session)
     for state in feature_store.default_states_of_feature(session, feature.id):
         total = sum(mv.percentage_allocation for mv in state.mv_values)
         if total + default_percentage_allocation > 100:
@@ -241,23 +339,43 @@ def create_option(
                 hash_id=option.id,
             )
         )
-    session.flush()
-    environment_store.touch_environments(session, project_id=feature.project_id)
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
-        resource_type="multivariate_option",
-        resource_id=option.id,
-        log=f"Multivariate option created for {feature.name!r}",
+    feature_store.save(session)
+    change = _option_change(
+        feature,
+        option.id,
+        change_path.CREATED,
+        f"Multivariate option created for {feature.name!r}",
         after=option_snapshot(option),
-        project_id=feature.project_id,
     )
+    change_path.apply(unit, principal, [change])
     return option
 
 
+def create_option_in_environment(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    *,
+    value: FlagValue,
+    key: str | None = None,
+    default_percentage_allocation: float = 0.0,
+) -> MultivariateOption:
+    """`create_option` for a feature of the environment's project."""
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    return create_option(
+        unit,
+        principal,
+        environment.project_id,
+        feature_id,
+        value=value,
+        key=key,
+        default_percentage_allocation=default_percentage_allocation,
+    )
+
+
 def update_option(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     feature_id: int,
@@ -265,6 +383,7 @@ def update_option(
     changes: dict[str, Any],
 ) -> MultivariateOption:
     """Edit a variant. A new default allocation applies to environments made later."""
+    session = unit.session
     feature = get_feature(session, principal, project_id, feature_id)
     option = access.option_for(session, feature, option_id)
     before = option_snapshot(option)
@@ -275,40 +394,44 @@ def update_option(
     if ALLOCATION_FIELD in changes:
         option.default_percentage_allocation = changes[ALLOCATION_FIELD]
         _check_option_defaults(feature)
-    session.flush()
-    environment_store.touch_environments(session, project_id=feature.project_id)
-    audit.record(
-        session,
-        principal,
-        action=audit.UPDATED,
-        resource_type="multivariate_option",
-        resource_id=option.id,
-        log=f"Multivariate option updated for {feature.name!r}",
+    feature_store.save(session)
+    change = _option_change(
+        feature,
+        option.id,
+        change_path.UPDATED,
+        f"Multivariate option updated for {feature.name!r}",
         before=before,
         after=option_snapshot(option),
-        project_id=feature.project_id,
     )
+    change_path.apply(unit, principal, [change])
     return option
 
 
 def delete_option(
-    session: Session, principal: AdminPrincipal, project_id: int, feature_id: int, option_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, project_id: int, feature_id: int, option_id: int
 ) -> None:
+    session = unit.session
     feature = get_feature(session, principal, project_id, feature_id)
     option = access.option_for(session, feature, option_id)
     before = option_snapshot(option)
-    feature_name = feature.name
-    feature.options.remove(option)
-    session.flush()
-    session.expire_all()
-    environment_store.touch_environments(session, project_id=feature.project_id)
-    audit.record(
-        session,
-        principal,
-        action=audit.DELETED,
-        resource_type="multivariate_option",
-        resource_id=option_id,
-        log=f"Multivariate option deleted from {feature_name!r}",
+    change = _option_change(
+        feature,
+        option_id,
+        change_path.DELETED,
+        f"Multivariate option deleted from {feature.name!r}",
         before=before,
-        project_id=project_id,
     )
+    feature_store.delete_option(session, feature, option)
+    change_path.apply(unit, principal, [change])
+
+
+def delete_option_in_environment(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    option_id: int,
+) -> None:
+    """`delete_option` for a feature of the environment's project."""
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    delete_option(unit, principal, environment.project_id, feature_id, option_id)

@@ -1,4 +1,8 @@
-"""Segment overrides (ordered by priority, 0 first) and identity overrides."""
+"""Segment overrides (ordered by priority, 0 first) and identity overrides.
+
+An override's environment is given by its client key (`str`, as the admin API's paths do) or
+by its id (`int`, as the dashboard's do).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,24 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ensign.errors import Conflict, InvalidInput, NotFound
-from ensign.services.admin import access, audit
+from ensign.errors import Conflict, EnsignError, InvalidInput, NotFound
+from ensign.services import changes as change_path
+from ensign.services.admin import access, states
 from ensign.services.admin.states import (
     Allocation,
+    StateChanges,
     check_allocations,
     describe,
     new_feature_state,
     state_snapshot,
 )
+from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import FlagValue
 from ensign.storage import features as feature_store
-from ensign.storage.environments import touch_environments
-from ensign.storage.models import Environment, FeatureState, Project
+from ensign.storage.models import Environment, FeatureState
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 PRIORITY_MAX = 2**31 - 1
 
@@ -32,10 +39,33 @@ class PriorityChange:
     priority: int
 
 
+def _environment_of(
+    session: Session, principal: AdminPrincipal, environment: int | str
+) -> Environment:
+    if isinstance(environment, int):
+        return access.environment_by_id(session, principal, environment)
+    return access.environment_for(session, principal, environment)
+
+
+def _created(state: FeatureState, environment: Environment, log: str) -> Change:
+    return Change(
+        resource_type="feature_state",
+        resource_id=state.id,
+        action=change_path.CREATED,
+        log=log,
+        project_id=environment.project_id,
+        environment_ids=(environment.id,),
+        after=state_snapshot(state),
+    )
+
+
+# --- segment overrides ----------------------------------------------------------------------
+
+
 def create_segment_override(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment_ref: int | str,
     feature_id: int,
     *,
     segment_id: int,
@@ -49,9 +79,9 @@ def create_segment_override(
     Without a priority the override comes last (max + 1); with one it is inserted there and
     the overrides at or after it move down one place.
     """
-    environment = access.environment_for(session, principal, api_key)
-    project = session.get(Project, environment.project_id)
-    assert project is not None
+    session = unit.session
+    environment = _environment_of(session, principal, environment_ref)
+    project = access.project_for(session, principal, environment.project_id)
     feature = access.feature_for(session, project, feature_id)
     try:
         segment = access.segment_for(session, project, segment_id)
@@ -84,18 +114,8 @@ def create_segment_override(
         segment_id=segment.id,
         priority=priority,
     )
-    touch_environments(session, environment_ids=[environment.id])
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
-        resource_type="feature_state",
-        resource_id=state.id,
-        log=f"Segment override created: {describe(session, state)} in {environment.name!r}",
-        after=state_snapshot(state),
-        project_id=project.id,
-        environment_id=environment.id,
-    )
+    log = f"Segment override created: {describe(session, state)} in {environment.name!r}"
+    change_path.apply(unit, principal, [_created(state, environment, log)])
     return state
 
 
@@ -117,11 +137,12 @@ def list_segment_overrides(
 
 
 def update_priorities(
-    session: Session, principal: AdminPrincipal, changes: Sequence[PriorityChange]
+    unit: UnitOfWork, principal: AdminPrincipal, changes: Sequence[PriorityChange]
 ) -> list[FeatureState]:
     """Reorder segment overrides; every id must be a segment override of the caller's."""
-    states: list[FeatureState] = []
-    touched: set[int] = set()
+    session = unit.session
+    found: list[FeatureState] = []
+    recorded: list[Change] = []
     for index, change in enumerate(changes):
         field = f"{index}.id"
         try:
@@ -134,24 +155,23 @@ def update_priorities(
             raise InvalidInput(f"{index}.priority: out of range.", field=f"{index}.priority")
         before = state_snapshot(state)
         state.priority = change.priority
-        session.flush()
-        touched.add(environment.id)
-        states.append(state)
-        audit.record(
-            session,
-            principal,
-            action=audit.UPDATED,
-            resource_type="feature_state",
-            resource_id=state.id,
-            log=f"Segment override priority set to {change.priority}: "
-            f"{describe(session, state)} in {environment.name!r}",
-            before=before,
-            after=state_snapshot(state),
-            project_id=environment.project_id,
-            environment_id=environment.id,
+        feature_store.save(session)
+        found.append(state)
+        recorded.append(
+            Change(
+                resource_type="feature_state",
+                resource_id=state.id,
+                action=change_path.UPDATED,
+                log=f"Segment override priority set to {change.priority}: "
+                f"{describe(session, state)} in {environment.name!r}",
+                project_id=environment.project_id,
+                environment_ids=(environment.id,),
+                before=before,
+                after=state_snapshot(state),
+            )
         )
-    touch_environments(session, environment_ids=sorted(touched))
-    return states
+    change_path.apply(unit, principal, recorded)
+    return found
 
 
 def _environment(session: Session, principal: AdminPrincipal, ref: str) -> Environment:
@@ -160,13 +180,68 @@ def _environment(session: Session, principal: AdminPrincipal, ref: str) -> Envir
     return access.environment_for(session, principal, ref)
 
 
+def segment_override_of(
+    session: Session, principal: AdminPrincipal, environment_id: int, feature_id: int, state_id: int
+) -> FeatureState:
+    """A segment override of this feature in this environment, as the dashboard names one."""
+    environment = access.environment_by_id(session, principal, environment_id)
+    state = states.get_feature_state(session, principal, state_id)
+    here = state.environment_id == environment.id and state.feature_id == feature_id
+    if not here or not state.segment_id:
+        raise EnsignError("Not a segment override of this feature here.")
+    return state
+
+
+def update_segment_override(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    state_id: int,
+    changes: StateChanges,
+) -> FeatureState:
+    segment_override_of(unit.session, principal, environment_id, feature_id, state_id)
+    return states.update_feature_state(unit, principal, state_id, changes)
+
+
+def delete_segment_override(
+    unit: UnitOfWork, principal: AdminPrincipal, environment_id: int, feature_id: int, state_id: int
+) -> None:
+    segment_override_of(unit.session, principal, environment_id, feature_id, state_id)
+    states.delete_feature_state(unit, principal, state_id)
+
+
+def move_segment_override(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    state_id: int,
+    direction: str,
+) -> None:
+    """Swap an override with its neighbour ("up" is earlier); priorities are renumbered
+    0, 1, 2… in order. At either end nothing moves."""
+    segment_override_of(unit.session, principal, environment_id, feature_id, state_id)
+    ordered = feature_store.segment_overrides_of(unit.session, environment_id, feature_id)
+    ids = [o.id for o in ordered]
+    index = ids.index(state_id)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(ids):
+        ids[index], ids[other] = ids[other], ids[index]
+        update_priorities(unit, principal, [PriorityChange(i, p) for p, i in enumerate(ids)])
+
+
 # --- identity overrides ---------------------------------------------------------------------
 
 
 def list_identity_overrides(
-    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int, window: Window
+    session: Session,
+    principal: AdminPrincipal,
+    environment_ref: int | str,
+    identity_id: int,
+    window: Window,
 ) -> Page[FeatureState]:
-    environment = access.environment_for(session, principal, api_key)
+    environment = _environment_of(session, principal, environment_ref)
     identity = access.identity_for(session, environment, identity_id)
     return feature_store.feature_states(
         session,
@@ -178,9 +253,13 @@ def list_identity_overrides(
 
 
 def get_identity_override(
-    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int, state_id: int
+    session: Session,
+    principal: AdminPrincipal,
+    environment_ref: int | str,
+    identity_id: int,
+    state_id: int,
 ) -> FeatureState:
-    environment = access.environment_for(session, principal, api_key)
+    environment = _environment_of(session, principal, environment_ref)
     identity = access.identity_for(session, environment, identity_id)
     state, _ = access.feature_state_for(session, principal, state_id)
     if state.identity_id != identity.id:
@@ -189,9 +268,9 @@ def get_identity_override(
 
 
 def create_identity_override(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment_ref: int | str,
     identity_id: int,
     *,
     feature_id: int,
@@ -199,7 +278,8 @@ def create_identity_override(
     value: FlagValue,
 ) -> FeatureState:
     """Override a feature for one identity; it wins over segments and the default."""
-    environment = access.environment_for(session, principal, api_key)
+    session = unit.session
+    environment = _environment_of(session, principal, environment_ref)
     identity = access.identity_for(session, environment, identity_id)
     feature = access.referenced_feature(session, environment.project_id, feature_id)
     scope = f"i{identity.id}"
@@ -214,17 +294,32 @@ def create_identity_override(
         value=value,
         identity_id=identity.id,
     )
-    touch_environments(session, environment_ids=[environment.id])
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
-        resource_type="feature_state",
-        resource_id=state.id,
-        log=f"Identity override created: {feature.name!r} for {identity.identifier!r} "
-        f"in {environment.name!r}",
-        after=state_snapshot(state),
-        project_id=environment.project_id,
-        environment_id=environment.id,
+    log = (
+        f"Identity override created: {feature.name!r} for {identity.identifier!r} "
+        f"in {environment.name!r}"
     )
+    change_path.apply(unit, principal, [_created(state, environment, log)])
     return state
+
+
+def update_identity_override(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_ref: int | str,
+    identity_id: int,
+    state_id: int,
+    changes: StateChanges,
+) -> FeatureState:
+    get_identity_override(unit.session, principal, environment_ref, identity_id, state_id)
+    return states.update_feature_state(unit, principal, state_id, changes)
+
+
+def delete_identity_override(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_ref: int | str,
+    identity_id: int,
+    state_id: int,
+) -> None:
+    get_identity_override(unit.session, principal, environment_ref, identity_id, state_id)
+    states.delete_feature_state(unit, principal, state_id)

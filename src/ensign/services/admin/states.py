@@ -233,6 +233,32 @@ def get_feature_state(session: Session, principal: AdminPrincipal, state_id: int
     return access.feature_state_for(session, principal, state_id)[0]
 
 
+def default_state(
+    session: Session, principal: AdminPrincipal, environment_id: int, feature_id: int
+) -> FeatureState:
+    """A feature's default state in an environment (given by id, as the dashboard does)."""
+    environment = access.environment_by_id(session, principal, environment_id)
+    project = access.project_for(session, principal, environment.project_id)
+    feature = access.feature_for(session, project, feature_id)
+    state = feature_store.feature_state_in_scope(session, environment.id, feature.id, "")
+    if state is None:  # every environment has one per feature; a fault if not
+        raise NotFound("Feature state not found.")
+    return state
+
+
+def update_default_state(
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment_id: int,
+    feature_id: int,
+    changes: StateChanges,
+) -> FeatureState:
+    """Edit a feature's default state in an environment given by id."""
+    state = default_state(unit.session, principal, environment_id, feature_id)
+    environment = access.environment_by_id(unit.session, principal, environment_id)
+    return _update(unit, principal, state, environment, changes)
+
+
 def update_feature_state(
     unit: UnitOfWork, principal: AdminPrincipal, state_id: int, changes: StateChanges
 ) -> FeatureState:

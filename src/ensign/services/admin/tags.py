@@ -7,13 +7,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import Conflict
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change, Reach
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.faults import flush
 from ensign.storage.models import Tag
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 
 def list_tags(
@@ -35,40 +37,42 @@ def _check_label(session: Session, project_id: int, label: str, *, tag_id: int |
 
 
 def create_tag(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     *,
     label: str,
     color: str | None = None,
 ) -> Tag:
+    session = unit.session
     project = access.project_for(session, principal, project_id)
     _check_label(session, project.id, label, tag_id=None)
     tag = Tag(project_id=project.id, label=label)
     if color is not None:
         tag.color = color
-    session.add(tag)
-    flush(session, conflict="label: a tag with this label already exists.", field="label")
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
+    feature_store.add_tag(session, tag)
+    change = Change(
         resource_type="tag",
         resource_id=tag.id,
+        action=change_path.CREATED,
         log=f"Tag created: {label}",
-        after=row_snapshot(tag),
         project_id=project.id,
+        after=row_snapshot(tag),
+        # A new tag labels no feature yet, so no integration's selection changes.
+        reach=Reach.AUDIT,
     )
+    change_path.apply(unit, principal, [change])
     return tag
 
 
 def update_tag(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     tag_id: int,
     changes: dict[str, Any],
 ) -> Tag:
+    session = unit.session
     tag = get_tag(session, principal, project_id, tag_id)
     before = row_snapshot(tag)
     if "label" in changes:
@@ -76,34 +80,37 @@ def update_tag(
         tag.label = changes["label"]
     if "color" in changes:
         tag.color = changes["color"]
-    flush(session, conflict="label: a tag with this label already exists.", field="label")
-    audit.record(
-        session,
-        principal,
-        action=audit.UPDATED,
+    feature_store.save_tag(session)
+    change = Change(
         resource_type="tag",
         resource_id=tag.id,
+        action=change_path.UPDATED,
         log=f"Tag updated: {tag.label}",
+        project_id=tag.project_id,
+        project_wide=True,
         before=before,
         after=row_snapshot(tag),
-        project_id=tag.project_id,
+        # Integrations select flags by tag label: the snapshots resolve that selection anew.
+        reach=Reach.SNAPSHOT,
     )
+    change_path.apply(unit, principal, [change])
     return tag
 
 
-def delete_tag(session: Session, principal: AdminPrincipal, project_id: int, tag_id: int) -> None:
+def delete_tag(unit: UnitOfWork, principal: AdminPrincipal, project_id: int, tag_id: int) -> None:
+    session = unit.session
     tag = get_tag(session, principal, project_id, tag_id)
     before = row_snapshot(tag)
-    session.delete(tag)
-    session.flush()
-    session.expire_all()
-    audit.record(
-        session,
-        principal,
-        action=audit.DELETED,
+    feature_store.delete_tag(session, tag)
+    change = Change(
         resource_type="tag",
         resource_id=tag_id,
+        action=change_path.DELETED,
         log=f"Tag deleted: {before['label']}",
-        before=before,
         project_id=project_id,
+        project_wide=True,
+        before=before,
+        # The features it labelled lose it, and with it an integration's selection.
+        reach=Reach.SNAPSHOT,
     )
+    change_path.apply(unit, principal, [change])

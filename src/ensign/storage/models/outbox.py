@@ -72,7 +72,7 @@ class RecordedEvaluation(Base):
     `OutboxDelivery` rows (one per integration) point here; the row is deleted with the last
     of them. `flags` is JSON text {feature name: value sent} (the value rule of
     `integrations.property_value` already applied), so delivery needs no per-flag work; for
-    destinations that record context (`catalog.Schema.record_context`) it is
+    destinations that record context (`integrations.schema.Schema.record_context`) it is
     {"traits", "flags": [{feature, enabled, value}], "segments"} instead.
     """
 

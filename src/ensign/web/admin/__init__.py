@@ -11,28 +11,37 @@ from ensign.web.admin import (
     events,
     experiment_results,
     experiments,
-    featurestates,
+    features,
     identities,
     imports,
     integrations,
     organisations,
+    overrides,
     projects,
     segments,
+    states,
+    tags,
 )
 
 router = APIRouter(prefix="/api/v1")
-for _module in (
-    imports,
-    organisations,
-    projects,
-    segments,
-    environments,
-    events,
-    experiments,
-    experiment_results,
-    identities,
-    featurestates,
-    audit,
-    integrations,
+# In the order the OpenAPI document lists them: overrides sit with what they override.
+for _routes in (
+    imports.router,
+    organisations.router,
+    projects.router,
+    features.router,
+    tags.router,
+    segments.router,
+    environments.router,
+    states.router,
+    overrides.environment_routes,
+    events.router,
+    experiments.router,
+    experiment_results.router,
+    identities.router,
+    overrides.identity_routes,
+    overrides.state_routes,
+    audit.router,
+    integrations.router,
 ):
-    router.include_router(_module.router)
+    router.include_router(_routes)

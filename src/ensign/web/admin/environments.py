@@ -1,5 +1,5 @@
-"""Environments (looked up by their client key), their server keys, default feature states,
-document and evaluation counts."""
+"""Environments (looked up by their client key), their server keys, document and evaluation
+counts. Their default feature states are in `states`."""
 
 from __future__ import annotations
 
@@ -7,47 +7,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from ensign.services.admin import environments, overrides, states
-from ensign.services.admin.states import Allocation, StateChanges
+from ensign.services.admin import environments
 from ensign.storage.models import utcnow
 from ensign.web.admin import render
-from ensign.web.admin.routing import Pages, admin_route, flag_value, no_content, paginated
+from ensign.web.admin.routing import Pages, admin_route, no_content, paginated
 from ensign.web.admin.schemas import (
-    AllocationIn,
     EnvironmentCreate,
     EnvironmentUpdate,
-    SegmentOverrideCreate,
     ServerKeyCreate,
     ServerKeyUpdate,
-    StateUpdate,
 )
-from ensign.web.deps import Admin, AppState, State
+from ensign.web.deps import Admin, State
 
 router = APIRouter(tags=["Environments"])
 route = admin_route
 ENV = "/environments/{api_key}"
-
-
-def allocations(items: list[AllocationIn]) -> list[Allocation]:
-    return [Allocation(i.multivariate_feature_option, i.percentage_allocation) for i in items]
-
-
-def state_changes(state: AppState, body: StateUpdate) -> StateChanges:
-    fields = body.model_fields_set
-    value = None
-    if "feature_state_value" in fields:
-        value = flag_value(
-            body.feature_state_value,
-            field="feature_state_value",
-            max_bytes=state.settings.max_flag_value_bytes,
-        )
-    mv = body.multivariate_feature_state_values
-    return StateChanges(
-        enabled=body.enabled,
-        value=value,
-        set_value="feature_state_value" in fields,
-        allocations=None if mv is None else allocations(mv),
-    )
 
 
 # --- environments ---------------------------------------------------------------------------
@@ -178,95 +152,3 @@ def delete_server_key(api_key: str, key_id: int, state: State, principal: Admin)
     with state.write() as session:
         environments.delete_server_key(session, principal, api_key, key_id)
     return no_content()
-
-
-# --- default feature states and segment overrides -------------------------------------------
-
-
-@route(
-    router,
-    ENV + "/featurestates/",
-    ["GET"],
-    summary="The environment's default states, or its identity overrides",
-)
-def list_feature_states(
-    api_key: str,
-    request: Request,
-    paging: Pages,
-    state: State,
-    principal: Admin,
-    feature: Annotated[int | None, Query(description="Only this feature (by id).")] = None,
-    feature_name: Annotated[
-        str | None, Query(description="Only the feature of exactly this name.")
-    ] = None,
-    any_identity: Annotated[
-        str | None,
-        Query(
-            alias="anyIdentity",
-            description="Present with any value (even `false`, as in the reference): list the "
-            "identity overrides instead of the environment's default states.",
-        ),
-    ] = None,
-) -> dict[str, Any]:
-    with state.read() as session:
-        page = states.list_environment_states(
-            session,
-            principal,
-            api_key,
-            paging.window,
-            feature_id=feature,
-            feature_name=feature_name,
-            any_identity=any_identity is not None,
-        )
-        return paginated(request, paging, page, render.feature_state)
-
-
-@route(router, ENV + "/featurestates/{state_id}/", ["GET"], summary="Read a feature state")
-def get_feature_state(
-    api_key: str, state_id: int, state: State, principal: Admin
-) -> dict[str, Any]:
-    with state.read() as session:
-        row = states.get_environment_state(session, principal, api_key, state_id)
-        return render.feature_state(row)
-
-
-@route(
-    router, ENV + "/featurestates/{state_id}/", ["PUT", "PATCH"], summary="Update a feature state"
-)
-def update_feature_state(
-    api_key: str, state_id: int, body: StateUpdate, state: State, principal: Admin
-) -> dict[str, Any]:
-    changes = state_changes(state, body)
-    with state.units.write() as unit:
-        row = states.update_environment_state(unit, principal, api_key, state_id, changes)
-        return render.feature_state(row)
-
-
-@route(
-    router,
-    ENV + "/features/{feature_id}/create-segment-override/",
-    ["POST"],
-    status_code=201,
-    summary="Override a feature for a segment",
-)
-def create_segment_override(
-    api_key: str, feature_id: int, body: SegmentOverrideCreate, state: State, principal: Admin
-) -> dict[str, Any]:
-    value = flag_value(
-        body.feature_state_value,
-        field="feature_state_value",
-        max_bytes=state.settings.max_flag_value_bytes,
-    )
-    with state.write() as session:
-        row = overrides.create_segment_override(
-            session,
-            principal,
-            api_key,
-            feature_id,
-            segment_id=body.segment,
-            enabled=body.enabled,
-            value=value,
-            priority=body.priority,
-            allocations=allocations(body.multivariate_feature_state_values),
-        )
-        return render.feature_state(row)

@@ -1,4 +1,4 @@
-"""An environment's identities, their traits and their overrides."""
+"""An environment's identities and their traits (their overrides are in `overrides`)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ensign.errors import InvalidInput
-from ensign.services.admin import identities, overrides, states
+from ensign.services.admin import identities
 from ensign.services.values import trait_value_from_json
 from ensign.web.admin import render
-from ensign.web.admin.environments import state_changes
 from ensign.web.admin.routing import (
     Pages,
     admin_route,
-    flag_value,
     no_content,
     paginated,
     unpaginated,
 )
-from ensign.web.admin.schemas import IdentityCreate, IdentityOverrideCreate, StateUpdate, TraitSet
+from ensign.web.admin.schemas import IdentityCreate, TraitSet
 from ensign.web.deps import Admin, State
 
 router = APIRouter(tags=["Identities"])
@@ -105,94 +103,4 @@ def delete_trait(
 ) -> Response:
     with state.write() as session:
         identities.delete_trait(session, principal, api_key, identity_id, trait_id)
-    return no_content()
-
-
-# --- identity overrides ---------------------------------------------------------------------
-
-
-@route(router, IDENTITY + "featurestates/", ["GET"], summary="An identity's overrides")
-def list_overrides(
-    api_key: str,
-    identity_id: int,
-    request: Request,
-    paging: Pages,
-    state: State,
-    principal: Admin,
-) -> dict[str, Any]:
-    with state.read() as session:
-        page = overrides.list_identity_overrides(
-            session, principal, api_key, identity_id, paging.window
-        )
-        return paginated(request, paging, page, render.feature_state)
-
-
-@route(
-    router,
-    IDENTITY + "featurestates/",
-    ["POST"],
-    status_code=201,
-    summary="Override a feature for an identity",
-)
-def create_override(
-    api_key: str, identity_id: int, body: IdentityOverrideCreate, state: State, principal: Admin
-) -> dict[str, Any]:
-    value = flag_value(
-        body.feature_state_value,
-        field="feature_state_value",
-        max_bytes=state.settings.max_flag_value_bytes,
-    )
-    with state.write() as session:
-        row = overrides.create_identity_override(
-            session,
-            principal,
-            api_key,
-            identity_id,
-            feature_id=body.feature,
-            enabled=body.enabled,
-            value=value,
-        )
-        return render.feature_state(row)
-
-
-@route(router, IDENTITY + "featurestates/{state_id}/", ["GET"], summary="Read an override")
-def get_override(
-    api_key: str, identity_id: int, state_id: int, state: State, principal: Admin
-) -> dict[str, Any]:
-    with state.read() as session:
-        row = overrides.get_identity_override(session, principal, api_key, identity_id, state_id)
-        return render.feature_state(row)
-
-
-@route(
-    router, IDENTITY + "featurestates/{state_id}/", ["PUT", "PATCH"], summary="Update an override"
-)
-def update_override(
-    api_key: str,
-    identity_id: int,
-    state_id: int,
-    body: StateUpdate,
-    state: State,
-    principal: Admin,
-) -> dict[str, Any]:
-    changes = state_changes(state, body)
-    with state.units.write() as unit:
-        overrides.get_identity_override(unit.session, principal, api_key, identity_id, state_id)
-        row = states.update_feature_state(unit, principal, state_id, changes)
-        return render.feature_state(row)
-
-
-@route(
-    router,
-    IDENTITY + "featurestates/{state_id}/",
-    ["DELETE"],
-    status_code=204,
-    summary="Delete an override",
-)
-def delete_override(
-    api_key: str, identity_id: int, state_id: int, state: State, principal: Admin
-) -> Response:
-    with state.units.write() as unit:
-        overrides.get_identity_override(unit.session, principal, api_key, identity_id, state_id)
-        states.delete_feature_state(unit, principal, state_id)
     return no_content()

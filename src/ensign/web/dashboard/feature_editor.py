@@ -18,7 +18,7 @@ from ensign.web.dashboard.core import (
     redirect,
     render,
 )
-from ensign.web.dashboard.features import default_state, state_value
+from ensign.web.dashboard.features import state_value
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -26,11 +26,12 @@ router = APIRouter(route_class=DashboardRoute)
 def feature_page(
     dash: DashContext, env_id: int, feature_id: int, errors: FormErrors | None = None
 ) -> Response:
+    # `reading`: what the page shows stays readable after the session ends (tests read it).
     with reading(dash.state) as session:
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
         feature = features.get_feature(session, dash.user, env.project_id, feature_id)
-        state = default_state(session, dash.user, env, feature_id)
+        state = states.default_state(session, dash.user, env_id, feature_id)
         value = state_value(state)
         weights = {mv.option_id: mv.percentage_allocation for mv in state.mv_values}
         seg_overrides = overrides.list_segment_overrides(
@@ -100,9 +101,8 @@ def update_state(env_id: int, feature_id: int, dash: DashContext) -> Response:
         dash.value("value"),
         max_bytes=dash.state.settings.max_flag_value_bytes,
     )
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        feature = features.get_feature(session, dash.user, env.project_id, feature_id)
+    with dash.state.units.read() as unit:
+        feature = features.get_environment_feature(unit.session, dash.user, env_id, feature_id)
         option_ids = [o.id for o in feature.options]
     allocations = [
         Allocation(i, forms.parse_weight(errors, dash.value(f"weight_{i}"), f"weight_{i}"))
@@ -113,13 +113,11 @@ def update_state(env_id: int, feature_id: int, dash: DashContext) -> Response:
     if not errors:
         try:
             with dash.state.units.write() as unit:
-                env = nav.environment(unit.session, dash.user, env_id)
-                state = default_state(unit.session, dash.user, env, feature_id)
-                states.update_environment_state(
+                states.update_default_state(
                     unit,
                     dash.user,
-                    env.api_key,
-                    state.id,
+                    env_id,
+                    feature_id,
                     StateChanges(
                         enabled=dash.value("enabled") == "on",
                         value=value,
@@ -144,12 +142,11 @@ def update_settings(env_id: int, feature_id: int, dash: DashContext) -> Response
         errors.set("description", "At most 20,000 characters.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                features.update_feature(
-                    session,
+            with dash.state.units.write() as unit:
+                features.update_feature_in_environment(
+                    unit,
                     dash.user,
-                    env.project_id,
+                    env_id,
                     feature_id,
                     {"description": description or None, "tags": tag_ids},
                 )
@@ -175,12 +172,11 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
     key = dash.value("option_key").strip() or None
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                features.create_option(
-                    session,
+            with dash.state.units.write() as unit:
+                features.create_option_in_environment(
+                    unit,
                     dash.user,
-                    env.project_id,
+                    env_id,
                     feature_id,
                     value=value,
                     key=key,
@@ -199,18 +195,16 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
 
 @router.post("/environments/{env_id}/features/{feature_id}/options/{option_id}/delete")
 def delete_option(env_id: int, feature_id: int, option_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        features.delete_option(session, dash.user, env.project_id, feature_id, option_id)
+    with dash.state.units.write() as unit:
+        features.delete_option_in_environment(unit, dash.user, env_id, feature_id, option_id)
     dash.flash("Variant deleted.")
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 
 
 @router.get("/environments/{env_id}/features/{feature_id}/delete")
 def confirm_delete_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        feature = features.get_feature(session, dash.user, env.project_id, feature_id)
+    with dash.state.units.read() as unit:
+        feature = features.get_environment_feature(unit.session, dash.user, env_id, feature_id)
         return render(
             dash,
             "pages/confirm.html",
@@ -226,8 +220,7 @@ def confirm_delete_feature(env_id: int, feature_id: int, dash: DashContext) -> R
 
 @router.post("/environments/{env_id}/features/{feature_id}/delete")
 def delete_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        features.delete_feature(session, dash.user, env.project_id, feature_id)
+    with dash.state.units.write() as unit:
+        features.delete_feature_in_environment(unit, dash.user, env_id, feature_id)
     dash.flash("Feature deleted.")
     return redirect(f"/environments/{env_id}/features")

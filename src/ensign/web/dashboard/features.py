@@ -70,6 +70,7 @@ def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int =
     search = dash.request.query_params.get("q", "").strip()
     tag_text = dash.request.query_params.get("tag", "")
     tag_id = int(tag_text) if tag_text.isdigit() else None
+    # `reading`: the rendered rows stay readable after the session ends (tests read them).
     with reading(dash.state) as session:
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
@@ -106,24 +107,18 @@ def create_feature(env_id: int, dash: DashContext) -> Response:
     tag_ids = [int(t) for t in dash.values("tags") if t.isdigit()]
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                feature = features.create_feature(
-                    session,
+            with dash.state.units.write() as unit:
+                features.create_feature_with_value(
+                    unit,
                     dash.user,
-                    env.project_id,
+                    env_id,
                     name=name,
-                    description=dash.value("description").strip() or None,
+                    value=value,
+                    # The typed value, as text, for environments made later.
                     initial_value=forms.value_text(value) if value is not None else None,
+                    description=dash.value("description").strip() or None,
                     default_enabled=dash.value("enabled") == "on",
                     tag_ids=tag_ids,
-                )
-                # The typed value, exactly as chosen, for this environment's default.
-                state = states.list_environment_states(
-                    session, dash.user, env.api_key, nav.ALL, feature_id=feature.id
-                ).items[0]
-                states.apply_state_changes(
-                    session, state, StateChanges(value=value, set_value=True)
                 )
         except EnsignError as error:
             errors.add(error, "name")
@@ -137,17 +132,15 @@ def create_feature(env_id: int, dash: DashContext) -> Response:
 def toggle_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
     enabled = dash.value("enabled") == "true"
     with dash.state.units.write() as unit:
-        env = nav.environment(unit.session, dash.user, env_id)
-        state = default_state(unit.session, dash.user, env, feature_id)
-        states.update_environment_state(
-            unit, dash.user, env.api_key, state.id, StateChanges(enabled=enabled)
+        states.update_default_state(
+            unit, dash.user, env_id, feature_id, StateChanges(enabled=enabled)
         )
     if not is_htmx(dash.request):
         return redirect(f"/environments/{env_id}/features")
     with reading(dash.state) as session:
         env = nav.environment(session, dash.user, env_id)
-        feature = features.get_feature(session, dash.user, env.project_id, feature_id)
-        state = default_state(session, dash.user, env, feature_id)
+        feature = features.get_environment_feature(session, dash.user, env_id, feature_id)
+        state = states.default_state(session, dash.user, env_id, feature_id)
         value = state_value(state)
         row = {
             "feature": feature,
@@ -156,14 +149,3 @@ def toggle_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
             "pretty": forms.pretty_json(value),
         }
         return render(dash, "partials/feature_row.html", {"row": row, "environment": env})
-
-
-def default_state(
-    session: Session, principal: AdminPrincipal, env: Environment, feature_id: int
-) -> FeatureState:
-    found = states.list_environment_states(
-        session, principal, env.api_key, nav.ALL, feature_id=feature_id
-    ).items
-    if not found:
-        features.get_feature(session, principal, env.project_id, feature_id)
-    return found[0]

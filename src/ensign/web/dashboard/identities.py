@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.services import explanations
-from ensign.services.admin import features, identities, overrides, states
+from ensign.services.admin import features, identities, overrides
 from ensign.services.admin.states import StateChanges
 from ensign.services.values import decode_flag_value, decode_trait_value
 from ensign.storage.pagination import Window
@@ -175,12 +175,11 @@ def add_override(env_id: int, identity_id: int, dash: DashContext) -> Response:
     )
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
                 overrides.create_identity_override(
-                    session,
+                    unit,
                     dash.user,
-                    env.api_key,
+                    env_id,
                     identity_id,
                     feature_id=int(feature_text),
                     enabled=dash.value("enabled") == "on",
@@ -195,9 +194,8 @@ def add_override(env_id: int, identity_id: int, dash: DashContext) -> Response:
 
 
 def _check_override(dash: DashContext, env_id: int, identity_id: int, state_id: int) -> None:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        overrides.get_identity_override(session, dash.user, env.api_key, identity_id, state_id)
+    with dash.state.units.read() as unit:
+        overrides.get_identity_override(unit.session, dash.user, env_id, identity_id, state_id)
 
 
 @router.post("/environments/{env_id}/identities/{identity_id}/overrides/{state_id}")
@@ -215,9 +213,11 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
     if errors:
         return _identity_page(dash, env_id, identity_id, errors)
     with dash.state.units.write() as unit:
-        states.update_feature_state(
+        overrides.update_identity_override(
             unit,
             dash.user,
+            env_id,
+            identity_id,
             state_id,
             StateChanges(
                 enabled=dash.value(f"override_{state_id}_enabled") == "on",
@@ -231,9 +231,8 @@ def update_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
 
 @router.post("/environments/{env_id}/identities/{identity_id}/overrides/{state_id}/delete")
 def delete_override(env_id: int, identity_id: int, state_id: int, dash: DashContext) -> Response:
-    _check_override(dash, env_id, identity_id, state_id)
     with dash.state.units.write() as unit:
-        states.delete_feature_state(unit, dash.user, state_id)
+        overrides.delete_identity_override(unit, dash.user, env_id, identity_id, state_id)
     dash.flash("Identity override removed.")
     return redirect(f"/environments/{env_id}/identities/{identity_id}")
 

@@ -4,14 +4,11 @@ from the feature's page."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy.orm import Session
 
 from ensign.errors import EnsignError
-from ensign.services.admin import overrides, states
+from ensign.services.admin import overrides
 from ensign.services.admin.states import StateChanges
-from ensign.services.keys import AdminPrincipal
-from ensign.storage.models import FeatureState
-from ensign.web.dashboard import forms, nav
+from ensign.web.dashboard import forms
 from ensign.web.dashboard.core import DashboardRoute, DashContext, FormErrors, redirect
 from ensign.web.dashboard.feature_editor import feature_page
 
@@ -33,12 +30,11 @@ def add_segment_override(env_id: int, feature_id: int, dash: DashContext) -> Res
     )
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
                 overrides.create_segment_override(
-                    session,
+                    unit,
                     dash.user,
-                    env.api_key,
+                    env_id,
                     feature_id,
                     segment_id=int(segment_text),
                     enabled=dash.value("override_enabled") == "on",
@@ -67,10 +63,11 @@ def update_segment_override(
     )
     if not errors:
         with dash.state.units.write() as unit:
-            _override(unit.session, dash.user, env_id, feature_id, state_id)
-            states.update_feature_state(
+            overrides.update_segment_override(
                 unit,
                 dash.user,
+                env_id,
+                feature_id,
                 state_id,
                 StateChanges(
                     enabled=dash.value(f"override_{state_id}_enabled") == "on",
@@ -84,23 +81,12 @@ def update_segment_override(
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 
 
-def _override(
-    session: Session, principal: AdminPrincipal, env_id: int, feature_id: int, state_id: int
-) -> FeatureState:
-    env = nav.environment(session, principal, env_id)
-    state = states.get_feature_state(session, principal, state_id)
-    if state.environment_id != env.id or state.feature_id != feature_id or not state.segment_id:
-        raise EnsignError("Not a segment override of this feature here.")
-    return state
-
-
 @router.post("/environments/{env_id}/features/{feature_id}/segment-overrides/{state_id}/delete")
 def delete_segment_override(
     env_id: int, feature_id: int, state_id: int, dash: DashContext
 ) -> Response:
     with dash.state.units.write() as unit:
-        _override(unit.session, dash.user, env_id, feature_id, state_id)
-        states.delete_feature_state(unit, dash.user, state_id)
+        overrides.delete_segment_override(unit, dash.user, env_id, feature_id, state_id)
     dash.flash("Segment override removed.")
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 
@@ -110,21 +96,8 @@ def move_segment_override(
     env_id: int, feature_id: int, state_id: int, dash: DashContext
 ) -> Response:
     """Swap an override with its neighbour; priorities are renumbered 0, 1, 2… in order."""
-    with dash.state.write() as session:
-        _override(session, dash.user, env_id, feature_id, state_id)
-        ordered = list(
-            overrides.list_segment_overrides(
-                session, dash.user, nav.ALL, environment=str(env_id), feature_id=feature_id
-            ).items
+    with dash.state.units.write() as unit:
+        overrides.move_segment_override(
+            unit, dash.user, env_id, feature_id, state_id, dash.value("direction")
         )
-        ids = [o.id for o in ordered]
-        index = ids.index(state_id)
-        other = index - 1 if dash.value("direction") == "up" else index + 1
-        if 0 <= other < len(ids):
-            ids[index], ids[other] = ids[other], ids[index]
-            overrides.update_priorities(
-                session,
-                dash.user,
-                [overrides.PriorityChange(i, p) for p, i in enumerate(ids)],
-            )
     return redirect(f"/environments/{env_id}/features/{feature_id}")

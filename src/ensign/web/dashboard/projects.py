@@ -140,8 +140,8 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
     color = dash.value("color", "#3d7eff").strip() or "#3d7eff"
     if not errors:
         try:
-            with dash.state.write() as session:
-                admin_tags.create_tag(session, dash.user, project_id, label=label, color=color)
+            with dash.state.units.write() as unit:
+                admin_tags.create_tag(unit, dash.user, project_id, label=label, color=color)
         except EnsignError as error:
             errors.add(error, "label")
     if errors:
@@ -152,8 +152,8 @@ def create_tag(project_id: int, dash: DashContext) -> Response:
 
 @router.post("/projects/{project_id}/tags/{tag_id}/delete")
 def delete_tag(project_id: int, tag_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        admin_tags.delete_tag(session, dash.user, project_id, tag_id)
+    with dash.state.units.write() as unit:
+        admin_tags.delete_tag(unit, dash.user, project_id, tag_id)
     dash.flash("Tag deleted.")
     return redirect(f"/projects/{project_id}")
 

@@ -1,10 +1,10 @@
 """RudderStack's HTTP API (analytics-apis.md §4.3): Segment's protocol, sent to the customer's
 own data plane, with RudderStack's limits and answers.
 
-The messages, the batching and the Basic authentication are Segment's (`vendors/segment/requests.py`); only the
-limits and the reading of the answer differ. The write key always comes from the integration
-being delivered, never from anything shared, so two environments cannot send with each other's
-key.
+The messages, the batching and the Basic authentication are Segment's
+(`vendors/segment/requests.py`); only the limits and the reading of the answer differ. The
+write key always comes from the integration being delivered, never from anything shared, so
+two environments cannot send with each other's key.
 """
 
 from __future__ import annotations
