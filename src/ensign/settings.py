@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(
         default=10.0, description="Timeout of each request to an analytics vendor."
     )
+    test_event_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description='How long "Send test event" (admin API and dashboard) waits for the '
+        "vendor's answer before answering that the event stays queued. Unset: the delivery "
+        "timeout plus 5 seconds.",
+    )
     delivery_max_age_hours: float = Field(
         default=24.0,
         description="Evaluations not delivered this long after they were recorded stop "
@@ -187,3 +194,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def test_event_wait(self) -> float:
+        """The seconds a test send waits for the dispatcher's answer: long enough, unless set,
+        for one request to the vendor to time out."""
+        if self.test_event_wait_seconds is not None:
+            return self.test_event_wait_seconds
+        return self.delivery_timeout_seconds + 5

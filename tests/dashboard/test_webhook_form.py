@@ -74,3 +74,24 @@ def test_webhook_card__url_with_a_line_break__form_error_next_to_the_url(
     listed = signed_in.get(f"/environments/{env}/integrations")
     webhook = next(c for c in listed.context["cards"] if c["kind"] == "webhook")
     assert webhook["config"] is None
+
+
+def test_webhook_card__test_event_without_a_dispatcher__says_it_stays_queued(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    # Given a webhook, no dispatcher running, and a short wait for the vendor's answer
+    state.settings = state.settings.model_copy(update={"test_event_wait_seconds": 0.2})
+    env = seeded.environment_id
+    path = f"/environments/{env}/integrations/webhook"
+    created = signed_in.post(path, {"base_url": URL, "secret": "s3cret-value", "enabled": "on"})
+    assert created.status_code == 303, created.text
+    page = signed_in.get(f"/environments/{env}/integrations")
+    (webhook,) = [c for c in page.context["cards"] if c["kind"] == "webhook"]
+    # When "Send test event" is pressed
+    sent = signed_in.post(f"{path}/{webhook['config'].id}/test", headers={"HX-Request": "true"})
+    # Then the answer says no dispatcher answered in time
+    assert sent.status_code == 200
+    assert "no dispatcher answered in time" in sent.text
+    # And a test event for an integration of another kind's path is not found
+    other = signed_in.post(f"/environments/{env}/integrations/heap/{webhook['config'].id}/test")
+    assert other.status_code == 404

@@ -158,8 +158,8 @@ def configure(state: AppState, env: Env, kind: str, base_url: str, **fields: obj
         given=frozenset({"api_key", "base_url", *fields}),
         **fields,  # type: ignore[arg-type]
     )
-    with state.write() as session:
+    with state.units.write() as unit:
         config = integrations.create_integration(
-            session, env.principal, env.client_key, kind, data, allow_private=True
+            unit, env.principal, env.client_key, kind, data, allow_private=True
         )
         return config.id

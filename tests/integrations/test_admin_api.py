@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -298,6 +299,50 @@ def test_deliveries_attempts_and_test_event(
     assert attempts["count"] == 2
     assert attempts["results"][0]["outcome"] == "failed"
     assert attempts["next"] is not None
+
+
+def test_attempts__pages__bounded_and_404_past_the_last_as_other_lists(
+    client: TestClient, organisation: Organisation, env: Env
+) -> None:
+    # Given a Heap integration that has sent nothing yet
+    headers = organisation.headers
+    created = client.post(url(env, "heap"), headers=headers, json={"api_key": "123"})
+    attempts = url(env, "heap", f"{created.json()['id']}/attempts/")
+    # When its attempt log is read, first and past its last page
+    first = client.get(attempts, headers=headers)
+    past = client.get(f"{attempts}?page=2", headers=headers)
+    far = client.get(f"{attempts}?page=1000000000", headers=headers)
+    beyond = client.get(f"{attempts}?page=1000000001", headers=headers)
+    # Then the first page is empty, and the others answer as the projects list does
+    assert first.status_code == 200
+    assert first.json() == {"count": 0, "next": None, "previous": None, "results": []}
+    projects = client.get("/api/v1/projects/?page=2", headers=headers)
+    assert (past.status_code, past.json()) == (404, projects.json())
+    assert far.status_code == 404
+    too_far = client.get("/api/v1/projects/?page=1000000001", headers=headers)
+    assert (beyond.status_code, beyond.json()) == (too_far.status_code, too_far.json())
+    assert beyond.status_code == 400
+
+
+def test_test_event__no_dispatcher__queued_after_the_set_wait(
+    client: TestClient, organisation: Organisation, env: Env, state: AppState
+) -> None:
+    # Given a Heap integration, no dispatcher, and a short wait for the vendor's answer
+    state.settings = state.settings.model_copy(update={"test_event_wait_seconds": 0.3})
+    headers = organisation.headers
+    created = client.post(url(env, "heap"), headers=headers, json={"api_key": "123"})
+    # When a test event is sent
+    started = time.monotonic()
+    response = client.post(url(env, "heap", f"{created.json()['id']}/test/"), headers=headers)
+    # Then it answers once the wait is over (not the default: delivery timeout + 5 s), queued
+    assert time.monotonic() - started < 3
+    assert response.status_code == 202
+    assert response.json() == {
+        "status": "queued",
+        "status_code": None,
+        "response": None,
+        "error": "No dispatcher answered in time; the test event stays queued.",
+    }
 
 
 def test_metrics__prometheus_text(client: TestClient) -> None:

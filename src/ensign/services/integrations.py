@@ -1,7 +1,8 @@
 """Analytics integrations of an environment: configuration, validation and delivery status.
 
-Every change bumps the environment's revision, so each process rebuilds its snapshot and the
-identify path starts (or stops) recording for the integration at once.
+Every change goes through the change path with `Reach.SNAPSHOT`: the environment's revision
+bumps, so each process rebuilds its snapshot and the identify path starts (or stops) recording
+for the integration at once, but no flag served changes.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from ensign.errors import InvalidInput, NotFound
 from ensign.integrations.catalog import SCHEMAS
 from ensign.integrations.common import DEFAULTS, DELIVER_MODES, MAX_RESEND_AFTER_HOURS
 from ensign.integrations.schema import BOOL, Option, Schema
+from ensign.services import changes as change_path
 from ensign.services import integration_audit
-from ensign.services.admin import audit
-from ensign.services.admin.access import environment_for
+from ensign.services.admin import access
 from ensign.services.destinations import Resolver, check_base_url, resolve_host
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import integrations as integration_store
-from ensign.storage.environments import touch_environments
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
-from ensign.storage.pagination import Window
+from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 DUPLICATE = "This integration already exists for this environment."
 
@@ -61,21 +62,33 @@ class DeliveryStatus:
     last_error: str | None
 
 
-def _environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
-    return environment_for(session, principal, api_key)
+# An environment as a surface names it: the admin API by its key, the dashboard by its id.
+EnvironmentRef = str | int
+
+
+def environment_of(session: Session, principal: AdminPrincipal, ref: EnvironmentRef) -> Environment:
+    if isinstance(ref, int):
+        return access.environment_by_id(session, principal, ref)
+    return access.environment_for(session, principal, ref)
 
 
 def list_integrations(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, kind: str
 ) -> list[IntegrationConfig]:
-    env = _environment(session, principal, api_key)
-    return [c for c in integration_store.configs_of_environment(session, env.id) if c.kind == kind]
+    env = environment_of(unit.session, principal, environment)
+    configs = integration_store.configs_of_environment(unit.session, env.id)
+    return [c for c in configs if c.kind == kind]
 
 
 def get_integration(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment: EnvironmentRef,
+    kind: str,
+    integration_id: int,
 ) -> IntegrationConfig:
-    return _config_in(session, _environment(session, principal, api_key), kind, integration_id)
+    env = environment_of(unit.session, principal, environment)
+    return _config_in(unit.session, env, kind, integration_id)
 
 
 def _config_in(
@@ -229,9 +242,9 @@ def _apply_delivery(config: IntegrationConfig, data: IntegrationInput) -> None:
 
 
 def create_integration(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     data: IntegrationInput,
     *,
@@ -240,8 +253,9 @@ def create_integration(
 ) -> IntegrationConfig:
     """Configure a vendor for an environment; one of each kind per environment."""
     schema_of(kind)
-    env = _environment(session, principal, api_key)
-    if any(c.kind == kind for c in integration_store.configs_of_environment(session, env.id)):
+    env = environment_of(unit.session, principal, environment)
+    configs = integration_store.configs_of_environment(unit.session, env.id)
+    if any(c.kind == kind for c in configs):
         raise InvalidInput(DUPLICATE)
     if "api_key" not in data.given and schema_of(kind).key_required:
         raise InvalidInput("api_key: this field is required.", field="api_key")
@@ -260,16 +274,17 @@ def create_integration(
         updated_at=now,
     )
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
-    integration_store.add_config(session, config)
-    touch_environments(session, environment_ids=[env.id])
-    integration_audit.record(session, principal, env, config, action=audit.CREATED)
+    integration_store.add_config(unit.session, config)
+    change_path.apply(
+        unit, principal, [integration_audit.change(env, config, action=change_path.CREATED)]
+    )
     return config
 
 
 def update_integration(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
     data: IntegrationInput,
@@ -277,47 +292,40 @@ def update_integration(
     allow_private: bool,
     resolve: Resolver = resolve_host,
 ) -> IntegrationConfig:
-    env = _environment(session, principal, api_key)
-    config = _config_in(session, env, kind, integration_id)
+    env = environment_of(unit.session, principal, environment)
+    config = _config_in(unit.session, env, kind, integration_id)
     before, key = integration_audit.snapshot(config), config.api_key
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
     config.updated_at = utcnow()
-    session.flush()
-    touch_environments(session, environment_ids=[config.environment_id])
-    integration_audit.record(
-        session,
-        principal,
-        env,
-        config,
-        action=audit.UPDATED,
-        before=before,
-        key_changed=config.api_key != key,
+    integration_store.save(unit.session)
+    change = integration_audit.change(
+        env, config, action=change_path.UPDATED, before=before, key_changed=config.api_key != key
     )
+    change_path.apply(unit, principal, [change])
     return config
 
 
 def delete_integration(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment: EnvironmentRef,
+    kind: str,
+    integration_id: int,
 ) -> None:
     """Remove the configuration, with its undelivered evaluations and attempt log."""
-    env = _environment(session, principal, api_key)
-    config = _config_in(session, env, kind, integration_id)
-    integration_audit.record(
-        session,
-        principal,
-        env,
-        config,
-        action=audit.DELETED,
-        before=integration_audit.snapshot(config),
+    env = environment_of(unit.session, principal, environment)
+    config = _config_in(unit.session, env, kind, integration_id)
+    change = integration_audit.change(
+        env, config, action=change_path.DELETED, before=integration_audit.snapshot(config)
     )
-    integration_store.delete_config(session, config)
-    touch_environments(session, environment_ids=[env.id])
+    integration_store.delete_config(unit.session, config)
+    change_path.apply(unit, principal, [change])
 
 
 def delivery_status(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
     *,
@@ -325,7 +333,13 @@ def delivery_status(
 ) -> DeliveryStatus:
     """The counters, with the suppressed identify calls this process has counted but not
     written yet (`storage.suppressed`)."""
-    config = get_integration(session, principal, api_key, kind, integration_id)
+    config = get_integration(unit, principal, environment, kind, integration_id)
+    return _status(unit.session, config, unwritten_suppressed)
+
+
+def _status(
+    session: Session, config: IntegrationConfig, unwritten_suppressed: Callable[[int], int]
+) -> DeliveryStatus:
     counts = integration_store.queue_counts(session, config.id)
     return DeliveryStatus(
         delivered=config.delivered_count,
@@ -341,16 +355,49 @@ def delivery_status(
 
 
 def delivery_attempts(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
-    *,
-    offset: int,
-    limit: int,
-) -> tuple[list[DeliveryAttempt], int]:
+    window: Window,
+) -> Page[DeliveryAttempt]:
     """The integration's requests to its vendor, newest first."""
-    config = get_integration(session, principal, api_key, kind, integration_id)
-    found = integration_store.attempts(session, config.id, Window(offset, limit))
-    return list(found.items), found.count
+    config = get_integration(unit, principal, environment, kind, integration_id)
+    return integration_store.attempts(unit.session, config.id, window)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One kind of destination of an environment: its configuration, if any, with its
+    delivery counters and latest attempts."""
+
+    kind: str
+    schema: Schema
+    config: IntegrationConfig | None
+    status: DeliveryStatus | None
+    attempts: list[DeliveryAttempt]
+
+
+def destinations(
+    session: Session,
+    environment: Environment,
+    *,
+    recent_attempts: int,
+    unwritten_suppressed: Callable[[int], int] = lambda _: 0,
+) -> list[Destination]:
+    """Every kind in the catalog, configured or not, for the environment (whose access the
+    caller checked)."""
+    configs: dict[str, IntegrationConfig] = {}
+    for config in integration_store.configs_of_environment(session, environment.id):
+        configs.setdefault(config.kind, config)
+    found = []
+    for kind, schema in SCHEMAS.items():
+        configured = configs.get(kind)
+        if configured is None:
+            found.append(Destination(kind, schema, None, None, []))
+            continue
+        attempts = integration_store.attempts(session, configured.id, Window(0, recent_attempts))
+        status = _status(session, configured, unwritten_suppressed)
+        found.append(Destination(kind, schema, configured, status, list(attempts.items)))
+    return found

@@ -30,7 +30,6 @@ from ensign.storage.db import Database
 from ensign.storage.identity_pool import IdentityStorePool
 from ensign.web import errors, ofrep, sdk
 from ensign.web.admin import router as admin_router
-from ensign.web.admin.integrations import router as integrations_router
 from ensign.web.cohorts import router as cohort_sync_router
 from ensign.web.dashboard import router as dashboard_router
 from ensign.web.deps import AppState
@@ -181,7 +180,6 @@ def create_app(
     # before FastAPI's own documentation routes and the hundreds of admin and dashboard ones.
     app.router.routes[0:0] = [*sdk.routes, *ofrep.routes]
     app.include_router(admin_router, dependencies=TEXT_CHECKED)
-    app.include_router(integrations_router, dependencies=TEXT_CHECKED)
     app.include_router(cohort_sync_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)

@@ -19,13 +19,26 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def admin_route(
-    router: APIRouter, path: str, methods: list[str], *, status_code: int = 200, summary: str
+    router: APIRouter,
+    path: str,
+    methods: list[str],
+    *,
+    status_code: int = 200,
+    summary: str,
+    name: str | None = None,
 ) -> Callable[[Endpoint], Endpoint]:
     """Register an admin route under its reference path (with the trailing slash) and, hidden,
-    without it: people typing curl often leave it off, and redirects lose request bodies."""
+    without it: people typing curl often leave it off, and redirects lose request bodies.
+
+    Operation ids are the endpoint's name, method and path, or with `name` (routes made for
+    each destination from one function) that name and the method."""
 
     def register(endpoint: Endpoint) -> Endpoint:
         for method in methods:
+            if name is None:
+                operation_id = re.sub(r"\W+", "_", f"{endpoint.__name__}_{method}{path}")
+            else:
+                operation_id = f"{name}_{method}"
             # One route per method: FastAPI gives a multi-method route one operation id.
             router.add_api_route(
                 path,
@@ -33,9 +46,8 @@ def admin_route(
                 methods=[method],
                 status_code=status_code,
                 summary=summary,
-                operation_id=re.sub(r"\W+", "_", f"{endpoint.__name__}_{method}{path}")
-                .strip("_")
-                .lower(),
+                name=name,
+                operation_id=operation_id.strip("_").lower(),
             )
         router.add_api_route(
             path.rstrip("/"),
