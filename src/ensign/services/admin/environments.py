@@ -115,6 +115,7 @@ def update_environment(
             setattr(env, name, changes[name])
     env.updated_at = utcnow()
     environment_store.save(unit.session)
+    after = row_snapshot(env)
     change_path.apply(
         unit,
         principal,
@@ -127,12 +128,25 @@ def update_environment(
                 project_id=env.project_id,
                 environment_ids=(env.id,),
                 before=before,
-                after=row_snapshot(env),
-                reach=Reach.SNAPSHOT,
+                after=after,
+                reach=Reach.SERVED if _serving_changed(before, after) else Reach.SNAPSHOT,
             )
         ],
     )
     return env
+
+
+# Settings that only describe the environment; every other one changes what SDKs are served
+# (hidden flags, hashing, identity overrides in the document, client traits).
+_DESCRIPTIVE_FIELDS = frozenset({"name", "description", "updated_at", "revision"})
+
+
+def _serving_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    return any(
+        before.get(name) != after.get(name)
+        for name in after
+        if name not in _DESCRIPTIVE_FIELDS
+    )
 
 
 def delete_environment(
