@@ -143,9 +143,7 @@ _DESCRIPTIVE_FIELDS = frozenset({"name", "description", "updated_at", "revision"
 
 def _serving_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
     return any(
-        before.get(name) != after.get(name)
-        for name in after
-        if name not in _DESCRIPTIVE_FIELDS
+        before.get(name) != after.get(name) for name in after if name not in _DESCRIPTIVE_FIELDS
     )
 
 
