@@ -24,6 +24,7 @@ from ensign.services.admin import access
 from ensign.services.admin.access import EnvironmentRef
 from ensign.services.changes import Change, Reach
 from ensign.services.keys import AdminPrincipal, hash_key, random_token
+from ensign.services.text import is_storable
 from ensign.storage import cohorts as cohort_store
 from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
@@ -77,7 +78,7 @@ def create_key(
     """Create a cohort-sync key; the secret is answered once and only its hash is kept."""
     env = _environment(unit.session, principal, environment)
     name = name.strip()
-    if not name or len(name) > 200 or "\x00" in name:
+    if not name or len(name) > 200 or not is_storable(name):
         raise InvalidInput("name: give a name of 1 to 200 characters.", field="name")
     secret = new_key()
     row = cohort_store.add_key(unit.session, env.id, name, secret[:10], hash_key(secret))
@@ -172,7 +173,7 @@ def set_member_key(
     unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, key: str
 ) -> str:
     env = _environment(unit.session, principal, environment)
-    if not key or len(key) > 200 or "\x00" in key or key != key.strip():
+    if not key or len(key) > 200 or not is_storable(key) or key != key.strip():
         raise InvalidInput(
             "member_key: name a member property (1 to 200 characters), e.g. "
             "mixpanel_distinct_id or email.",

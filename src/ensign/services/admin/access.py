@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
+from ensign.services.text import is_storable
 from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
 from ensign.storage import identities as identity_store
@@ -57,7 +58,7 @@ def referenced_project(
 
 
 def environment_for(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
-    is_plausible = len(api_key) <= 100 and "\x00" not in api_key
+    is_plausible = len(api_key) <= 100 and is_storable(api_key)
     environment = environment_store.environment_by_key(session, api_key) if is_plausible else None
     if environment is None:
         raise NotFound("Environment not found.")

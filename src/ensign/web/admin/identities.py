@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ensign.errors import InvalidInput
 from ensign.services.admin import identities
+from ensign.services.text import check_text
 from ensign.services.values import trait_value_from_json
 from ensign.web.admin import render
 from ensign.web.admin.routing import (
@@ -97,8 +98,8 @@ def set_trait(
     )
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise InvalidInput("trait_value: integers must fit in 64 bits.", field="trait_value")
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput("trait_value: must not contain NUL characters.", field="trait_value")
+    if isinstance(value, str):
+        check_text(value, "trait_value")
     with state.units.write() as unit:
         row = identities.set_trait(
             unit, principal, api_key, identity_id, key=body.trait_key, value=value

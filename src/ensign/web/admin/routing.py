@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ensign.errors import InvalidInput, NotFound
+from ensign.services.text import check_text
 from ensign.services.values import FlagValue, flag_value_from_json
 from ensign.storage.pagination import Page, Window
 from ensign.web.deps import State
@@ -124,8 +125,8 @@ def flag_value(raw: Any, *, field: str, max_bytes: int) -> FlagValue:
         if raw is not None and source == "integer_value" and not isinstance(raw, int):
             raise InvalidInput(f"{field}: integer_value must be an integer.", field=field)
     value = flag_value_from_json(raw, field=field, max_bytes=max_bytes)
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput(f"{field}: must not contain NUL characters.", field=field)
+    if isinstance(value, str):
+        check_text(value, field)
     return value
 
 

@@ -23,11 +23,12 @@ from ensign.services.limits import (
     PROPERTY_LENGTH,
     TEXT_LENGTH,
 )
+from ensign.services.text import is_storable
 
 
 def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    if not is_storable(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
     return value
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.services import cohorts
+from ensign.services.text import is_storable
 from ensign.storage.models import CohortSyncKey
 from ensign.storage.pagination import Window
 from ensign.web.dashboard import nav
@@ -156,8 +157,8 @@ def _mapping_input(dash: DashContext, errors: FormErrors) -> tuple[str, str, str
         errors.set("member_key_other", "Enter the member property that holds the identifier.")
     elif len(other) > 200:
         errors.set("member_key_other", "At most 200 characters.")
-    elif "\x00" in other:
-        errors.set("member_key_other", "Must not contain NUL characters.")
+    elif not is_storable(other):
+        errors.set("member_key_other", "Must not contain NUL characters or unpaired surrogates.")
     return choice, other, other
 
 
