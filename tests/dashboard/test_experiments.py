@@ -15,6 +15,7 @@ from ensign.storage.models import IntegrationConfig, OutboxDelivery, RecordedEva
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
 from tests.documents import standard_document
+from tests.units import unit_session
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 WARNING = "Sample ratio mismatch: exposures do not follow the weights"
@@ -40,7 +41,7 @@ def _start(browser: Browser, seeded: Seeded) -> str:
 
 def _expose(state: AppState, location: str, counts: dict[str, int]) -> None:
     experiment_id = int(location.rsplit("/", 1)[1])
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         for variant, count in counts.items():
             for i in range(count):
                 SessionExposures(session).insert_exposure(
@@ -140,7 +141,7 @@ def test_experiment__exposure_events__queue_per_integration(
     # failed, one of another experiment, and a flag-set evaluation (not an exposure)
     location = _start(signed_in, seeded)
     experiment_id = int(location.rsplit("/", 1)[1])
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         heap = IntegrationConfig(
             environment_id=seeded.environment_id,
             kind="heap",

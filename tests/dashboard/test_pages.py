@@ -12,6 +12,7 @@ from ensign.services import accounts
 from ensign.web.dashboard.segments import OPERATOR_LABELS
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
+from tests.units import unit_session
 
 
 def _field_error(html: str, field: str) -> str:
@@ -396,9 +397,9 @@ def test_other_organisation__pages__not_found(signed_in: Browser, state: AppStat
 
 
 def test_session_secret__unset__generated_once_and_kept(state: AppState) -> None:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         first = accounts.session_secret(session, "")
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         assert accounts.session_secret(session, "") == first
         assert accounts.session_secret(session, "configured") == "configured"
     assert len(first) >= 40

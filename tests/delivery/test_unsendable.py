@@ -15,6 +15,7 @@ from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.delivery.test_worker import attempts_of, drive, identify, status_of
 from tests.fakes.fixtures import Env, Served, configure
+from tests.units import unit_session
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def sdk(state: AppState) -> Iterator[TestClient]:
 
 def rows_of(state: AppState, integration_id: int) -> list[tuple[int, str, str | None]]:
     """(evaluation id, status, last error) of the integration's queue rows."""
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         found = session.execute(
             select(
                 OutboxDelivery.evaluation_id, OutboxDelivery.status, OutboxDelivery.last_error
@@ -41,7 +42,7 @@ def test_dispatcher__stored_url_with_a_line_break__failed_attempt_others_still_d
     # refused them), and a healthy Mixpanel integration
     heap_id = configure(state, env, "heap", vendors.heap_url)
     mixpanel_id = configure(state, env, "mixpanel", vendors.mixpanel_url)
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         session.execute(
             update(IntegrationConfig)
             .where(IntegrationConfig.id == heap_id)
@@ -78,7 +79,7 @@ def test_dispatcher__record_the_destination_cannot_build__failed_alone_the_rest_
     heap_id = configure(state, env, "heap", vendors.heap_url)
     identify(sdk, env, 0)
     identify(sdk, env, 1)
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         broken = RecordedEvaluation(
             environment_id=env.environment_id,
             kind="exposure",

@@ -23,6 +23,7 @@ from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.fakes.fixtures import Env, Served, configure
 from tests.fakes.script import Answer
+from tests.units import unit_session
 
 COLUMNS = ("id", "outcome", "status_code", "evaluations", "response", "error")
 
@@ -160,7 +161,7 @@ def test_dispatcher__vendors_fail_then_recover__every_evaluation_arrives_once(
 
 def stored_outbox(state: AppState) -> tuple[int, int]:
     """(evaluations, queue rows) still stored."""
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         evaluations = session.scalar(select(func.count()).select_from(RecordedEvaluation))
         rows = session.scalar(select(func.count()).select_from(OutboxDelivery))
     return int(evaluations or 0), int(rows or 0)

@@ -4,8 +4,7 @@ template rendering and form errors. Every dashboard route goes through `Dashboar
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -112,17 +110,6 @@ class Dash:
         if message is not None:
             self.dirty = True
         return message if isinstance(message, str) else None
-
-
-@contextmanager
-def reading(state: AppState) -> Iterator[Session]:
-    """A read-only session whose objects stay readable afterwards (detached, not expired), so
-    rendered pages and tests can use what was loaded."""
-    with state.read() as session:
-        try:
-            yield session
-        finally:
-            session.expunge_all()
 
 
 async def get_dash(request: Request) -> Dash:

@@ -14,7 +14,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -26,8 +25,8 @@ router = APIRouter(route_class=DashboardRoute)
 def feature_page(
     dash: DashContext, env_id: int, feature_id: int, errors: FormErrors | None = None
 ) -> Response:
-    # `reading`: what the page shows stays readable after the session ends (tests read it).
-    with reading(dash.state) as session:
+    with dash.state.units.read() as unit:
+        session = unit.session
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
         feature = features.get_feature(session, dash.user, env.project_id, feature_id)
