@@ -89,3 +89,14 @@ def test_import__unknown_operator__400(admin: Admin) -> None:
     assert (
         response.json()["field"] == "project.segments[0].rules[0].rules[0].conditions[0].operator"
     )
+
+
+def test_import__regex_too_costly_to_compile__400_naming_the_value(admin: Admin) -> None:
+    document = standard_document()
+    condition = document["project"]["segments"][0]["rules"][0]["rules"][0]["conditions"][0]
+    condition.update(operator="REGEX", value="(a{1000}){1000}")
+    response = imported(admin, document)
+    assert response.status_code == 400
+    assert response.json()["field"] == ("project.segments[0].rules[0].rules[0].conditions[0].value")
+    assert "repeats too much" in response.json()["detail"]
+    assert "Imported" not in project_names(admin)
