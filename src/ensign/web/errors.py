@@ -77,6 +77,8 @@ ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
 }
 
 OFREP_PREFIX = "/ofrep/"
+OFREP_FLAG_PREFIX = "/ofrep/v1/evaluate/flags/"
+COHORT_SYNC_PREFIX = "/api/v1/cohort-sync/"
 
 # Status and OFREP error code. The protocol defines codes for evaluation failures only; an
 # authentication failure or a fault of ours answers GENERAL.
@@ -167,6 +169,25 @@ def ofrep_error_body(
     if isinstance(key, str):
         body = {"key": key, **body}
     return status, body
+
+
+def is_json_surface(path: str) -> bool:
+    """The surfaces that read JSON bodies: the SDK API, OFREP, the admin API, cohort sync."""
+    return path.startswith(("/api/", OFREP_PREFIX)) or is_sdk_path(path)
+
+
+def rejected_body(path: str, detail: str) -> OrjsonResponse:
+    """A 400 for a body refused before routing, in the shape of the surface `path` is on."""
+    if path.startswith(COHORT_SYNC_PREFIX):
+        return SyncFailure(400, detail, None).reply(None)
+    body: dict[str, Any] = {"error": "invalid", "detail": detail}
+    if is_ofrep_path(path):
+        body = {"errorCode": "PARSE_ERROR", "errorDetails": detail}
+        if path.startswith(OFREP_FLAG_PREFIX) and path != OFREP_FLAG_PREFIX:
+            body = {"key": path.removeprefix(OFREP_FLAG_PREFIX), **body}
+    elif is_sdk_path(path):
+        body = {"detail": detail}
+    return OrjsonResponse(body, status_code=400)
 
 
 async def handle_ensign_error(request: Request, error: Exception) -> OrjsonResponse:

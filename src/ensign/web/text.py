@@ -35,6 +35,6 @@ async def reject_unstorable_text(request: Request) -> None:
     try:
         # The standard parser, as FastAPI's: it keeps what orjson would refuse (lone surrogates).
         parsed = json.loads(body)
-    except ValueError:
-        return  # FastAPI answers the parse error itself
+    except (ValueError, RecursionError):
+        return  # FastAPI answers the parse error itself (`JsonDepthLimit` the nesting)
     check_json_text(parsed)
