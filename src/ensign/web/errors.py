@@ -176,18 +176,21 @@ def is_json_surface(path: str) -> bool:
     return path.startswith(("/api/", OFREP_PREFIX)) or is_sdk_path(path)
 
 
-def rejected_body(path: str, detail: str) -> OrjsonResponse:
-    """A 400 for a body refused before routing, in the shape of the surface `path` is on."""
+def refused(path: str, error: EnsignError) -> OrjsonResponse:
+    """The answer to a request refused before routing, in the shape of the surface `path` is
+    on; OFREP's single-flag key is read from the path, as the route would have."""
     if path.startswith(COHORT_SYNC_PREFIX):
-        return SyncFailure(400, detail, None).reply(None)
-    body: dict[str, Any] = {"error": "invalid", "detail": detail}
+        return cohort_sync_failure(error).reply(None)
     if is_ofrep_path(path):
-        body = {"errorCode": "PARSE_ERROR", "errorDetails": detail}
+        status, code = _lookup(OFREP_STATUS, error) or (400, "GENERAL")
+        body: dict[str, Any] = {"errorCode": code, "errorDetails": error.detail}
         if path.startswith(OFREP_FLAG_PREFIX) and path != OFREP_FLAG_PREFIX:
             body = {"key": path.removeprefix(OFREP_FLAG_PREFIX), **body}
     elif is_sdk_path(path):
-        body = {"detail": detail}
-    return OrjsonResponse(body, status_code=400)
+        status, body = sdk_error_body(error)
+    else:
+        status, body = admin_error_body(error)
+    return OrjsonResponse(body, status_code=status, headers=retry_headers(error))
 
 
 async def handle_ensign_error(request: Request, error: Exception) -> OrjsonResponse:

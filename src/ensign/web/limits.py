@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ensign.web.errors import is_json_surface, rejected_body
+from ensign.errors import UnparsableInput
+from ensign.web.errors import is_json_surface, refused
 
 # Paths that accept larger bodies than `max_body_bytes`. Cohort sync takes up to 10,000
 # members per request; a Mixpanel page that size, with the exported profile properties, is
@@ -152,8 +153,8 @@ class JsonDepthLimit:
             messages.append(await receive())
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         if nests_too_deeply(body):
-            detail = f"The JSON body nests more than {MAX_JSON_DEPTH} levels deep."
-            await rejected_body(path, detail)(scope, receive, send)
+            error = UnparsableInput(f"The JSON body nests more than {MAX_JSON_DEPTH} levels deep.")
+            await refused(path, error)(scope, receive, send)
             return
 
         async def replay() -> Message:
