@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ensign import http_protocol
 from ensign.delivery.supervisor import DeliveryProcess
+from ensign.http_protocol import HeaderDeadlineProtocol
 from ensign.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,7 +33,9 @@ def create() -> FastAPI:
     """The factory uvicorn imports in each worker process: settings come from the environment."""
     from ensign.web import app as web
 
-    return web.create_app(Settings())
+    settings = Settings()
+    http_protocol.configure(settings.header_timeout_seconds)
+    return web.create_app(settings)
 
 
 @contextmanager
@@ -67,13 +71,14 @@ def serve(settings: Settings, *, workers: int) -> None:
     previous = {number: signal.signal(number, _stopped) for number in _STOP_SIGNALS}
     try:
         uvicorn.run(
-            "ensign.server:create",
+            APP,
             factory=True,
             host=settings.host,
             port=settings.port,
             workers=workers,
             log_level="info",
             access_log=False,
+            http=HeaderDeadlineProtocol,
         )
     except _Stopped:
         pass
@@ -85,6 +90,8 @@ def serve(settings: Settings, *, workers: int) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+APP = "ensign.server:create"
 
 
 class _Stopped(Exception):
