@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `ensign serve` binds to.")
     port: int = Field(default=8000, description="Port `ensign serve` listens on.")
     workers: int = Field(default=1, description="Worker processes for `ensign serve`.")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        description="How long `ensign serve` waits for a request's line and headers, from the "
+        "connection's opening or the request's first byte, before closing the connection; it "
+        "bounds how long slow or stalled clients can hold connections. 0 waits for ever.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         description="Largest request body accepted; larger bodies get 413.",

@@ -180,6 +180,25 @@ def test_segment__bad_regex__message_next_to_the_condition(
     assert "regular expression" in _field_error(response.text, "g0_c0_value")
 
 
+def test_segment__regex_too_costly__message_next_to_the_condition(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    response = signed_in.post(
+        f"/environments/{seeded.environment_id}/segments",
+        {
+            "name": "costly",
+            "groups": "1",
+            "g0_type": "ALL",
+            "g0_count": "1",
+            "g0_c0_property": "email",
+            "g0_c0_operator": "REGEX",
+            "g0_c0_value": "((a{100}){100}){100}",
+        },
+    )
+    assert response.status_code == 400
+    assert "repeats too much" in _field_error(response.text, "g0_c0_value")
+
+
 def test_segment__two_groups__saved_and_tested(signed_in: Browser, seeded: Seeded) -> None:
     env = seeded.environment_id
     response = signed_in.post(

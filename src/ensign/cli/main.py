@@ -72,7 +72,7 @@ def import_command(
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         fail(f"cannot read {file}: {error}")
     settings, db = open_database()
     try:

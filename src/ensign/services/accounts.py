@@ -4,6 +4,7 @@ principal a signed-in user acts as, and the secret that signs session cookies.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -24,8 +25,14 @@ SESSION_SECRET = "dashboard-session"
 SESSION_LIFETIME = dt.timedelta(days=14)
 
 _hasher = PasswordHasher()
-# Verifying against this keeps unknown emails as slow as wrong passwords.
-_DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps unknown emails as slow as wrong passwords. Made on first
+    use, not on import: every worker process imports this, and at a large part of a second of
+    CPU and 64 MiB each, hashing at import slowed `serve --workers N` starting on a busy host."""
+    return _hasher.hash("not-a-password")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def verify_password(credentials: Credentials | None, password: str) -> str:
     hashing parameters changed). One message for every failure, so that the form does not
     reveal which emails exist. Argon2 is slow on purpose (a large part of a second of CPU and
     64 MiB of memory): run it outside any transaction, on a thread that may wait."""
-    stored = credentials.password_hash if credentials else _DUMMY_HASH
+    stored = credentials.password_hash if credentials else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
+from ensign.engine.patterns import pattern_problem
 from ensign.errors import InvalidInput
 from ensign.services import changes as change_path
 from ensign.services.admin import access
@@ -66,12 +66,10 @@ def check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
             f"{path}.property: this operator needs a property.", field=f"{path}.property"
         )
     if condition.operator == "REGEX":
-        try:
-            re.compile(value or "")
-        except re.error as error:
-            raise InvalidInput(
-                f"{path}.value: not a valid regular expression ({error}).", field=f"{path}.value"
-            ) from None
+        # What the engine would refuse to compile, and so never match, is refused here.
+        problem = pattern_problem(value or "")
+        if problem is not None:
+            raise InvalidInput(f"{path}.value: {problem}.", field=f"{path}.value")
     if condition.operator == "MODULO":
         parts = (value or "").split("|")
         numbers = [_number(p) for p in parts]

@@ -7,6 +7,7 @@ from typing import Any
 
 from ensign.services.values import INT32_MAX, INT32_MIN, FlagValue, TraitValue
 from ensign.web.dashboard.core import FormErrors
+from ensign.web.limits import nests_too_deeply
 
 VALUE_TYPES = ("string", "integer", "boolean", "none")
 
@@ -32,6 +33,8 @@ def value_text(value: Any) -> str:
 def pretty_json(value: Any) -> str | None:
     """A string value that holds a JSON object or array, indented; otherwise None."""
     if not isinstance(value, str) or not value.strip().startswith(("{", "[")):
+        return None
+    if nests_too_deeply(value):  # shown as stored
         return None
     try:
         return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
@@ -105,8 +108,10 @@ def parse_traits(errors: FormErrors, text: str, field: str = "traits") -> dict[s
         return {}
     if stripped.startswith("{"):
         try:
-            data = json.loads(stripped)
+            data = None if nests_too_deeply(stripped) else json.loads(stripped)
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             errors.set(field, "Not valid JSON: write key=value lines or a JSON object.")
             return {}
         traits: dict[str, TraitValue] = {}
