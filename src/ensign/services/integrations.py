@@ -334,10 +334,10 @@ def delivery_status(
     """The counters, with the suppressed identify calls this process has counted but not
     written yet (`storage.suppressed`)."""
     config = get_integration(unit, principal, environment, kind, integration_id)
-    return _status(unit.session, config, unwritten_suppressed)
+    return status_of(unit.session, config, unwritten_suppressed)
 
 
-def _status(
+def status_of(
     session: Session, config: IntegrationConfig, unwritten_suppressed: Callable[[int], int]
 ) -> DeliveryStatus:
     counts = integration_store.queue_counts(session, config.id)
@@ -365,39 +365,3 @@ def delivery_attempts(
     """The integration's requests to its vendor, newest first."""
     config = get_integration(unit, principal, environment, kind, integration_id)
     return integration_store.attempts(unit.session, config.id, window)
-
-
-@dataclass(frozen=True)
-class Destination:
-    """One kind of destination of an environment: its configuration, if any, with its
-    delivery counters and latest attempts."""
-
-    kind: str
-    schema: Schema
-    config: IntegrationConfig | None
-    status: DeliveryStatus | None
-    attempts: list[DeliveryAttempt]
-
-
-def destinations(
-    session: Session,
-    environment: Environment,
-    *,
-    recent_attempts: int,
-    unwritten_suppressed: Callable[[int], int] = lambda _: 0,
-) -> list[Destination]:
-    """Every kind in the catalog, configured or not, for the environment (whose access the
-    caller checked)."""
-    configs: dict[str, IntegrationConfig] = {}
-    for config in integration_store.configs_of_environment(session, environment.id):
-        configs.setdefault(config.kind, config)
-    found = []
-    for kind, schema in SCHEMAS.items():
-        configured = configs.get(kind)
-        if configured is None:
-            found.append(Destination(kind, schema, None, None, []))
-            continue
-        attempts = integration_store.attempts(session, configured.id, Window(0, recent_attempts))
-        status = _status(session, configured, unwritten_suppressed)
-        found.append(Destination(kind, schema, configured, status, list(attempts.items)))
-    return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
-from ensign.services.admin import experiments, features, overrides, segments, states
+from ensign.services.admin import experiments, features, options, overrides, segments, states
 from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.states import Allocation, StateChanges
 from ensign.web.dashboard import forms, nav
@@ -172,7 +172,7 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
     if not errors:
         try:
             with dash.state.units.write() as unit:
-                features.create_option_in_environment(
+                options.create_option_in_environment(
                     unit,
                     dash.user,
                     env_id,
@@ -195,7 +195,7 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
 @router.post("/environments/{env_id}/features/{feature_id}/options/{option_id}/delete")
 def delete_option(env_id: int, feature_id: int, option_id: int, dash: DashContext) -> Response:
     with dash.state.units.write() as unit:
-        features.delete_option_in_environment(unit, dash.user, env_id, feature_id, option_id)
+        options.delete_option_in_environment(unit, dash.user, env_id, feature_id, option_id)
     dash.flash("Variant deleted.")
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 

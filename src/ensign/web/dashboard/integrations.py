@@ -13,7 +13,8 @@ from ensign.integrations.catalog import SCHEMAS
 from ensign.integrations.common import DEFAULTS, CommonSettings
 from ensign.integrations.schema import BOOL
 from ensign.services import integration_overview, integrations, test_events
-from ensign.services.integrations import Destination, IntegrationInput
+from ensign.services.integration_overview import Destination
+from ensign.services.integrations import IntegrationInput
 from ensign.web.dashboard import nav
 from ensign.web.dashboard.core import DashboardRoute, DashContext, FormErrors, redirect, render
 
