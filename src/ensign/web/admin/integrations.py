@@ -7,18 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ensign.integrations.catalog import SCHEMAS
-from ensign.integrations.common import DEFAULTS, MAX_RESEND_AFTER_HOURS, CommonSettings
+from ensign.integrations.common import DEFAULTS, MAX_RESEND_AFTER_HOURS
 from ensign.integrations.schema import Schema
 from ensign.services import integrations, test_events
-from ensign.services.integrations import DeliveryStatus, IntegrationInput
-from ensign.storage.models import DeliveryAttempt, IntegrationConfig
+from ensign.services.integrations import IntegrationInput
+from ensign.web.admin import render
 from ensign.web.admin.routing import Pages, admin_route, no_content, paginated
 from ensign.web.deps import Admin, State
+from ensign.web.responses import OrjsonResponse
 
 router = APIRouter(tags=["Integrations"])
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -111,61 +111,6 @@ def _input(schema: Schema, body: IntegrationIn) -> IntegrationInput:
     )
 
 
-def _render(config: IntegrationConfig) -> dict[str, Any]:
-    schema = integrations.schema_of(config.kind)
-    body: dict[str, Any] = {
-        "id": config.id,
-        "api_key": config.api_key,
-        "base_url": config.base_url,
-        "region": config.region,
-        "enabled": config.enabled,
-        "feature_names": config.feature_names,
-        "tag": config.tag_label,
-        "deliver": config.deliver,
-        "resend_after_hours": config.resend_after_hours,
-    }
-    for alias, target in schema.aliases.items():
-        body[alias] = body[target]
-    common = CommonSettings.of(config)
-    body["exposures"] = common.exposures
-    body["events"] = common.events
-    options = config.options or {}
-    for option in schema.options:
-        value = options.get(option.name, option.default)
-        if option.secret:
-            body[f"{option.name}_set"] = bool(value)
-        else:
-            body[option.name] = value
-    return body
-
-
-def _render_attempt(attempt: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": attempt.id,
-        "created_at": attempt.created_at.isoformat(),
-        "outcome": attempt.outcome,
-        "status_code": attempt.status_code,
-        "evaluations": attempt.evaluations,
-        "duration_ms": attempt.duration_ms,
-        "response": attempt.response,
-        "error": attempt.error,
-    }
-
-
-def _render_status(status: DeliveryStatus) -> dict[str, Any]:
-    return {
-        "delivered": status.delivered,
-        "suppressed": status.suppressed,
-        "pending": status.pending,
-        "retrying": status.retrying,
-        "failed": status.failed,
-        "given_up": status.given_up,
-        "last_success_at": status.last_success_at and status.last_success_at.isoformat(),
-        "last_error_at": status.last_error_at and status.last_error_at.isoformat(),
-        "last_error": status.last_error,
-    }
-
-
 def _render_test(result: test_events.TestEventResult | None) -> Response:
     if result is None:
         body: dict[str, Any] = {
@@ -185,7 +130,7 @@ def _render_test(result: test_events.TestEventResult | None) -> Response:
 
 
 def _json(body: dict[str, Any], *, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return OrjsonResponse(body, status_code=status)
 
 
 def _register(schema: Schema) -> None:
@@ -219,7 +164,7 @@ def _register(schema: Schema) -> None:
     def list_(api_key: str, state: State, principal: Admin) -> list[dict[str, Any]]:
         with state.units.read() as unit:
             configs = integrations.list_integrations(unit, principal, api_key, kind)
-            return [_render(c) for c in configs]
+            return [render.integration(c) for c in configs]
 
     @route("/", ["POST"], 201, f"Create the {label} integration", "create")
     def create(api_key: str, body: IntegrationIn, state: State, principal: Admin) -> dict[str, Any]:
@@ -228,13 +173,13 @@ def _register(schema: Schema) -> None:
             config = integrations.create_integration(
                 unit, principal, api_key, kind, data, allow_private=allow_private
             )
-            return _render(config)
+            return render.integration(config)
 
     @route("/{integration_id}/", ["GET"], 200, f"Read the {label} integration", "read")
     def read(api_key: str, integration_id: int, state: State, principal: Admin) -> dict[str, Any]:
         with state.units.read() as unit:
             config = integrations.get_integration(unit, principal, api_key, kind, integration_id)
-            return _render(config)
+            return render.integration(config)
 
     @route("/{integration_id}/", ["PUT", "PATCH"], 200, f"Update the {label} integration", "update")
     def update(
@@ -245,7 +190,7 @@ def _register(schema: Schema) -> None:
             config = integrations.update_integration(
                 unit, principal, api_key, kind, integration_id, data, allow_private=allow_private
             )
-            return _render(config)
+            return render.integration(config)
 
     @route("/{integration_id}/", ["DELETE"], 204, f"Delete the {label} integration", "delete")
     def delete(api_key: str, integration_id: int, state: State, principal: Admin) -> Response:
@@ -266,7 +211,7 @@ def _register(schema: Schema) -> None:
                 integration_id,
                 unwritten_suppressed=state.identities.suppressed.pending,
             )
-        return _render_status(status)
+        return render.delivery_status(status)
 
     @route("/{integration_id}/attempts/", ["GET"], 200, f"{label} delivery attempts", "attempts")
     def attempts(
@@ -281,7 +226,7 @@ def _register(schema: Schema) -> None:
             found = integrations.delivery_attempts(
                 unit, principal, api_key, kind, integration_id, pages.window
             )
-            return paginated(request, pages, found, _render_attempt)
+            return paginated(request, pages, found, render.delivery_attempt)
 
     @route("/{integration_id}/test/", ["POST"], 200, f"Send a test event to {label}", "send_test")
     async def send_test(
