@@ -173,3 +173,107 @@ def test_integrations_overview__deliveries_failing__says_so(
     expect(page.locator("#destinations thead")).to_contain_text("Retrying")
     # And Mixpanel, not set up, is not
     expect(page.locator('#destinations tr[data-kind="mixpanel"]')).to_contain_text("Not set up")
+
+
+def test_integration__rejected_save__the_error_shows_where_the_user_looks(
+    page: Page, project: Project
+) -> None:
+    # Given the webhook card, far down the page, filled in with a bad URL
+    page.goto(f"{project.url}/integrations")
+    card = page.locator("#integration-webhook")
+    card.locator("input[name=base_url]").fill("not a url")
+    card.locator("input[name=secret]").fill("s3cret")
+
+    # When it is saved
+    card.get_by_role("button", name="Add Webhook integration").click()
+
+    # Then the page opens at the card, with what went wrong on top of it and at the field
+    card = page.locator("#integration-webhook")
+    alert = card.get_by_role("alert").first
+    expect(alert).to_contain_text("Not saved: Must start with https://")
+    expect(alert).to_be_in_viewport()
+    expect(card.locator("#base_url-error")).to_be_in_viewport()
+    # And the top of the page says so too, linking to the card
+    expect(page.locator("#save-failed")).to_contain_text("Webhook was not saved.")
+    expect(page.locator("#save-failed a")).to_have_attribute("href", "#integration-webhook")
+
+
+def test_integration_help__backticks__shown_as_code(page: Page, project: Project) -> None:
+    page.goto(f"{project.url}/integrations")
+    card = page.locator("#integration-mixpanel")
+
+    # The schema's "Send `$ignore_time`, ..." reads as code, without its backticks
+    expect(card.locator("code", has_text="$ignore_time")).to_be_visible()
+    expect(card.locator("code", has_text="/import")).to_be_visible()
+    assert "`" not in page.locator("main").inner_text()
+
+
+def test_feature_page__exposures__names_the_destinations_that_get_them(
+    page: Page, project: Project
+) -> None:
+    # Given a multivariate feature in an environment without integrations
+    page.goto(f"{project.url}/features")
+    page.locator('tr[data-feature="checkout"] a').first.click()
+    feature_url = page.url
+    expect(page.locator("#exposure-destinations")).to_contain_text(
+        "no integration sends exposures yet"
+    )
+
+    # When Amplitude is set up, and Heap without exposures
+    page.goto(f"{project.url}/integrations")
+    card = page.locator("#integration-amplitude")
+    card.locator("input[name=api_key]").fill("amplitude-key")
+    card.get_by_role("button", name="Add Amplitude integration").click()
+    expect(page.get_by_text("Amplitude integration added.")).to_be_visible()
+    card = page.locator("#integration-heap")
+    card.locator("input[name=api_key]").fill("123")
+    card.get_by_label("Send experiment exposures").uncheck()
+    card.get_by_role("button", name="Add Heap integration").click()
+    expect(page.get_by_text("Heap integration added.")).to_be_visible()
+
+    # Then the feature page names Amplitude only
+    page.goto(feature_url)
+    expect(page.locator("#exposure-destinations")).to_contain_text(
+        "their exposures go to Amplitude."
+    )
+
+
+# Where the "%" after a weight field is drawn, against the field itself.
+_UNIT_BESIDE_FIELD = """(input) => {
+  const label = input.closest("label");
+  const walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode()) && !node.textContent.includes("%")) {}
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  const unit = range.getBoundingClientRect();
+  const field = input.getBoundingClientRect();
+  const middle = (unit.top + unit.bottom) / 2;
+  return middle > field.top && middle < field.bottom && unit.left >= field.right;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_feature_page__variant_weights__the_percent_sign_stays_beside_its_field(
+    page: Page, project: Project, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 860})
+    page.goto(f"{project.url}/features")
+    page.locator('tr[data-feature="checkout"] a').first.click()
+
+    weights = page.locator("#feature-value input[name^=weight_]")
+    expect(weights).to_have_count(2)
+    for n in range(2):
+        assert weights.nth(n).evaluate(_UNIT_BESIDE_FIELD), f"weight {n}: '%' wrapped"
+
+
+def test_favicon__served_and_linked(page: Page, site: Site, project: Project) -> None:
+    page.goto(f"{project.url}/features")
+
+    # The page links an icon that is served, and /favicon.ico, which browsers ask for, is too
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    assert href is not None
+    for path in (href, "/favicon.ico"):
+        answer = page.request.get(path)
+        assert (answer.status, answer.headers["content-type"]) == (200, "image/svg+xml"), path
+        assert answer.text().startswith("<svg")
