@@ -156,7 +156,7 @@ def test_integrations_overview__deliveries_failing__says_so(
     # When identified users are evaluated, and the deliveries fail
     for n in range(3):
         _identify(site, project, f"failing_{n}", {})
-    last_error = page.locator("#integration-heap .last-error")
+    last_error = page.locator("#integration-heap p", has_text="Last error")
 
     def has_failed() -> bool:
         page.reload()
