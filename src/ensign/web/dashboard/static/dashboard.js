@@ -40,11 +40,11 @@ function paintTags(root) {
 document.addEventListener("DOMContentLoaded", () => paintTags(document));
 document.addEventListener("htmx:load", (event) => paintTags(event.detail.elt));
 
-// <section data-scroll-here>: a page that answers a rejected form opens at that form, where the
-// user was looking, rather than at the top.
+// <p data-scroll-here>: a page that answers a rejected form opens at that form's card, where
+// the user was looking, rather than at the top.
 document.addEventListener("DOMContentLoaded", () => {
   const here = document.querySelector("[data-scroll-here]");
   if (here) {
-    here.scrollIntoView({ block: "start" });
+    (here.closest(".card") || here).scrollIntoView({ block: "start" });
   }
 });
