@@ -32,6 +32,7 @@ STATIC = {
     "htmx.min.js": "text/javascript",
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 
 
@@ -142,3 +143,8 @@ for _name in STATIC:
     static_router.add_api_route(
         f"/static/{_name}", _serve(_name), methods=["GET", "HEAD"], name=f"static_{_name}"
     )
+# Browsers ask for /favicon.ico whatever the page links to (before the link is read, and for
+# pages that are not HTML): the same icon, so the log holds no 404 for it.
+static_router.add_api_route(
+    "/favicon.ico", _serve("favicon.svg"), methods=["GET", "HEAD"], name="favicon"
+)

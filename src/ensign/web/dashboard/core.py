@@ -23,6 +23,7 @@ from ensign.services import accounts
 from ensign.services.accounts import UserPrincipal
 from ensign.web import errors
 from ensign.web.dashboard.headers import SECURITY_HEADERS
+from ensign.web.dashboard.markup import inline_code
 from ensign.web.deps import AppState
 from ensign.web.text import check_fields
 
@@ -35,6 +36,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/sign-in"})
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["code"] = inline_code
 
 
 class SignInRequired(Exception):

@@ -6,6 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import CommonSettings
+from ensign.services import integrations
 from ensign.services.admin import experiments, features, options, overrides, segments, states
 from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.states import Allocation, StateChanges
@@ -79,6 +82,15 @@ def feature_page(
             ],
             experiments=feature_experiments,
             experiment_running=any(e.running for e in feature_experiments),
+            # Named from what is configured: the destinations an experiment's exposures reach.
+            exposure_destinations=[
+                schema.label
+                for kind, schema in SCHEMAS.items()
+                if any(
+                    CommonSettings.of(config).sends_exposures
+                    for config in integrations.list_integrations(unit, dash.user, env.api_key, kind)
+                )
+            ],
             value_types=forms.VALUE_TYPES,
             errors=errors or FormErrors(),
             form=dash,

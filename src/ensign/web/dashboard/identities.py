@@ -135,7 +135,9 @@ def set_trait(env_id: int, identity_id: int, dash: DashContext) -> Response:
         errors.set("trait_key", "Enter a trait key.")
     elif len(key) > dash.state.settings.max_trait_key_length:
         errors.set("trait_key", "Too long.")
-    value = forms.parse_trait_value(errors, dash.value("trait_value"))
+    value = forms.parse_trait_value(
+        errors, dash.value("trait_value"), kind=dash.value("trait_type")
+    )
     if isinstance(value, str) and len(value) > dash.state.settings.max_trait_value_length:
         errors.set("trait_value", "Too long.")
     if not errors:
