@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ensign.services import experiment_metrics
 from ensign.services.admin import access, experiments
+from ensign.services.experiment_metrics import DEFAULT_MIN_USERS, MetricsReport
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import exposures as exposure_store
 from ensign.storage import features as feature_store
@@ -151,10 +153,16 @@ class ExperimentReport:
     # Distinct identities exposed to any variant (one that changed variant counts once).
     identities: int
     deliveries: list[ExposureDelivery]
+    metrics: MetricsReport | None = None
 
 
 def experiment_results(
-    session: Session, principal: AdminPrincipal, env_key: str, experiment_id: int
+    session: Session,
+    principal: AdminPrincipal,
+    env_key: str,
+    experiment_id: int,
+    *,
+    min_users: int = DEFAULT_MIN_USERS,
 ) -> ExperimentReport:
     """An experiment's results, weighed against its feature's weights in the environment now."""
     experiment = experiments.get_experiment(session, principal, env_key, experiment_id)
@@ -188,6 +196,14 @@ def experiment_results(
         results,
         exposure_store.exposed_identities(session, experiment.id),
         deliveries,
+        experiment_metrics.metric_results(
+            session,
+            experiment.id,
+            experiment.metrics,
+            [v.key for v in results.variants if v.key is not None],
+            CONTROL,
+            min_users,
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from ensign.storage.models.environments import (
     ServerKey,
 )
 from ensign.storage.models.events import EventCounters, ReceivedEvent, UnmatchedExposure
+from ensign.storage.models.experiment_metrics import ExperimentMetricUser, ExperimentMetricValue
 from ensign.storage.models.experiments import Experiment, Exposure
 from ensign.storage.models.features import (
     Feature,
@@ -57,6 +58,8 @@ __all__ = [
     "Environment",
     "EventCounters",
     "Experiment",
+    "ExperimentMetricUser",
+    "ExperimentMetricValue",
     "Exposure",
     "Feature",
     "FeatureState",

@@ -24,6 +24,7 @@ def _input(body: ExperimentCreate | ExperimentUpdate) -> ExperimentInput:
         feature=body.feature,
         segment=body.segment,
         running=body.running,
+        metrics=body.metrics,
         given=frozenset(body.model_fields_set),
     )
 

@@ -211,6 +211,7 @@ class ExperimentCreate(Body):
     feature: Id
     segment: Id | None = None
     running: bool = True
+    metrics: list[Any] | None = None
 
 
 class ExperimentUpdate(Patch):
@@ -219,6 +220,7 @@ class ExperimentUpdate(Patch):
     feature: Id | None = None
     segment: Id | None = None
     running: bool | None = None
+    metrics: list[Any] | None = None
 
 
 # --- identities -----------------------------------------------------------------------------
