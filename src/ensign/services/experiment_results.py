@@ -188,22 +188,25 @@ def experiment_results(
         )
         for config in integration_store.configs_of_environment(session, env.id)
     ]
+    metrics = experiment_metrics.metric_results(
+        session,
+        experiment.id,
+        experiment.metrics,
+        [v.key for v in results.variants if v.key is not None],
+        CONTROL,
+        min_users,
+    )
     return ExperimentReport(
         env,
         experiment,
         feature,
         segment,
         results,
-        exposure_store.exposed_identities(session, experiment.id),
+        # The metrics' table holds one row per exposed identity: counted there, rather than
+        # distinct identifiers among every exposure.
+        sum(metrics.users.values()) + metrics.multiple_exposures,
         deliveries,
-        experiment_metrics.metric_results(
-            session,
-            experiment.id,
-            experiment.metrics,
-            [v.key for v in results.variants if v.key is not None],
-            CONTROL,
-            min_users,
-        ),
+        metrics,
     )
 
 

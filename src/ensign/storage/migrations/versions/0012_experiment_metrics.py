@@ -3,6 +3,7 @@
 `experiments.metrics` holds the metric definitions. `experiment_metric_users` holds each
 exposed identity's first exposure (and whether it saw another variant too);
 `experiment_metric_values` each such identity's value of each metric, updated as events arrive.
+The exposures already recorded fill `experiment_metric_users` (each identity's earliest one).
 
 Revision ID: 0012
 Revises: 0011
@@ -47,6 +48,16 @@ def upgrade() -> None:
         "experiment_metric_users",
         ["experiment_id", "variant"],
         unique=False,
+    )
+    op.execute(
+        "INSERT INTO experiment_metric_users "
+        "(experiment_id, identifier, variant, exposed_at, multiple) "
+        "SELECT e.experiment_id, e.identifier, e.variant, e.exposed_at, "
+        "(SELECT count(*) FROM exposures o WHERE o.experiment_id = e.experiment_id "
+        "AND o.identifier = e.identifier) > 1 "
+        "FROM exposures e WHERE NOT EXISTS (SELECT 1 FROM exposures o "
+        "WHERE o.experiment_id = e.experiment_id AND o.identifier = e.identifier "
+        "AND (o.exposed_at < e.exposed_at OR (o.exposed_at = e.exposed_at AND o.id < e.id)))"
     )
     op.create_table(
         "experiment_metric_values",
