@@ -9,8 +9,9 @@ update the per-user aggregates. Target: results in under 1 s.
 2. Load. Written straight through the tables, as the identify path and the events API would
    have left them (sending 10M events over HTTP would take far longer than what is measured):
    per identity an exposure and its per-user row (1% of identities exposed to both variants,
-   so left out), and per metric the identity's aggregate of its events (Poisson-distributed,
-   `--events / --users` on average; a 5% lift in the variant).
+   so left out), per metric the identity's aggregate of its events (Poisson-distributed,
+   `--events / --users` on average; a 5% lift in the variant), and the running totals per
+   variant kept beside them.
 3. Record. `--batches` batches of 1,000 new events for exposed identities through
    `experiment_metrics.record_events`, each in its own transaction as the events API commits
    them; prints events per second.
@@ -120,7 +121,31 @@ def load(url: str, experiment_id: int, users: int, events: int) -> list[str]:
                 values.append(
                     (experiment_id, "revenue", identifier, variant, count, float(amounts[n]))
                 )
+        # The running totals per variant that recording would have kept beside those rows.
+        sums: dict[tuple[str, str], list[float]] = {}
+
+        def add(metric: str, variant: str, users: int, converted: int, value: float) -> None:
+            row = sums.setdefault((metric, variant), [0, 0, 0.0, 0.0])
+            row[0] += users
+            row[1] += converted
+            row[2] += value
+            row[3] += value * value
+
+        for _, _, variant, _ in exposures:
+            add("$exposures", variant, 1, 0, 0.0)
+        for _, _, variant, _, left_out in people:
+            add("$users", "" if left_out else variant, 1, 0, 0.0)
+        for _, metric, _, variant, _, value in values:
+            add(metric, variant, 0, 1, value)
+        totals = [
+            (experiment_id, metric, variant, 0, *row) for (metric, variant), row in sums.items()
+        ]
         statements = [
+            (
+                "INSERT INTO experiment_metric_totals (experiment_id, metric, variant, shard, "
+                "users, converted, total, squares) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                totals,
+            ),
             (
                 "INSERT INTO exposures (experiment_id, identifier, variant, exposed_at) "
                 "VALUES (?, ?, ?, ?)",

@@ -6,6 +6,7 @@ to two variants left out."""
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -218,3 +219,39 @@ def test_metrics__bad_definitions__400_naming_the_field(
     assert response.status_code == 400, response.text
     assert message in response.text
     assert lab.admin.get(url).json()["metrics"] == []
+
+
+def test_metrics__events_over_several_batches__totals_match_the_users_values(lab: Lab) -> None:
+    # Given six users in the variant, five of whom buy (amounts over three batches)
+    key, url = _experiment(lab.admin, weight=100)
+    lab.admin.patch(url, {"metrics": METRICS})
+    amounts = {"u1": [3.0, 4.5], "u2": [10.0], "u3": [1.0, 1.0, 1.0, 2.0], "u4": [7.25], "u5": []}
+    amounts["u6"] = [0.5, 99.0, 12.0]
+    for identifier in amounts:
+        _identify(lab, key, identifier)
+
+    # When their events arrive in batches that each hold part of a user's events
+    for batch in range(3):
+        events = [
+            _event(identifier, T + (batch + 1) * HOUR + n * dt.timedelta(seconds=1), amount)
+            for identifier, spent in amounts.items()
+            for n, amount in enumerate(spent)
+            if n % 3 == batch
+        ]
+        _send(lab, key, *events)
+
+    # Then each metric's figures are those of the per-user values, users without events at 0
+    body = lab.admin.get(url + "results/").json()
+    figures = {m["name"]: {v["variant"]: v for v in m["variants"]} for m in body["metrics"]}
+    counts = [float(len(spent)) for spent in amounts.values()]
+    sums = [sum(spent) for spent in amounts.values()]
+    express = figures["purchases"]["express"]
+    assert express["users"] == 6
+    assert express["mean"] == pytest.approx(statistics.mean(counts))
+    assert express["stddev"] == pytest.approx(statistics.stdev(counts))
+    revenue = figures["revenue"]["express"]
+    assert revenue["mean"] == pytest.approx(statistics.mean(sums))
+    assert revenue["stddev"] == pytest.approx(statistics.stdev(sums))
+    assert figures["bought"]["express"]["converted"] == 5
+    assert figures["bought"]["control"]["users"] == 0
+    assert body["variants"][1]["exposures"] == 6

@@ -46,7 +46,20 @@ def test_migration_0012__existing_exposures__first_variant_and_multiple(tmp_path
                 "WHERE experiment_id = 7 ORDER BY identifier"
             )
         ).all()
+        totals = connection.execute(
+            text(
+                "SELECT metric, variant, sum(users) FROM experiment_metric_totals "
+                "WHERE experiment_id = 7 GROUP BY metric, variant ORDER BY metric, variant"
+            )
+        ).all()
     engine.dispose()
+    # Per variant the identities exposed to it, and those counted in metrics (or left out)
+    assert [tuple(r) for r in totals] == [
+        ("$exposures", "control", 2),
+        ("$exposures", "express", 3),
+        ("$users", "", 2),
+        ("$users", "express", 1),
+    ]
     assert [tuple(r) for r in rows] == [
         ("ann", "control", "2026-11-01 10:00:00", 1),
         ("bob", "express", "2026-11-01 09:00:00", 0),

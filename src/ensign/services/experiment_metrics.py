@@ -76,6 +76,8 @@ def parse_metrics(raw: object) -> list[Metric]:
         if unknown:
             raise InvalidInput(f"{where}: unknown field {sorted(unknown)[0]!r}.", field="metrics")
         name = _text(item, "name", where)
+        if name is not None and name.startswith("$"):
+            raise InvalidInput(f"{where}.name: may not begin with $.", field="metrics")
         event = _text(item, "event", where)
         kind = item.get("kind")
         if kind not in KINDS:
@@ -186,10 +188,17 @@ class MetricResult:
 
 @dataclass(frozen=True)
 class MetricsReport:
+    # Variant → users counted in metrics (exposed to it first and to no other variant).
     users: dict[str, int]
     multiple_exposures: int
+    # Variant → distinct identities ever exposed to it (one that moved counts in both).
+    exposures: dict[str, int]
     min_users: int
     metrics: list[MetricResult]
+
+    @property
+    def exposed_identities(self) -> int:
+        return sum(self.users.values()) + self.multiple_exposures
 
 
 def metric_results(
@@ -201,16 +210,20 @@ def metric_results(
     min_users: int = DEFAULT_MIN_USERS,
 ) -> MetricsReport:
     """Each metric's figures per variant (`variants`, in order, control among them), from the
-    per-user aggregates: two grouped reads per metric, whatever the number of events."""
-    users, multiple = store.users_by_variant(session, experiment_id)
+    running totals: one read of a few rows, whatever the number of users and events."""
+    totals = store.totals(session, experiment_id)
+    counted = totals.get(store.USERS, {})
+    multiple = counted.get(store.LEFT_OUT, store.Totals()).users
+    users = {v: t.users for v, t in counted.items() if v != store.LEFT_OUT and t.users}
+    exposures = {v: t.users for v, t in totals.get(store.EXPOSURES, {}).items() if t.users}
     order = list(variants) + sorted(set(users) - set(variants))
     results: list[MetricResult] = []
     for metric in stored_metrics(raw_metrics):
-        sums = store.value_sums(session, experiment_id, metric.name)
+        sums = totals.get(metric.name, {})
         samples = {}
         for variant in order:
-            got = sums.get(variant, store.ValueSums(0, 0.0, 0.0))
-            samples[variant] = Sample(users.get(variant, 0), got.total, got.squares, got.users)
+            got = sums.get(variant, store.Totals())
+            samples[variant] = Sample(users.get(variant, 0), got.total, got.squares, got.converted)
         base = samples.get(control, Sample(0))
         compare = compare_conversion if metric.kind == CONVERSION else compare_means
         rows = [
@@ -223,4 +236,4 @@ def metric_results(
             for variant, sample in samples.items()
         ]
         results.append(MetricResult(metric, rows))
-    return MetricsReport(users, multiple, min_users, results)
+    return MetricsReport(users, multiple, exposures, min_users, results)

@@ -172,7 +172,6 @@ def experiment_results(
     state = feature_store.feature_state_in_scope(session, env.id, feature.id, "")
     weights = {v.option_id: v.percentage_allocation for v in state.mv_values} if state else {}
     options = [VariantWeight(o.key, weights.get(o.id, 0.0), o.id) for o in feature.options]
-    results = compute_results(options, exposure_store.exposures_by_variant(session, experiment.id))
     segment = (
         access.segment_for(session, project, experiment.segment_id)
         if experiment.segment_id is not None
@@ -192,19 +191,20 @@ def experiment_results(
         session,
         experiment.id,
         experiment.metrics,
-        [v.key for v in results.variants if v.key is not None],
+        [w.key for w in variant_weights(options) if w.key is not None],
         CONTROL,
         min_users,
     )
+    # Exposures are counted from the running totals kept as they are recorded, rather than
+    # by a scan of every exposure.
+    results = compute_results(options, metrics.exposures)
     return ExperimentReport(
         env,
         experiment,
         feature,
         segment,
         results,
-        # The metrics' table holds one row per exposed identity: counted there, rather than
-        # distinct identifiers among every exposure.
-        sum(metrics.users.values()) + metrics.multiple_exposures,
+        metrics.exposed_identities,
         deliveries,
         metrics,
     )

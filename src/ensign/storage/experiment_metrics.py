@@ -1,10 +1,17 @@
-"""Per-user aggregates of experiments' metrics: who was exposed first to what, and each such
-user's value of each metric, updated as exposures and events arrive. Results then group one
-row per user and metric rather than scanning events."""
+"""Per-user aggregates of experiments' metrics, and their running totals per variant.
+
+Who was exposed first to what, each such user's value of each metric, and the sums over users
+per variant (`experiment_metric_totals`) are all updated as exposures and events arrive, in
+their transactions, so that results read a few rows whatever the number of users or events.
+Written on raw driver cursors: the identify path records exposures on one, and an event batch
+touches thousands of rows, which SQLAlchemy's statement compilation would slow tenfold.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,16 +21,84 @@ from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
 from ensign.storage.base import sqlite_timestamp
-from ensign.storage.models import Experiment, ExperimentMetricUser, ExperimentMetricValue
-
-# A second exposure of the same identity is always to another variant (the exposures table's
-# unique key lets each variant through once), so it marks the identity as exposed to several.
-_NOTE_EXPOSURE = (
-    "INSERT INTO experiment_metric_users (experiment_id, identifier, variant, exposed_at, "
-    "multiple) VALUES (?, ?, ?, ?, false) ON CONFLICT (experiment_id, identifier) DO UPDATE "
-    "SET multiple = true RETURNING multiple"
+from ensign.storage.models import (
+    Experiment,
+    ExperimentMetricTotal,
+    ExperimentMetricUser,
+    ExperimentMetricValue,
 )
-_FORGET_VALUES = "DELETE FROM experiment_metric_values WHERE experiment_id = ? AND identifier = ?"
+
+# Reserved totals (metric names given by users are never empty and never start with "$").
+USERS = "$users"  # per variant the users counted in metrics; variant "" those left out
+EXPOSURES = "$exposures"  # per variant the distinct identities exposed to it
+LEFT_OUT = ""
+SHARDS = 16
+
+_NEW_USER = (
+    "INSERT INTO experiment_metric_users (experiment_id, identifier, variant, exposed_at, "
+    "multiple) VALUES (?, ?, ?, ?, false) ON CONFLICT (experiment_id, identifier) DO NOTHING "
+    "RETURNING variant"
+)
+# Only the statement that flips the flag gets a row back, so of two racing exposures one
+# moves the user out of the totals.
+_NOW_MULTIPLE = (
+    "UPDATE experiment_metric_users SET multiple = true "
+    "WHERE experiment_id = ? AND identifier = ? AND NOT multiple RETURNING variant"
+)
+_FORGET_VALUES = (
+    "DELETE FROM experiment_metric_values WHERE experiment_id = ? AND identifier = ? "
+    "RETURNING metric, events, value"
+)
+_ADD_TOTAL = (
+    "INSERT INTO experiment_metric_totals (experiment_id, metric, variant, shard, users, "
+    "converted, total, squares) VALUES {rows} "
+    "ON CONFLICT (experiment_id, metric, variant, shard) DO UPDATE SET "
+    "users = experiment_metric_totals.users + excluded.users, "
+    "converted = experiment_metric_totals.converted + excluded.converted, "
+    "total = experiment_metric_totals.total + excluded.total, "
+    "squares = experiment_metric_totals.squares + excluded.squares"
+)
+_ADD_VALUES = (
+    "INSERT INTO experiment_metric_values (experiment_id, metric, identifier, variant, events, "
+    "value) VALUES {rows} ON CONFLICT (experiment_id, metric, identifier) DO UPDATE SET "
+    "events = experiment_metric_values.events + excluded.events, "
+    "value = experiment_metric_values.value + excluded.value "
+    "RETURNING experiment_id, metric, identifier, events, value"
+)
+
+
+def shard_of(identifier: str) -> int:
+    return zlib.crc32(identifier.encode()) % SHARDS
+
+
+@dataclass(frozen=True)
+class TotalKey:
+    experiment_id: int
+    metric: str
+    variant: str
+    shard: int
+
+
+@dataclass
+class Delta:
+    users: int = 0
+    converted: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+
+def _add_totals(cursor: Any, deltas: dict[TotalKey, Delta], *, postgres: bool) -> None:
+    """Add to the running totals, in key order so that concurrent writers on PostgreSQL lock
+    rows in the same order (no deadlock)."""
+    keys = sorted(deltas, key=lambda k: (k.experiment_id, k.metric, k.variant, k.shard))
+    for chunk in dialect.chunks(keys, 500):
+        params: list[object] = []
+        for k in chunk:
+            d = deltas[k]
+            params += (k.experiment_id, k.metric, k.variant, k.shard)
+            params += (d.users, d.converted, d.total, d.squares)
+        rows = ",".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        cursor.execute(dialect.driver_sql(_ADD_TOTAL.format(rows=rows), postgres=postgres), params)
 
 
 def note_exposure(
@@ -35,19 +110,37 @@ def note_exposure(
     *,
     postgres: bool,
 ) -> None:
-    """Record a new exposure (a first one per variant) for metrics, on a raw driver cursor in
-    the caller's transaction. An identity now exposed to two variants leaves the metrics: its
-    values are dropped and its later events ignored."""
+    """Record a new exposure (a first one per identity and variant) for metrics, on a raw
+    driver cursor in the caller's transaction. An identity now exposed to a second variant
+    leaves the metrics: its values are dropped and its later events ignored."""
     stamp: object = at if postgres else sqlite_timestamp(at)
+    shard = shard_of(identifier)
+    deltas: dict[TotalKey, Delta] = defaultdict(Delta)
+    deltas[TotalKey(experiment_id, EXPOSURES, variant, shard)].users += 1
     cursor.execute(
-        dialect.driver_sql(_NOTE_EXPOSURE, postgres=postgres),
+        dialect.driver_sql(_NEW_USER, postgres=postgres),
         (experiment_id, identifier, variant, stamp),
     )
-    row = cursor.fetchone()
-    if row is not None and row[0]:
+    if cursor.fetchone() is not None:
+        deltas[TotalKey(experiment_id, USERS, variant, shard)].users += 1
+    else:
         cursor.execute(
-            dialect.driver_sql(_FORGET_VALUES, postgres=postgres), (experiment_id, identifier)
+            dialect.driver_sql(_NOW_MULTIPLE, postgres=postgres), (experiment_id, identifier)
         )
+        row = cursor.fetchone()
+        if row is not None:
+            first = row[0]
+            deltas[TotalKey(experiment_id, USERS, first, shard)].users -= 1
+            deltas[TotalKey(experiment_id, USERS, LEFT_OUT, shard)].users += 1
+            cursor.execute(
+                dialect.driver_sql(_FORGET_VALUES, postgres=postgres), (experiment_id, identifier)
+            )
+            for metric, events, value in cursor.fetchall():
+                delta = deltas[TotalKey(experiment_id, metric, first, shard)]
+                delta.converted -= 1 if events > 0 else 0
+                delta.total -= value
+                delta.squares -= value * value
+    _add_totals(cursor, deltas, postgres=postgres)
 
 
 def running_metrics(session: Session, environment_id: int) -> list[tuple[int, list[Any]]]:
@@ -95,91 +188,75 @@ class ValueKey:
 
 
 def add_values(session: Session, increments: dict[ValueKey, tuple[int, float]]) -> None:
-    """Add (events, value) to each user's metric value, creating it at its first event. Keys
-    are sorted so that two concurrent batches lock rows in the same order on PostgreSQL."""
+    """Add (events, value) to each user's metric value, creating it at its first event, and
+    the change to the variant's totals: a first event converts the user, and Σvalue² moves by
+    new² - old². Keys are sorted so that concurrent batches lock rows in one order."""
     if not increments:
         return
-    table = ExperimentMetricValue.__table__
+    postgres = dialect.is_postgres(session)
     keys = sorted(increments, key=lambda k: (k.experiment_id, k.metric, k.identifier))
-    for chunk in dialect.chunks(keys, 500):
-        statement = dialect.upsert(session, table).values(
-            [
-                {
-                    "experiment_id": k.experiment_id,
-                    "metric": k.metric,
-                    "identifier": k.identifier,
-                    "variant": k.variant,
-                    "events": increments[k][0],
-                    "value": increments[k][1],
-                }
-                for k in chunk
-            ]
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["experiment_id", "metric", "identifier"],
-                set_={
-                    "events": table.c.events + statement.excluded.events,
-                    "value": table.c.value + statement.excluded.value,
-                },
+    by_row = {(k.experiment_id, k.metric, k.identifier): k for k in keys}
+    deltas: dict[TotalKey, Delta] = defaultdict(Delta)
+    with dialect.driver_cursor(session) as cursor:
+        for chunk in dialect.chunks(keys, 500):
+            params: list[object] = []
+            for k in chunk:
+                events, value = increments[k]
+                params += (k.experiment_id, k.metric, k.identifier, k.variant, events, value)
+            rows = ",".join("(?, ?, ?, ?, ?, ?)" for _ in chunk)
+            cursor.execute(
+                dialect.driver_sql(_ADD_VALUES.format(rows=rows), postgres=postgres), params
             )
-        )
-
-
-def users_by_variant(session: Session, experiment_id: int) -> tuple[dict[str, int], int]:
-    """Variant → identities counted in metrics there, and how many identities were left out
-    for having been exposed to more than one variant."""
-    table = ExperimentMetricUser
-    rows = session.execute(
-        select(table.variant, table.multiple, func.count())
-        .where(table.experiment_id == experiment_id)
-        .group_by(table.variant, table.multiple)
-    )
-    users: dict[str, int] = {}
-    multiple = 0
-    for variant, is_multiple, count in rows:
-        if is_multiple:
-            multiple += int(count)
-        else:
-            users[variant] = int(count)
-    return users, multiple
+            for experiment_id, metric, identifier, events, value in cursor.fetchall():
+                key = by_row[(experiment_id, metric, identifier)]
+                added_events, added = increments[key]
+                old = value - added
+                delta = deltas[TotalKey(experiment_id, metric, key.variant, shard_of(identifier))]
+                delta.converted += 1 if events == added_events else 0
+                delta.total += added
+                delta.squares += value * value - old * old
+        _add_totals(cursor, deltas, postgres=postgres)
 
 
 @dataclass(frozen=True)
-class ValueSums:
-    """Over the users of one variant with at least one counted event: how many, Σvalue and
-    Σvalue² (users without a row have value 0)."""
-
-    users: int
-    total: float
-    squares: float
+class Totals:
+    users: int = 0
+    converted: int = 0
+    total: float = 0.0
+    squares: float = 0.0
 
 
-def value_sums(session: Session, experiment_id: int, metric: str) -> dict[str, ValueSums]:
-    table = ExperimentMetricValue
+def totals(session: Session, experiment_id: int) -> dict[str, dict[str, Totals]]:
+    """Metric (or `USERS`, `EXPOSURES`) → variant → its totals over the shards."""
+    table = ExperimentMetricTotal
     rows = session.execute(
         select(
-            table.variant, func.count(), func.sum(table.value), func.sum(table.value * table.value)
+            table.metric,
+            table.variant,
+            func.sum(table.users),
+            func.sum(table.converted),
+            func.sum(table.total),
+            func.sum(table.squares),
         )
-        .where(table.experiment_id == experiment_id, table.metric == metric)
-        .group_by(table.variant)
+        .where(table.experiment_id == experiment_id)
+        .group_by(table.metric, table.variant)
     )
-    return {
-        variant: ValueSums(int(count), float(total or 0), float(squares or 0))
-        for variant, count, total, squares in rows
-    }
+    found: dict[str, dict[str, Totals]] = defaultdict(dict)
+    for metric, variant, users, converted, total, squares in rows:
+        found[metric][variant] = Totals(
+            int(users or 0), int(converted or 0), float(total or 0), float(squares or 0)
+        )
+    return found
 
 
 def forget_metrics(session: Session, experiment_id: int, metrics: Iterable[str]) -> None:
-    """Drop the values of metrics removed or redefined."""
+    """Drop the values and totals of metrics removed or redefined."""
     names = list(metrics)
     if not names:
         return
-    session.execute(
-        delete(ExperimentMetricValue)
-        .where(
-            ExperimentMetricValue.experiment_id == experiment_id,
-            ExperimentMetricValue.metric.in_(names),
+    for table in (ExperimentMetricValue, ExperimentMetricTotal):
+        session.execute(
+            delete(table)
+            .where(table.experiment_id == experiment_id, table.metric.in_(names))
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )

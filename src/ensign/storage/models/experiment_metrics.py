@@ -45,3 +45,27 @@ class ExperimentMetricValue(Base):
     variant: Mapped[str] = mapped_column(String(200))
     events: Mapped[int] = mapped_column(Integer, default=0)
     value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ExperimentMetricTotal(Base):
+    """Running sums over users, per experiment, metric and variant, kept with the per-user rows
+    so that results read a handful of rows however many users there are. Split in `shard`s
+    (by identifier) so that concurrent writers rarely wait on the same row.
+
+    Besides the metrics (users with an event in `converted`, Σvalue, Σvalue²), two reserved
+    names: `$users` holds per variant the users counted in metrics (`users`), and under variant
+    "" those left out for several variants; `$exposures` holds per variant the distinct
+    identities ever exposed to it."""
+
+    __tablename__ = "experiment_metric_totals"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(200), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    users: Mapped[int] = mapped_column(Integer, default=0)
+    converted: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    squares: Mapped[float] = mapped_column(Float, default=0.0)

@@ -2,8 +2,9 @@
 
 `experiments.metrics` holds the metric definitions. `experiment_metric_users` holds each
 exposed identity's first exposure (and whether it saw another variant too);
-`experiment_metric_values` each such identity's value of each metric, updated as events arrive.
-The exposures already recorded fill `experiment_metric_users` (each identity's earliest one).
+`experiment_metric_values` each such identity's value of each metric, updated as events arrive;
+`experiment_metric_totals` their running sums per variant. The exposures already recorded fill
+`experiment_metric_users` (each identity's earliest one) and the totals.
 
 Revision ID: 0012
 Revises: 0011
@@ -83,9 +84,42 @@ def upgrade() -> None:
         ["experiment_id", "metric", "variant"],
         unique=False,
     )
+    op.create_table(
+        "experiment_metric_totals",
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("metric", sa.String(length=200), nullable=False),
+        sa.Column("variant", sa.String(length=200), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
+        sa.Column("users", sa.Integer(), nullable=False),
+        sa.Column("converted", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.Column("squares", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_metric_totals_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "experiment_id", "metric", "variant", "shard", name=op.f("pk_experiment_metric_totals")
+        ),
+    )
+    op.execute(
+        "INSERT INTO experiment_metric_totals (experiment_id, metric, variant, shard, users, "
+        "converted, total, squares) SELECT experiment_id, '$exposures', variant, 0, count(*), "
+        "0, 0, 0 FROM exposures GROUP BY experiment_id, variant"
+    )
+    op.execute(
+        "INSERT INTO experiment_metric_totals (experiment_id, metric, variant, shard, users, "
+        "converted, total, squares) SELECT experiment_id, '$users', "
+        "CASE WHEN multiple THEN '' ELSE variant END, 0, count(*), 0, 0, 0 "
+        "FROM experiment_metric_users "
+        "GROUP BY experiment_id, CASE WHEN multiple THEN '' ELSE variant END"
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("experiment_metric_totals")
     op.drop_index("ix_experiment_metric_values_variant", table_name="experiment_metric_values")
     op.drop_table("experiment_metric_values")
     op.drop_index("ix_experiment_metric_users_variant", table_name="experiment_metric_users")
