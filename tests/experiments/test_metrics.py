@@ -182,6 +182,11 @@ def test_metrics__redefined__its_values_start_again(lab: Lab) -> None:
     assert {v["variant"]: v["mean"] for v in metric["variants"]}["express"] == 1.0
     assert metric["window_hours"] == 48
 
+    # And making it primary, which changes nothing it measures, keeps its values
+    assert lab.admin.patch(url, {"metrics": [{**changed, "primary": True}]}).status_code == 200
+    (metric,) = lab.admin.get(url + "results/").json()["metrics"]
+    assert {v["variant"]: v["mean"] for v in metric["variants"]}["express"] == 1.0
+
 
 @pytest.mark.parametrize(
     ("metrics", "message"),
@@ -190,6 +195,7 @@ def test_metrics__redefined__its_values_start_again(lab: Lab) -> None:
         ([{"name": "x", "event": "e", "kind": "median"}], "metrics[0].kind: one of"),
         ([{"name": "x", "event": "e", "kind": "sum"}], "metrics[0].property"),
         ([{"name": "", "event": "e", "kind": "count"}], "metrics[0].name"),
+        ([{"name": "$users", "event": "e", "kind": "count"}], "may not begin with $"),
         ([{"name": "x", "event": "e", "kind": "count", "window_hours": 0}], "window_hours"),
         ([{"name": "x", "event": "e", "kind": "count", "window_hours": True}], "window_hours"),
         ([{"name": "x", "event": "e", "kind": "count", "colour": 1}], "unknown field 'colour'"),

@@ -114,10 +114,15 @@ def stored_metrics(raw: Sequence[Any] | None) -> list[Metric]:
     return [Metric(**item) for item in raw or []]
 
 
+def _measures(metric: Metric) -> tuple[object, ...]:
+    """What a metric's values depend on (not `primary`, which only marks it)."""
+    return (metric.event, metric.kind, metric.property, metric.window_hours)
+
+
 def changed_names(before: Sequence[Metric], after: Sequence[Metric]) -> set[str]:
     """Metrics removed or redefined: their values no longer mean what the definition says."""
-    now = {m.name: m for m in after}
-    return {m.name for m in before if now.get(m.name, m) != m or m.name not in now}
+    now = {m.name: _measures(m) for m in after}
+    return {m.name for m in before if now.get(m.name) != _measures(m)}
 
 
 # --- recording events -------------------------------------------------------------------------
