@@ -10,7 +10,6 @@ touches thousands of rows, which SQLAlchemy's statement compilation would slow t
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,12 @@ from ensign.storage.models import (
 USERS = "$users"  # per variant the users counted in metrics; variant "" those left out
 EXPOSURES = "$exposures"  # per variant the distinct identities exposed to it
 LEFT_OUT = ""
-SHARDS = 16
+# Totals are sums over shards, so a change may go to any of them: on PostgreSQL each
+# connection writes to its own (by backend pid), so that concurrent transactions (identify
+# group commits, event batches, in every process) seldom wait on, or deadlock over, the same
+# rows. SQLite has one writer: one shard.
+SHARDS = 64
+_SHARD = {False: "0", True: f"pg_backend_pid() % {SHARDS}"}
 
 _NEW_USER = (
     "INSERT INTO experiment_metric_users (experiment_id, identifier, variant, exposed_at, "
@@ -67,16 +71,11 @@ _ADD_VALUES = (
 )
 
 
-def shard_of(identifier: str) -> int:
-    return zlib.crc32(identifier.encode()) % SHARDS
-
-
 @dataclass(frozen=True)
 class TotalKey:
     experiment_id: int
     metric: str
     variant: str
-    shard: int
 
 
 @dataclass
@@ -90,14 +89,15 @@ class Delta:
 def _add_totals(cursor: Any, deltas: dict[TotalKey, Delta], *, postgres: bool) -> None:
     """Add to the running totals, in key order so that concurrent writers on PostgreSQL lock
     rows in the same order (no deadlock)."""
-    keys = sorted(deltas, key=lambda k: (k.experiment_id, k.metric, k.variant, k.shard))
+    keys = sorted(deltas, key=lambda k: (k.experiment_id, k.metric, k.variant))
+    shard = _SHARD[postgres]
     for chunk in dialect.chunks(keys, 500):
         params: list[object] = []
         for k in chunk:
             d = deltas[k]
-            params += (k.experiment_id, k.metric, k.variant, k.shard)
+            params += (k.experiment_id, k.metric, k.variant)
             params += (d.users, d.converted, d.total, d.squares)
-        rows = ",".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        rows = ",".join(f"(?, ?, ?, {shard}, ?, ?, ?, ?)" for _ in chunk)
         cursor.execute(dialect.driver_sql(_ADD_TOTAL.format(rows=rows), postgres=postgres), params)
 
 
@@ -114,15 +114,14 @@ def note_exposure(
     driver cursor in the caller's transaction. An identity now exposed to a second variant
     leaves the metrics: its values are dropped and its later events ignored."""
     stamp: object = at if postgres else sqlite_timestamp(at)
-    shard = shard_of(identifier)
     deltas: dict[TotalKey, Delta] = defaultdict(Delta)
-    deltas[TotalKey(experiment_id, EXPOSURES, variant, shard)].users += 1
+    deltas[TotalKey(experiment_id, EXPOSURES, variant)].users += 1
     cursor.execute(
         dialect.driver_sql(_NEW_USER, postgres=postgres),
         (experiment_id, identifier, variant, stamp),
     )
     if cursor.fetchone() is not None:
-        deltas[TotalKey(experiment_id, USERS, variant, shard)].users += 1
+        deltas[TotalKey(experiment_id, USERS, variant)].users += 1
     else:
         cursor.execute(
             dialect.driver_sql(_NOW_MULTIPLE, postgres=postgres), (experiment_id, identifier)
@@ -130,13 +129,13 @@ def note_exposure(
         row = cursor.fetchone()
         if row is not None:
             first = row[0]
-            deltas[TotalKey(experiment_id, USERS, first, shard)].users -= 1
-            deltas[TotalKey(experiment_id, USERS, LEFT_OUT, shard)].users += 1
+            deltas[TotalKey(experiment_id, USERS, first)].users -= 1
+            deltas[TotalKey(experiment_id, USERS, LEFT_OUT)].users += 1
             cursor.execute(
                 dialect.driver_sql(_FORGET_VALUES, postgres=postgres), (experiment_id, identifier)
             )
             for metric, events, value in cursor.fetchall():
-                delta = deltas[TotalKey(experiment_id, metric, first, shard)]
+                delta = deltas[TotalKey(experiment_id, metric, first)]
                 delta.converted -= 1 if events > 0 else 0
                 delta.total -= value
                 delta.squares -= value * value
@@ -211,7 +210,7 @@ def add_values(session: Session, increments: dict[ValueKey, tuple[int, float]]) 
                 key = by_row[(experiment_id, metric, identifier)]
                 added_events, added = increments[key]
                 old = value - added
-                delta = deltas[TotalKey(experiment_id, metric, key.variant, shard_of(identifier))]
+                delta = deltas[TotalKey(experiment_id, metric, key.variant)]
                 delta.converted += 1 if events == added_events else 0
                 delta.total += added
                 delta.squares += value * value - old * old

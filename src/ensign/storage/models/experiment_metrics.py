@@ -50,7 +50,7 @@ class ExperimentMetricValue(Base):
 class ExperimentMetricTotal(Base):
     """Running sums over users, per experiment, metric and variant, kept with the per-user rows
     so that results read a handful of rows however many users there are. Split in `shard`s
-    (by identifier) so that concurrent writers rarely wait on the same row.
+    (on PostgreSQL one per connection) so that concurrent writers seldom wait on the same row.
 
     Besides the metrics (users with an event in `converted`, Σvalue, Σvalue²), two reserved
     names: `$users` holds per variant the users counted in metrics (`users`), and under variant
