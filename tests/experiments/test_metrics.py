@@ -261,3 +261,30 @@ def test_metrics__events_over_several_batches__totals_match_the_users_values(lab
     assert figures["bought"]["express"]["converted"] == 5
     assert figures["bought"]["control"]["users"] == 0
     assert body["variants"][1]["exposures"] == 6
+
+
+def test_metrics__exposures_reported_by_the_sdk__count_like_identify_ones(lab: Lab) -> None:
+    # Given an experiment with a count metric
+    key, url = _experiment(lab.admin, weight=100)
+    lab.admin.patch(url, {"metrics": METRICS[1:2]})
+    exposure = {
+        **_event("ann", T),
+        "event": "$flag_exposure",
+        "feature_name": "checkout",
+        "value": "express",
+    }
+
+    # When the SDK reports ann's exposure twice and her purchase in the same batch
+    _send(
+        lab,
+        key,
+        exposure,
+        {**exposure, "timestamp": exposure["timestamp"] + 1},
+        _event("ann", T + HOUR),
+    )
+
+    # Then she counts once, with her purchase
+    body = lab.admin.get(url + "results/").json()
+    (metric,) = body["metrics"]
+    assert body["metric_users"] == {"express": 1}
+    assert {v["variant"]: v["mean"] for v in metric["variants"]}["express"] == 1.0

@@ -36,7 +36,7 @@ LEFT_OUT = ""
 # group commits, event batches, in every process) seldom wait on, or deadlock over, the same
 # rows. SQLite has one writer: one shard.
 SHARDS = 64
-_SHARD = {False: "0", True: f"pg_backend_pid() % {SHARDS}"}
+_SHARD = {False: "0", True: f"mod(pg_backend_pid(), {SHARDS})"}
 
 _NEW_USER = (
     "INSERT INTO experiment_metric_users (experiment_id, identifier, variant, exposed_at, "
