@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Largest `POST /v1/events` body; larger bodies get 413. Larger than "
         "`max_body_bytes` because a full SDK buffer (1,000 events with traits) can pass 1 MiB.",
     )
+    experiment_min_users: int = Field(
+        default=100,
+        ge=1,
+        description="Users per variant below which an experiment's metric figures are marked "
+        "`insufficient_data` in its results.",
+    )
     events_dedupe_hours: float = Field(
         default=48.0,
         description="How long the key of each event received is kept, so that an SDK "

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput
+from ensign.services import experiment_metrics
 from ensign.services import exposures as exposure_service
 from ensign.services.admin.access import environment_for
 from ensign.services.event_requests import (
@@ -77,6 +78,8 @@ def receive_events(
             )
         counts = replace(counts, duplicates=len(events) - len(fresh))
         store.record_outbox(session, records, now)
+        # After the exposures above, so that an event sent with its exposure counts.
+        experiment_metrics.record_events(session, snapshot.environment_id, fresh)
         store.log_unmatched(session, snapshot.environment_id, unmatched, now)
         store.add_counts(session, snapshot.environment_id, counts, now)
     return Received(len(fresh), len(events) - len(fresh))

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ensign.integrations.common import CommonSettings
+from ensign.services import experiment_metrics
 from ensign.services.admin import access, experiments
+from ensign.services.experiment_metrics import DEFAULT_MIN_USERS, MetricsReport
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import exposures as exposure_store
 from ensign.storage import features as feature_store
@@ -153,10 +155,16 @@ class ExperimentReport:
     # Distinct identities exposed to any variant (one that changed variant counts once).
     identities: int
     deliveries: list[ExposureDelivery]
+    metrics: MetricsReport | None = None
 
 
 def experiment_results(
-    session: Session, principal: AdminPrincipal, env_key: str, experiment_id: int
+    session: Session,
+    principal: AdminPrincipal,
+    env_key: str,
+    experiment_id: int,
+    *,
+    min_users: int = DEFAULT_MIN_USERS,
 ) -> ExperimentReport:
     """An experiment's results, weighed against its feature's weights in the environment now."""
     experiment = experiments.get_experiment(session, principal, env_key, experiment_id)
@@ -166,7 +174,6 @@ def experiment_results(
     state = feature_store.feature_state_in_scope(session, env.id, feature.id, "")
     weights = {v.option_id: v.percentage_allocation for v in state.mv_values} if state else {}
     options = [VariantWeight(o.key, weights.get(o.id, 0.0), o.id) for o in feature.options]
-    results = compute_results(options, exposure_store.exposures_by_variant(session, experiment.id))
     segment = (
         access.segment_for(session, project, experiment.segment_id)
         if experiment.segment_id is not None
@@ -182,14 +189,26 @@ def experiment_results(
         )
         for config in integration_store.configs_of_environment(session, env.id)
     ]
+    metrics = experiment_metrics.metric_results(
+        session,
+        experiment.id,
+        experiment.metrics,
+        [w.key for w in variant_weights(options) if w.key is not None],
+        CONTROL,
+        min_users,
+    )
+    # Exposures are counted from the running totals kept as they are recorded, rather than
+    # by a scan of every exposure.
+    results = compute_results(options, metrics.exposures)
     return ExperimentReport(
         env,
         experiment,
         feature,
         segment,
         results,
-        exposure_store.exposed_identities(session, experiment.id),
+        metrics.exposed_identities,
         deliveries,
+        metrics,
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ensign.storage import dialect
+from ensign.storage import dialect, experiment_metrics
 from ensign.storage.base import sqlite_timestamp, utcnow
 from ensign.storage.models import Experiment
 from ensign.storage.outbox import OutboxRecord, insert_records
@@ -112,7 +112,12 @@ def insert_exposure(
     else:
         stamp = sqlite_timestamp(at)
         cursor.execute(_SQLITE_INSERT_EXPOSURE, (identifier, variant, stamp, experiment_id))
-    return cursor.fetchone() is not None
+    if cursor.fetchone() is None:
+        return False
+    experiment_metrics.note_exposure(
+        cursor, experiment_id, identifier, variant, at, postgres=postgres
+    )
+    return True
 
 
 class SessionExposures:

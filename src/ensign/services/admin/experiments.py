@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
 from ensign.services import changes as change_path
+from ensign.services import experiment_metrics
 from ensign.services.admin import access
 from ensign.services.changes import Change
 from ensign.services.documents import feature_type
 from ensign.services.keys import AdminPrincipal
+from ensign.storage import experiment_metrics as experiment_metric_store
 from ensign.storage import experiments as experiment_store
 from ensign.storage import segments as segment_store
 from ensign.storage.audit import row_snapshot
@@ -36,6 +38,8 @@ class ExperimentInput:
     feature: int | None = None
     segment: int | None = None
     running: bool | None = None
+    # The raw `metrics` list, checked by `experiment_metrics.parse_metrics`.
+    metrics: list[Any] | None = None
     given: frozenset[str] = frozenset()
 
 
@@ -81,6 +85,23 @@ def _check_segment(session: Session, env: Environment, segment_id: int) -> None:
         raise InvalidInput("segment: no such segment in this project.", field="segment")
 
 
+def _metrics(data: ExperimentInput) -> list[Any]:
+    if data.metrics is None:
+        return []
+    return [m.as_json() for m in experiment_metrics.parse_metrics(data.metrics)]
+
+
+def _set_metrics(session: Session, experiment: Experiment, metrics: list[Any]) -> None:
+    """New definitions; the values of metrics removed or redefined are dropped."""
+    before = experiment_metrics.stored_metrics(experiment.metrics)
+    after = experiment_metrics.stored_metrics(metrics)
+    if experiment.id is not None:
+        experiment_metric_store.forget_metrics(
+            session, experiment.id, experiment_metrics.changed_names(before, after)
+        )
+    experiment.metrics = metrics
+
+
 def _save(session: Session, experiment: Experiment) -> None:
     if not experiment_store.save_experiment(session, experiment):
         raise InvalidInput(
@@ -108,6 +129,7 @@ def create_experiment(
         name=data.name or "",
         running=running,
         started_at=utcnow() if running else None,
+        metrics=_metrics(data),
     )
     _save(session, experiment)
     change_path.apply(
@@ -149,6 +171,8 @@ def update_experiment(
         # A start is checked as a create is: the feature may have lost its variants while
         # the experiment was stopped.
         _check_feature(session, env, experiment.feature_id)
+    if "metrics" in given:
+        _set_metrics(session, experiment, _metrics(data))
     if "segment" in given:
         if data.segment is not None:
             _check_segment(session, env, data.segment)

@@ -21,6 +21,11 @@ from ensign.storage.models.environments import (
     ServerKey,
 )
 from ensign.storage.models.events import EventCounters, ReceivedEvent, UnmatchedExposure
+from ensign.storage.models.experiment_metrics import (
+    ExperimentMetricTotal,
+    ExperimentMetricUser,
+    ExperimentMetricValue,
+)
 from ensign.storage.models.experiments import Experiment, Exposure
 from ensign.storage.models.features import (
     Feature,
@@ -57,6 +62,9 @@ __all__ = [
     "Environment",
     "EventCounters",
     "Experiment",
+    "ExperimentMetricTotal",
+    "ExperimentMetricUser",
+    "ExperimentMetricValue",
     "Exposure",
     "Feature",
     "FeatureState",

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ensign.storage.base import Base, OutboxId, utcnow
@@ -43,6 +54,8 @@ class Experiment(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The metrics measured: a list of `services.experiment_metrics.Metric` as JSON.
+    metrics: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Exposure(Base):

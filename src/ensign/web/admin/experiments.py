@@ -23,6 +23,7 @@ class ExperimentCreate(Body):
     feature: Id
     segment: Id | None = None
     running: bool = True
+    metrics: list[Any] | None = None
 
 
 class ExperimentUpdate(Patch):
@@ -31,6 +32,7 @@ class ExperimentUpdate(Patch):
     feature: Id | None = None
     segment: Id | None = None
     running: bool | None = None
+    metrics: list[Any] | None = None
 
 
 def _input(body: ExperimentCreate | ExperimentUpdate) -> ExperimentInput:
@@ -39,6 +41,7 @@ def _input(body: ExperimentCreate | ExperimentUpdate) -> ExperimentInput:
         feature=body.feature,
         segment=body.segment,
         running=body.running,
+        metrics=body.metrics,
         given=frozenset(body.model_fields_set),
     )
 

@@ -183,6 +183,7 @@ def experiment(row: Experiment) -> dict[str, Any]:
         "running": row.running,
         "started_at": moment(row.started_at),
         "stopped_at": moment(row.stopped_at),
+        "metrics": list(row.metrics or []),
     }
 
 
