@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from flagsmith import Flagsmith
+from flagsmith.offline_handlers import LocalFileHandler
 
 from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
 from ensign.web.deps import AppState
@@ -247,12 +250,30 @@ def start_experiment(client: TestClient, env: Env, state: AppState, headers: dic
     return int(response.json()["id"])
 
 
+def served_variants(client: TestClient, env: Env, tmp_path: Path, *users: str) -> dict[str, Any]:
+    """What the official SDK's local evaluation of Ensign's document serves each user."""
+    response = client.get(
+        "/api/v1/environment-document/", headers={"X-Environment-Key": env.server_key}
+    )
+    assert response.status_code == 200, response.text
+    path = tmp_path / "document.json"
+    path.write_bytes(response.content)
+    local = Flagsmith(offline_mode=True, offline_handler=LocalFileHandler(str(path)))
+    return {u: local.get_identity_flags(u).get_flag("checkout").variant for u in users}
+
+
 def test_events__exposures__one_per_user_and_variant_to_both_vendors(
-    client: TestClient, env: Env, organisation: Any, state: AppState, vendors: Served
+    client: TestClient,
+    env: Env,
+    organisation: Any,
+    state: AppState,
+    vendors: Served,
+    tmp_path: Path,
 ) -> None:
     configure(state, env, "heap", vendors.heap_url)
     configure(state, env, "mixpanel", vendors.mixpanel_url)
     experiment_id = start_experiment(client, env, state, organisation.headers)
+    variants = served_variants(client, env, tmp_path, "u1", "u2")
     now = int(time.time() * 1000)
 
     def exposure(identifier: str, variant: str, at: int, **metadata: Any) -> dict[str, Any]:
@@ -265,25 +286,23 @@ def test_events__exposures__one_per_user_and_variant_to_both_vendors(
             metadata={"sdk_version": "6.3.0", **metadata},
         )
 
-    # Two SDK processes report the same exposure at different times, and one user changes variant
+    # Two SDK processes report the same exposure at different times, and one claims a variant
+    # the user was not served
+    other = next(v for v in ("one", "two", "control") if v != variants["u2"])
     batch = [
-        exposure("u1", "express", now - 5000, experiment_id=experiment_id),
-        exposure("u1", "express", now - 1000),
-        exposure("u2", "control", now - 4000),
-        exposure("u2", "one_page", now - 3000),
+        exposure("u1", variants["u1"], now - 5000, experiment_id=experiment_id),
+        exposure("u1", variants["u1"], now - 1000),
+        exposure("u2", variants["u2"], now - 4000),
+        exposure("u2", other, now - 3000),
     ]
     assert post(client, env.client_key, batch).json() == {"accepted": 4, "duplicates": 0}
-    deliver(state, lambda: len(vendors.heap.events) == 3 and len(vendors.mixpanel.events) == 3)
+    deliver(state, lambda: len(vendors.heap.events) == 2 and len(vendors.mixpanel.events) == 2)
     time.sleep(0.3)
     started = sorted(
         (e["properties"]["distinct_id"], e["properties"]["Variant name"], e["properties"]["time"])
         for e in vendors.mixpanel.events
     )
-    assert started == [
-        ("u1", "express", now - 5000),
-        ("u2", "control", now - 4000),
-        ("u2", "one_page", now - 3000),
-    ]
+    assert started == [("u1", variants["u1"], now - 5000), ("u2", variants["u2"], now - 4000)]
     assert {e["event"] for e in vendors.mixpanel.events} == {"$experiment_started"}
     assert {e["properties"]["Experiment name"] for e in vendors.mixpanel.events} == {
         "Checkout test"
@@ -291,12 +310,68 @@ def test_events__exposures__one_per_user_and_variant_to_both_vendors(
     assert {e["event"] for e in vendors.heap.events} == {"Experiment Viewed"}
     assert sorted(
         (e["identity"], e["properties"]["Variant name"]) for e in vendors.heap.events
-    ) == [
-        ("u1", "express"),
-        ("u2", "control"),
-        ("u2", "one_page"),
-    ]
+    ) == [("u1", variants["u1"]), ("u2", variants["u2"])]
     assert vendors.mixpanel.duplicate_events == 0
     counts = counters(client, env, organisation.headers)
     assert counts["exposures"] == 4
-    assert counts["unmatched"] == 0
+    assert counts["unmatched"] == 1
+    assert counts["wrong_variant"] == 1
+    refused = counts["unmatched_exposures"][0]
+    assert (refused["identifier"], refused["variant"], refused["reason"]) == (
+        "u2",
+        other,
+        "wrong_variant",
+    )
+    assert refused["served_variant"] == variants["u2"]
+
+
+def test_events__exposure_with_traits__checked_with_them_else_the_stored_ones(
+    client: TestClient, env: Env, organisation: Any, state: AppState
+) -> None:
+    # Given an experiment limited to adults, and a stored identity aged 30
+    segments = client.get(
+        f"/api/v1/projects/{state.cache.for_key(env.client_key).project_id}/segments/",  # type: ignore[union-attr]
+        headers=organisation.headers,
+    ).json()["results"]
+    adults = next(s["id"] for s in segments if s["name"] == "adults")
+    feature = state.cache.for_key(env.client_key).features["checkout"].id  # type: ignore[union-attr]
+    response = client.post(
+        f"/api/v1/environments/{env.client_key}/experiments/",
+        json={"name": "Adults", "feature": feature, "segment": adults},
+        headers=organisation.headers,
+    )
+    assert response.status_code == 201, response.text
+    state.cache.check_now()
+    identified = client.post(
+        "/api/v1/identities/",
+        json={"identifier": "grown-up", "traits": [{"trait_key": "age", "trait_value": 30}]},
+        headers={"X-Environment-Key": env.client_key},
+    ).json()
+    flag = next(f for f in identified["flags"] if f["feature"]["name"] == "checkout")
+    assert flag["metadata"]["experiment"]["in_experiment"] is True
+
+    def exposure(identifier: str, traits: dict[str, Any] | None, at: int) -> dict[str, Any]:
+        return sdk_event(
+            "$flag_exposure",
+            feature_name="checkout",
+            identifier=identifier,
+            value=flag["variant"],
+            traits=traits,
+            timestamp=at,
+        )
+
+    now = int(time.time() * 1000)
+    # When the SDK reports the same identity as a child (its own traits), as stored (none
+    # sent), and an unknown identity without traits
+    batch = [
+        exposure("grown-up", {"age": 10}, now - 3),
+        exposure("grown-up", None, now - 2),
+        exposure("stranger", None, now - 1),
+    ]
+    assert post(client, env.client_key, batch).status_code == 202
+    # Then the child's claim and the stranger's are refused as outside the experiment, and the
+    # stored adult's stands
+    counts = counters(client, env, organisation.headers)
+    assert counts["not_in_experiment"] == 2
+    assert counts["unmatched"] == 2
+    assert {e["identifier"] for e in counts["unmatched_exposures"]} == {"grown-up", "stranger"}

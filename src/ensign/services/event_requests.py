@@ -61,6 +61,9 @@ class SdkEvent:
     timestamp_ms: int
     occurred_at: dt.datetime
     adjusted: str | None
+    # The traits the SDK evaluated with (its scalar ones), None when it sent none: an
+    # exposure is checked against Ensign's evaluation with these, else the stored traits.
+    traits: dict[str, Scalar] | None = None
 
     @property
     def is_exposure(self) -> bool:
@@ -171,8 +174,27 @@ def _parse_event(raw: Any, environment_id: int, limits: EventLimits, now: dt.dat
         adjusted, occurred = FUTURE, now
     key = event_key(environment_id, raw)
     return SdkEvent(
-        key, name, feature_name, identifier, value, metadata, int(timestamp), occurred, adjusted
+        key,
+        name,
+        feature_name,
+        identifier,
+        value,
+        metadata,
+        int(timestamp),
+        occurred,
+        adjusted,
+        _scalar_traits(traits) if traits else None,
     )
+
+
+def _scalar_traits(traits: dict[str, Any]) -> dict[str, Scalar]:
+    # A trait the engine cannot compare (an object, a list, null) is left out, as the SDK's
+    # own evaluation would find no value there.
+    return {
+        k: v
+        for k, v in traits.items()
+        if isinstance(v, str | int | float | bool) and (not isinstance(v, str) or is_storable(v))
+    }
 
 
 def _metadata(metadata: Any) -> dict[str, Any]:
