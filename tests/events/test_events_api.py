@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from flagsmith import Flagsmith
 from flagsmith.offline_handlers import LocalFileHandler
 
 from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
+from ensign.services.event_rates import EventRates
 from ensign.web.deps import AppState
 from tests.delivery.dispatching import deliver
 from tests.fakes.fixtures import Env, Served, configure
@@ -58,7 +60,7 @@ def test_events__every_path_and_both_keys__accepted_with_202(
             client, key, [sdk_event(timestamp=int(time.time() * 1000) + len(key))], path
         )
         assert response.status_code == 202, response.text
-        assert response.json() == {"accepted": 1, "duplicates": 0}
+        assert response.json() == {"accepted": 1, "duplicates": 0, "refused": []}
 
 
 def test_events__unknown_key__403_detail(client: TestClient) -> None:
@@ -84,7 +86,7 @@ def test_events__unknown_key__403_detail(client: TestClient) -> None:
         ({"identifier": "a\x00b"}, "events[1].identifier"),
     ],
 )
-def test_events__one_bad_event__whole_batch_refused_naming_index_and_field(
+def test_events__one_bad_event__refused_alone_naming_index_field_and_reason(
     client: TestClient,
     env: Env,
     organisation: Any,
@@ -96,22 +98,82 @@ def test_events__one_bad_event__whole_batch_refused_naming_index_and_field(
     configure(state, env, "heap", vendors.heap_url, events=True)
     events = [sdk_event(identifier="good-1"), sdk_event(**bad), sdk_event(identifier="good-2")]
     response = post(client, env.client_key, events)
-    assert response.status_code == 400, response.text
+    # The SDK drops a batch once answered: the good events are kept, the bad one named
+    assert response.status_code == 202, response.text
     body = response.json()
-    assert list(body) == ["detail"]
-    assert body["detail"].startswith(named + ":"), body
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    [refused] = body["refused"]
+    assert (refused["index"], f"events[1].{refused['field']}") == (1, named)
+    assert refused["reason"]
     counts = counters(client, env, organisation.headers)
-    assert counts["received"] == 0
-    assert counts["rejected"] == 3
-    # Nothing of the batch was stored: sending the good events alone records them anew.
-    response = post(client, env.client_key, [events[0], events[2]])
-    assert response.json() == {"accepted": 2, "duplicates": 0}
+    assert counts["received"] == 2
+    assert counts["rejected"] == 1
+    deliver(state, lambda: len(vendors.heap.events) == 2)
+    assert {e["identity"] for e in vendors.heap.events} == {"good-1", "good-2"}
 
 
-def test_events__too_many_events__refused(client: TestClient, env: Env) -> None:
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"not json", "JSON parse error"),
+        (b"[1, 2]", "The body must be an object"),
+        (b'{"events": {"a": 1}}', "events: must be a list."),
+        (b'{"batch": []}', "The body must be an object"),
+    ],
+)
+def test_events__body_not_a_batch__400_detail(
+    client: TestClient, env: Env, body: bytes, expected: str
+) -> None:
+    response = client.post(
+        "/api/v1/events",
+        content=body,
+        headers={"X-Environment-Key": env.client_key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("raw_event", "field", "reason"),
+    [
+        ('"metadata": ' + "[" * 5000 + "]" * 5000, "metadata", "nested more than"),
+        ('"metadata": {"a": ' + "[" * 40 + "]" * 40 + "}", "metadata", "nested more than"),
+        ('"value": 1e400', "value", "not finite"),
+        ('"value": -1e99999', "value", "not finite"),
+        ('"value": 123456789012345678901234567890', "value", "integer past 64 bits"),
+        ('"metadata": {"n": -' + "9" * 5000 + "}", "metadata", "integer past 64 bits"),
+        ('"traits": {"n": 18446744073709551616}', "traits", "integer past 64 bits"),
+        ('"timestamp": 1e300', "timestamp", "out of range"),
+    ],
+)
+def test_events__odd_json_in_one_event__refused_alone_never_5xx(
+    client: TestClient, env: Env, organisation: Any, raw_event: str, field: str, reason: str
+) -> None:
+    good = orjson.dumps(sdk_event(identifier="fine")).decode()
+    odd = '{"event": "purchase", "identifier": "odd", "timestamp": 1, ' + raw_event + "}"
+    if '"timestamp"' in raw_event:
+        odd = '{"event": "purchase", "identifier": "odd", ' + raw_event + "}"
+    response = client.post(
+        "/api/v1/events",
+        content=f'{{"events": [{good}, {odd}]}}'.encode(),
+        headers={"X-Environment-Key": env.client_key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    [refused] = body["refused"]
+    assert (refused["index"], refused["field"]) == (1, field)
+    assert reason in refused["reason"]
+    assert counters(client, env, organisation.headers)["rejected"] == 1
+
+
+def test_events__too_many_events__the_extra_ones_refused(client: TestClient, env: Env) -> None:
     response = post(client, env.client_key, [sdk_event(timestamp=i) for i in range(1001)])
-    assert response.status_code == 400
-    assert "at most 1000 events" in response.json()["detail"]
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 1000
+    assert [(r["index"], r["field"]) for r in body["refused"]] == [(1000, "")]
+    assert "at most 1000 events" in body["refused"][0]["reason"]
 
 
 def test_events__same_batch_twice__second_stores_nothing(
@@ -120,10 +182,18 @@ def test_events__same_batch_twice__second_stores_nothing(
     configure(state, env, "heap", vendors.heap_url, events=True)
     configure(state, env, "mixpanel", vendors.mixpanel_url, events=True)
     batch = [sdk_event(identifier=f"u{i}", value=str(i)) for i in range(10)]
-    assert post(client, env.client_key, batch).json() == {"accepted": 10, "duplicates": 0}
+    assert post(client, env.client_key, batch).json() == {
+        "accepted": 10,
+        "duplicates": 0,
+        "refused": [],
+    }
     # The SDK re-queues the events at the front of its buffer: the retry carries more.
     retry = [*batch, sdk_event(identifier="u10")]
-    assert post(client, env.client_key, retry).json() == {"accepted": 1, "duplicates": 10}
+    assert post(client, env.client_key, retry).json() == {
+        "accepted": 1,
+        "duplicates": 10,
+        "refused": [],
+    }
     deliver(state, lambda: len(vendors.heap.events) == 11 and len(vendors.mixpanel.events) == 11)
     assert vendors.heap.duplicates == 0
     assert vendors.mixpanel.duplicate_events == 0
@@ -184,7 +254,11 @@ def test_events__no_identifier_and_exposures__counted_not_sent(
         sdk_event("$flag_exposure", feature_name="banner", value="control"),
         sdk_event(identifier="u-sent"),
     ]
-    assert post(client, env.client_key, events).json() == {"accepted": 4, "duplicates": 0}
+    assert post(client, env.client_key, events).json() == {
+        "accepted": 4,
+        "duplicates": 0,
+        "refused": [],
+    }
     deliver(state, lambda: len(vendors.mixpanel.events) == 1)
     assert vendors.mixpanel.events[0]["properties"]["distinct_id"] == "u-sent"
     counts = counters(client, env, organisation.headers)
@@ -295,7 +369,11 @@ def test_events__exposures__one_per_user_and_variant_to_both_vendors(
         exposure("u2", variants["u2"], now - 4000),
         exposure("u2", other, now - 3000),
     ]
-    assert post(client, env.client_key, batch).json() == {"accepted": 4, "duplicates": 0}
+    assert post(client, env.client_key, batch).json() == {
+        "accepted": 4,
+        "duplicates": 0,
+        "refused": [],
+    }
     deliver(state, lambda: len(vendors.heap.events) == 2 and len(vendors.mixpanel.events) == 2)
     time.sleep(0.3)
     started = sorted(
@@ -375,3 +453,28 @@ def test_events__exposure_with_traits__checked_with_them_else_the_stored_ones(
     assert counts["not_in_experiment"] == 2
     assert counts["unmatched"] == 2
     assert {e["identifier"] for e in counts["unmatched_exposures"]} == {"grown-up", "stranger"}
+
+
+def test_events__over_the_keys_rate__429_retry_after_and_nothing_stored(
+    client: TestClient, env: Env, organisation: Any, state: AppState
+) -> None:
+    # Given a key allowed 5 events a second in bursts up to 20 (ENSIGN_EVENTS_PER_SECOND,
+    # ENSIGN_EVENTS_BURST)
+    state.event_rates = EventRates(per_second=5, burst=20)
+    first = [sdk_event(identifier=f"a{i}") for i in range(15)]
+    second = [sdk_event(identifier=f"b{i}") for i in range(15)]
+    assert post(client, env.client_key, first).status_code == 202
+    # When the next batch would pass the burst
+    response = post(client, env.client_key, second)
+    # Then it is refused whole with a time to retry after, and nothing of it is stored
+    assert response.status_code == 429, response.text
+    assert 1 <= int(response.headers["Retry-After"]) <= 4
+    assert "detail" in response.json()
+    assert counters(client, env, organisation.headers)["received"] == 15
+    # Another key of the same environment has its own allowance; the SDK's retry later passes
+    assert post(client, env.server_key, second[:5]).status_code == 202
+    time.sleep(int(response.headers["Retry-After"]) + 1)
+    retried = post(client, env.client_key, second)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["accepted"] == 10
+    assert retried.json()["duplicates"] == 5

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
@@ -205,18 +206,22 @@ def test_sdk_events__retry_after_a_5xx__nothing_doubled_at_the_vendor(
     assert counters(served, organisation, env)["duplicates"] >= 5
 
 
-def test_sdk_events__bad_event__whole_batch_refused_with_index(
-    served: ServerProcess, env: Env
+def test_sdk_events__bad_event__refused_alone_with_index_field_and_reason(
+    served: ServerProcess, env: Env, organisation: Organisation
 ) -> None:
     now = int(time.time() * 1000)
     good = {"event": "purchase", "identifier": "u", "value": "1", "timestamp": now}
     response = httpx.post(
         f"{served.url}/v1/events",
-        json={"events": [good, good | {"event": "$identify"}]},
-        headers={"X-Environment-Key": env.client_key},
+        content=b'{"events": [%s, %s, {"event": "purchase", "identifier": "v", "timestamp": 1, '
+        b'"value": 1e999}]}' % (orjson.dumps(good), orjson.dumps(good | {"event": "$identify"})),
+        headers={"X-Environment-Key": env.client_key, "Content-Type": "application/json"},
     )
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("events[1].event:")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [(r["index"], r["field"]) for r in body["refused"]] == [(1, "event"), (2, "value")]
+    assert counters(served, organisation, env)["rejected"] == 2
 
 
 def test_sdk_events__sigkill_after_the_202__nothing_lost(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,8 +23,8 @@ from ensign.services import exposures as exposure_service
 from ensign.services.admin.access import environment_for
 from ensign.services.event_requests import (
     EventLimits,
+    Refused,
     SdkEvent,
-    batch_size,
     custom_payload,
     distinct_keys,
     parse_batch,
@@ -43,26 +43,32 @@ EVENT_KIND = "event"
 
 @dataclass(frozen=True)
 class Received:
-    """What became of a batch: `accepted` events were new, `duplicates` had been seen."""
+    """What became of a batch: `accepted` events were new, `duplicates` had been seen,
+    `refused` were not taken (each with its index, field and reason)."""
 
     accepted: int
     duplicates: int
+    refused: list[Refused] = field(default_factory=list)
 
 
 def receive_events(
     db: Database, snapshot: Snapshot, body: Any, limits: EventLimits, now: dt.datetime
 ) -> Received:
-    """`POST /v1/events`: record a batch whole, or refuse it whole (InvalidInput, counted)."""
+    """`POST /v1/events`: record the batch's good events and refuse the others one by one
+    (counted as `rejected`); InvalidInput, counted, when the body is not a batch at all."""
     try:
-        events = parse_batch(body, snapshot.environment_id, limits, now)
+        events, refused = parse_batch(body, snapshot.environment_id, limits, now)
     except InvalidInput:
         with db.session() as session:
-            store.add_counts(
-                session, snapshot.environment_id, store.Counts(rejected=batch_size(body))
-            )
+            store.add_counts(session, snapshot.environment_id, store.Counts(rejected=1))
         raise
     if not events:
-        return Received(0, 0)
+        if refused:
+            with db.session() as session:
+                store.add_counts(
+                    session, snapshot.environment_id, store.Counts(rejected=len(refused)), now
+                )
+        return Received(0, 0, refused)
     with db.session() as session:
         new_keys = store.claim_keys(session, snapshot.environment_id, distinct_keys(events), now)
         fresh: list[SdkEvent] = []
@@ -85,11 +91,11 @@ def receive_events(
             exposure_service.record_exposure(
                 writer, snapshot, experiment, event.identifier, event.value, event.occurred_at
             )
-        counts = replace(counts, duplicates=len(events) - len(fresh))
+        counts = replace(counts, duplicates=len(events) - len(fresh), rejected=len(refused))
         store.record_outbox(session, records, now)
         store.log_unmatched(session, snapshot.environment_id, unmatched, now)
         store.add_counts(session, snapshot.environment_id, counts, now)
-    return Received(len(fresh), len(events) - len(fresh))
+    return Received(len(fresh), len(events) - len(fresh), refused)
 
 
 def _route(
