@@ -485,6 +485,7 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
     from ensign.storage.db import Database, migrate
     from ensign.storage.identities import IdentityStore
     from ensign.storage.outbox import OutboxRecord
+    from ensign.storage.unit_of_work import Units
 
     migrate(database_url)
     db = Database(database_url)
@@ -492,12 +493,13 @@ def preload(database_url: str, document: Path, vendor_url: str, count: int) -> N
     with db.session() as session:
         organisation_id = default_organisation(session).id
         result = import_document(session, organisation_id, data, project_name="drain bench")
-        principal = AdminPrincipal(organisation_id, 0, "bench")
-        ids = []
-        environment_id = 0
+    principal = AdminPrincipal(organisation_id, 0, "bench")
+    ids = []
+    environment_id = 0
+    with Units(db).write() as unit:
         for kind in ("heap", "mixpanel"):
             config = integrations.create_integration(
-                session,
+                unit,
                 principal,
                 result.environment_key,
                 kind,

@@ -121,9 +121,9 @@ class Organisation:
 
 @pytest.fixture
 def organisation(state: AppState) -> Organisation:
-    with state.db.session() as session:
-        org = create_organisation(session, name="Test organisation")
-        key = create_admin_key(session, org.id, "tests")
+    with state.units.write() as unit:
+        org = create_organisation(unit, name="Test organisation")
+        key = create_admin_key(unit, org.id, "tests")
     return Organisation(org.id, key)
 
 

@@ -8,20 +8,28 @@ chooses between in-process and shared (multiprocess) values when it is first imp
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from ensign import http_protocol
 from ensign.delivery.supervisor import DeliveryProcess
+from ensign.http_protocol import HeaderDeadlineProtocol
 from ensign.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+_log = logging.getLogger("uvicorn.error")
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR_PREFIX = "ensign-metrics-"
@@ -31,7 +39,9 @@ def create() -> FastAPI:
     """The factory uvicorn imports in each worker process: settings come from the environment."""
     from ensign.web import app as web
 
-    return web.create_app(Settings())
+    settings = Settings()
+    http_protocol.configure(settings.header_timeout_seconds)
+    return web.create_app(settings)
 
 
 @contextmanager
@@ -66,15 +76,21 @@ def serve(settings: Settings, *, workers: int) -> None:
     # metrics directory, rather than the default handler killing the process before them.
     previous = {number: signal.signal(number, _stopped) for number in _STOP_SIGNALS}
     try:
-        uvicorn.run(
-            "ensign.server:create",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level="info",
-            access_log=False,
-        )
+        options: dict[str, Any] = {
+            "factory": True,
+            "host": settings.host,
+            "port": settings.port,
+            "workers": workers,
+            "log_level": "info",
+            "access_log": False,
+            "http": HeaderDeadlineProtocol,
+            "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+        }
+        if workers > 1:
+            config = uvicorn.Config(APP, **options)
+            _Supervisor(config, sockets=[config.bind_socket()]).run()
+        else:
+            uvicorn.run(APP, **options)
     except _Stopped:
         pass
     finally:
@@ -85,6 +101,58 @@ def serve(settings: Settings, *, workers: int) -> None:
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+APP = "ensign.server:create"
+
+# How long a worker may take to answer the supervisor's health check before it is killed and
+# replaced. uvicorn's 5 s is shorter than a worker takes to start on a busy machine (it imports
+# the whole app first): workers were killed while starting, restarted, and killed again.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, saying why it replaces a worker; uvicorn says only that
+    the worker died, whether it exited, was killed, or was killed for not answering."""
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self._close_child_ends()
+
+    def keep_subprocess_alive(self) -> None:
+        running = {id(p): p.process.is_alive() for p in self.processes}
+        before = list(self.processes)
+        started = time.monotonic()
+        super().keep_subprocess_alive()
+        # Only a check that waited out the timeout can have found a worker not answering.
+        waited_out = time.monotonic() - started >= WORKER_HEALTHCHECK_SECONDS
+        for process in before:
+            if process not in self.processes:
+                hung = running[id(process)] and waited_out
+                _log_replaced(process.pid, process.exitcode, hung=hung)
+        self._close_child_ends()
+
+    def _close_child_ends(self) -> None:
+        # uvicorn keeps each worker's end of its health-check pipe open here too, so a worker
+        # that dies during a check is waited for the whole timeout. The worker has its own copy
+        # once started: with this one closed, its death ends the wait at once.
+        for process in self.processes:
+            process.child_conn.close()
+
+
+def _log_replaced(pid: int | None, exitcode: int | None, *, hung: bool) -> None:
+    if hung and exitcode == -signal.SIGKILL:  # how uvicorn kills a worker that does not answer
+        reason = (
+            f"did not answer the health check within {WORKER_HEALTHCHECK_SECONDS} s, "
+            "so it was killed (a worker blocked, or a machine too busy to run it)"
+        )
+    elif exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else ""
+        reason = f"was killed by {name or f'signal {-exitcode}'}" + (
+            " (by the kernel's out-of-memory killer, or an operator)" if name == "SIGKILL" else ""
+        )
+    else:
+        reason = f"exited with status {exitcode} (see its log lines above)"
+    _log.warning("Worker process [%s] %s; starting another.", pid, reason)
 
 
 class _Stopped(Exception):

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `ensign serve` binds to.")
     port: int = Field(default=8000, description="Port `ensign serve` listens on.")
     workers: int = Field(default=1, description="Worker processes for `ensign serve`.")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        description="How long `ensign serve` waits for a request's line and headers, from the "
+        "connection's opening or the request's first byte, before closing the connection; it "
+        "bounds how long slow or stalled clients can hold connections. 0 waits for ever.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         description="Largest request body accepted; larger bodies get 413.",
@@ -106,6 +112,13 @@ class Settings(BaseSettings):
     )
     delivery_timeout_seconds: float = Field(
         default=10.0, description="Timeout of each request to an analytics vendor."
+    )
+    test_event_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description='How long "Send test event" (admin API and dashboard) waits for the '
+        "vendor's answer before answering that the event stays queued. Unset: the delivery "
+        "timeout plus 5 seconds.",
     )
     delivery_max_age_hours: float = Field(
         default=24.0,
@@ -200,3 +213,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def test_event_wait(self) -> float:
+        """The seconds a test send waits for the dispatcher's answer: long enough, unless set,
+        for one request to the vendor to time out."""
+        if self.test_event_wait_seconds is not None:
+            return self.test_event_wait_seconds
+        return self.delivery_timeout_seconds + 5

@@ -14,6 +14,7 @@ from ensign.services.admin.organisations import create_organisation
 from ensign.services.keys import create_admin_key
 from ensign.settings import Settings
 from ensign.storage.db import Database
+from ensign.storage.unit_of_work import Units
 from ensign.web.app import create_app
 
 
@@ -80,9 +81,9 @@ class World:
 def make_organisation(url: str, name: str) -> tuple[int, str]:
     database = Database(url)
     try:
-        with database.session() as session:
-            organisation = create_organisation(session, name=name)
-            key = create_admin_key(session, organisation.id, "tests")
+        with Units(database).write() as unit:
+            organisation = create_organisation(unit, name=name)
+            key = create_admin_key(unit, organisation.id, "tests")
             return organisation.id, key
     finally:
         database.dispose()

@@ -26,11 +26,12 @@ def imported(admin: Admin, document: dict[str, Any]) -> Any:
     )
 
 
-def test_import__rules_nested_300_deep__400_naming_the_path_and_nothing_stored(
+def test_import__rules_nested_100_deep__400_naming_the_path_and_nothing_stored(
     admin: Admin,
 ) -> None:
+    # 100 levels is about 200 levels of JSON, within the limit on any body's nesting.
     document = standard_document()
-    document["project"]["segments"][1]["rules"] = nested_rules(300)
+    document["project"]["segments"][1]["rules"] = nested_rules(100)
     response = imported(admin, document)
     assert response.status_code == 400, response.text
     field = response.json()["field"]
@@ -89,3 +90,14 @@ def test_import__unknown_operator__400(admin: Admin) -> None:
     assert (
         response.json()["field"] == "project.segments[0].rules[0].rules[0].conditions[0].operator"
     )
+
+
+def test_import__regex_too_costly_to_compile__400_naming_the_value(admin: Admin) -> None:
+    document = standard_document()
+    condition = document["project"]["segments"][0]["rules"][0]["rules"][0]["conditions"][0]
+    condition.update(operator="REGEX", value="(a{1000}){1000}")
+    response = imported(admin, document)
+    assert response.status_code == 400
+    assert response.json()["field"] == ("project.segments[0].rules[0].rules[0].conditions[0].value")
+    assert "repeats too much" in response.json()["detail"]
+    assert "Imported" not in project_names(admin)

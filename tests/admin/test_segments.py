@@ -113,10 +113,15 @@ def test_segments__bad_regex_and_modulo__400_naming_value(admin: Admin) -> None:
         }
 
     regex = admin.post(base, condition("REGEX", "(unclosed"))
+    # Valid, but `regex` expands counted repeats: it would take seconds to compile.
+    costly = admin.post(base, condition("REGEX", "a{1000000}"))
     modulo = admin.post(base, condition("MODULO", "three"))
 
     assert regex.status_code == 400
     assert regex.json()["field"] == "rules.0.conditions.0.value"
+    assert costly.status_code == 400
+    assert costly.json()["field"] == "rules.0.conditions.0.value"
+    assert "repeats too much" in costly.json()["detail"]
     assert modulo.status_code == 400
     assert modulo.json()["field"] == "rules.0.conditions.0.value"
 

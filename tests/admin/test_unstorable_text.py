@@ -13,10 +13,11 @@ from ensign.web.deps import AppState
 from tests.admin.conftest import Admin
 from tests.conftest import Organisation
 from tests.documents import standard_document
+from tests.units import unit_session
 
 
 def _projects(state: AppState) -> int:
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         return int(session.scalar(select(func.count()).select_from(Project)) or 0)
 
 
@@ -64,7 +65,7 @@ def test_admin_query_and_path__nul__400(admin: Admin, state: AppState) -> None:
     assert admin.get(f"/api/v1/environments/{environment['api_key']}%00/").status_code == 400
     response = admin.post(base, {"identifier": "a\x00b"})
     assert response.status_code == 400
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
 
 
@@ -77,7 +78,11 @@ def test_import__nul_anywhere_in_the_document__400_and_nothing_stored(
     assert response.status_code == 400
     assert response.json()["field"].endswith(".name")
     # The same check holds for `ensign import`, which calls the service directly.
-    with state.write() as session, pytest.raises(InvalidInput) as refused:
+    with (
+        state.units.write() as unit,
+        unit_session(unit) as session,
+        pytest.raises(InvalidInput) as refused,
+    ):
         import_document(session, organisation.id, document)
     assert refused.value.field == response.json()["field"]
     assert _projects(state) == 0

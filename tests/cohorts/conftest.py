@@ -16,6 +16,7 @@ from ensign.storage.models import Identity, Segment, Trait
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.documents import standard_document
+from tests.units import unit_session
 
 MIXPANEL_PATH = "/api/v1/cohort-sync/mixpanel/"
 
@@ -105,7 +106,7 @@ class Sync:
 
     def members_of(self, trait_key: str = "mixpanel_cohort_1001") -> set[str]:
         """Identifiers of this environment's identities that carry the membership trait."""
-        with self.state.read() as session:
+        with self.state.units.read() as unit, unit_session(unit) as session:
             rows = session.execute(
                 select(Identity.identifier, Trait.value_type, Trait.value_text)
                 .join(Trait, Trait.identity_id == Identity.id)
@@ -115,7 +116,7 @@ class Sync:
         return {r.identifier for r in rows}
 
     def identities(self) -> set[str]:
-        with self.state.read() as session:
+        with self.state.units.read() as unit, unit_session(unit) as session:
             return set(
                 session.scalars(
                     select(Identity.identifier).where(
@@ -125,7 +126,7 @@ class Sync:
             )
 
     def managed_segments(self) -> list[SegmentRow]:
-        with self.state.read() as session:
+        with self.state.units.read() as unit, unit_session(unit) as session:
             rows = session.scalars(
                 select(Segment)
                 .where(Segment.project_id == self.env.project_id, Segment.managed_by.is_not(None))
@@ -158,7 +159,7 @@ class Sync:
 
 
 def make_env(state: AppState, organisation: Organisation) -> Env:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, standard_document())
     return Env(result.environment_key, result.server_key, result.environment_id, result.project_id)
 

@@ -13,6 +13,7 @@ from ensign.storage.models import Trait
 from ensign.web.deps import AppState
 from tests.cohorts.conftest import Sync, basic, bearer, create_key, make_env
 from tests.conftest import Organisation, ServerProcess
+from tests.units import unit_session
 
 AMPLITUDE_PATH = "/api/v1/cohort-sync/amplitude/"
 TRAIT = "amplitude_cohort_7khm89cz"
@@ -57,7 +58,7 @@ def ok(sync: Sync, body: Any) -> dict[str, Any]:
 
 
 def trait_rows(sync: Sync) -> int:
-    with sync.state.read() as session:
+    with sync.state.units.read() as unit, unit_session(unit) as session:
         return int(session.scalar(select(func.count()).where(Trait.key == TRAIT)) or 0)
 
 

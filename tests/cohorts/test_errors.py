@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.cohorts.conftest import Sync, basic, bearer, envelope, members
+from tests.units import unit_session
 
 MISSING = (
     "Authentication credentials were not provided: send the cohort-sync key as the HTTP Basic "
@@ -169,13 +170,13 @@ def test_mixpanel__malformed_body__400_and_logged(
 
 def test_mixpanel__database_fault__5xx_so_mixpanel_retries(sync: Sync) -> None:
     # Given: a database that fails (a table gone)
-    with sync.state.write() as session:
+    with sync.state.units.write() as unit, unit_session(unit) as session:
         session.execute(text("ALTER TABLE cohort_members RENAME TO cohort_members_away"))
     try:
         # When
         response = sync.mixpanel(envelope("add_members", members("a")))
     finally:
-        with sync.state.write() as session:
+        with sync.state.units.write() as unit, unit_session(unit) as session:
             session.execute(text("ALTER TABLE cohort_members_away RENAME TO cohort_members"))
     # Then: a 503 in Mixpanel's shape, nothing half-done, and the failure logged
     assert response.status_code == 503

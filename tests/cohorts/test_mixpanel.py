@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from ensign.storage.models import CohortSyncSession, Environment, utcnow
 from tests.cohorts.conftest import Sync, envelope, member, members
+from tests.units import unit_session
 
 
 def test_members__single_page__creates_identities_traits_and_segment(sync: Sync) -> None:
@@ -95,7 +96,7 @@ def test_members__expired_incomplete_session__removes_no_one(sync: Sync) -> None
     sync.ok(envelope("members", members("a", "b"), session="s1"))
     sync.ok(envelope("members", members("a"), session="s2", page=1, total=2))
     hours = sync.state.settings.cohort_session_expiry_minutes / 60 + 1
-    with sync.state.write() as session:
+    with sync.state.units.write() as unit, unit_session(unit) as session:
         session.execute(
             update(CohortSyncSession)
             .where(CohortSyncSession.session_id == "s2")
@@ -136,13 +137,13 @@ def test_remove_members__unknown_cohort__success_and_nothing_removed(sync: Sync)
 
 def test_cohort_renamed__segment_renamed_and_flags_rebuilt(sync: Sync) -> None:
     sync.ok(envelope("members", members("a")))
-    with sync.state.read() as session:
+    with sync.state.units.read() as unit, unit_session(unit) as session:
         environment = session.get(Environment, sync.env.environment_id)
         assert environment is not None
         before = environment.revision
     sync.ok(envelope("add_members", members("b"), name="Super users"))
     assert [s.name for s in sync.managed_segments()] == ["Mixpanel cohort: Super users"]
-    with sync.state.read() as session:
+    with sync.state.units.read() as unit, unit_session(unit) as session:
         environment = session.get(Environment, sync.env.environment_id)
         assert environment is not None
         assert environment.revision > before

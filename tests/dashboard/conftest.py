@@ -14,6 +14,7 @@ from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.documents import standard_document
+from tests.units import unit_session
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -52,7 +53,7 @@ class Seeded:
 
 @pytest.fixture
 def user(state: AppState, organisation: Organisation) -> str:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         accounts.create_user(
             session, email="admin@example.com", password=PASSWORD, organisation_id=organisation.id
         )
@@ -61,7 +62,7 @@ def user(state: AppState, organisation: Organisation) -> str:
 
 @pytest.fixture
 def seeded(state: AppState, organisation: Organisation) -> Seeded:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, standard_document())
     return Seeded(result.environment_id, result.project_id, result.environment_key)
 

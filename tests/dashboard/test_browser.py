@@ -15,6 +15,7 @@ import pytest
 from ensign.services import accounts
 from ensign.services.admin.organisations import create_organisation
 from ensign.storage.db import Database
+from ensign.storage.unit_of_work import Units
 from tests.conftest import REPO, ServerProcess, free_port, wait_for
 from tests.dashboard.conftest import PASSWORD
 from tests.fakes.fixtures import Served, vendors
@@ -65,8 +66,9 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     db = Database(database_url)
-    with db.session() as session:
-        organisation = create_organisation(session, name="Browser tests")
+    with Units(db).write() as unit:
+        session = unit.session
+        organisation = create_organisation(unit, name="Browser tests")
         accounts.create_user(
             session, email=EMAIL, password=PASSWORD, organisation_id=organisation.id
         )

@@ -17,6 +17,7 @@ from ensign.services.admin.organisations import create_organisation
 from ensign.services.importing import import_document
 from ensign.services.keys import create_admin_key
 from ensign.storage.db import Database
+from ensign.storage.unit_of_work import Units
 from tests.conftest import ServerProcess, free_port, fresh_database
 from tests.dashboard.conftest import PASSWORD
 from tests.dashboard.test_browser import EMAIL, SERVER_ENV, browser, pytestmark, sign_in
@@ -63,12 +64,13 @@ def site(_migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> I
     directory = tmp_path_factory.mktemp("browser-forms")
     url = fresh_database(_migrated_template, directory)
     db = Database(url)
-    with db.session() as session:
-        organisation = create_organisation(session, name="Browser forms")
+    with Units(db).write() as unit:
+        session = unit.session
+        organisation = create_organisation(unit, name="Browser forms")
         accounts.create_user(
             session, email=EMAIL, password=PASSWORD, organisation_id=organisation.id
         )
-        key = create_admin_key(session, organisation.id, "browser tests")
+        key = create_admin_key(unit, organisation.id, "browser tests")
         organisation_id = organisation.id
     db.dispose()
     server = ServerProcess(url, free_port(), log_path=directory / "server.log")

@@ -311,19 +311,13 @@ def test_sync_log__failed_call__logged_as_failure(signed_in: Browser, seeded: Se
 
 
 def test_cohorts__other_organisation__not_found(signed_in: Browser, state: AppState) -> None:
-    with state.write() as session:
-        other = create_organisation(session, name="Other")
+    with state.units.write() as unit:
+        session = unit.session
+        other = create_organisation(unit, name="Other")
         result = import_document(session, other.id, standard_document())
     env = result.environment_id
     assert signed_in.get(f"/environments/{env}/cohorts").status_code == 404
     response = signed_in.post(f"/environments/{env}/cohorts/keys", {"key_name": "stolen"})
     assert response.status_code == 404
-    with state.read() as session:
-        assert (
-            list(
-                cohorts.list_keys(
-                    session, cohorts.environment_by_key(session, result.environment_key)
-                )
-            )
-            == []
-        )
+    with state.units.read() as unit:
+        assert list(cohorts.list_keys(unit, None, result.environment_key)) == []

@@ -29,7 +29,7 @@ def test_integrations__overview__every_destination_and_its_state(
     # Then every destination is listed, linking to its card; only Heap is set up
     for schema in SCHEMAS.values():
         assert f'<a href="#integration-{schema.kind}">{schema.label}</a>' in overview
-    rows = re.findall(r"<tr><td><a[^>]*>([^<]+)</a></td>\s*<td>(.*?)</td>", overview, re.S)
+    rows = re.findall(r"<tr[^>]*><td><a[^>]*>([^<]+)</a></td>\s*<td>(.*?)</td>", overview, re.S)
     states = {label: ("Not set up" not in state) for label, state in rows}
     assert states == {s.label: s.kind == "heap" for s in SCHEMAS.values()}
     assert "Paused" in dict(rows)["Heap"]

@@ -15,6 +15,7 @@ from ensign.storage.models import IntegrationConfig, OutboxDelivery, RecordedEva
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
 from tests.documents import standard_document
+from tests.units import unit_session
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 WARNING = "Sample ratio mismatch: exposures do not follow the weights"
@@ -40,7 +41,7 @@ def _start(browser: Browser, seeded: Seeded) -> str:
 
 def _expose(state: AppState, location: str, counts: dict[str, int]) -> None:
     experiment_id = int(location.rsplit("/", 1)[1])
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         for variant, count in counts.items():
             for i in range(count):
                 SessionExposures(session).insert_exposure(
@@ -140,13 +141,14 @@ def test_experiment__exposure_events__queue_per_integration(
     # failed, one of another experiment, and a flag-set evaluation (not an exposure)
     location = _start(signed_in, seeded)
     experiment_id = int(location.rsplit("/", 1)[1])
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         heap = IntegrationConfig(
             environment_id=seeded.environment_id,
             kind="heap",
             api_key="1234",
             region="us",
             base_url="https://heapanalytics.com",
+            enabled=True,
             options={"exposures": True},
         )
         session.add(heap)
@@ -204,10 +206,11 @@ def test_experiment__another_organisations__not_found_and_not_stoppable(
     signed_in: Browser, state: AppState
 ) -> None:
     # Given an experiment in another organisation's environment
-    with state.write() as session:
-        other = create_organisation(session, name="Other")
+    with state.units.write() as unit:
+        session = unit.session
+        other = create_organisation(unit, name="Other")
         imported = import_document(session, other.id, standard_document())
-        key = create_admin_key(session, other.id, "other")
+        key = create_admin_key(unit, other.id, "other")
     features = signed_in.client.get(
         f"/api/v1/projects/{imported.project_id}/features/",
         headers={"Authorization": f"Api-Key {key}"},

@@ -13,6 +13,7 @@ from ensign.services import accounts
 from ensign.web.dashboard.segments import OPERATOR_LABELS
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
+from tests.units import unit_session
 
 
 def _field_error(html: str, field: str) -> str:
@@ -178,6 +179,25 @@ def test_segment__bad_regex__message_next_to_the_condition(
     )
     assert response.status_code == 400
     assert "regular expression" in _field_error(response.text, "g0_c0_value")
+
+
+def test_segment__regex_too_costly__message_next_to_the_condition(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    response = signed_in.post(
+        f"/environments/{seeded.environment_id}/segments",
+        {
+            "name": "costly",
+            "groups": "1",
+            "g0_type": "ALL",
+            "g0_count": "1",
+            "g0_c0_property": "email",
+            "g0_c0_operator": "REGEX",
+            "g0_c0_value": "((a{100}){100}){100}",
+        },
+    )
+    assert response.status_code == 400
+    assert "repeats too much" in _field_error(response.text, "g0_c0_value")
 
 
 def test_segment__two_groups__saved_and_tested(signed_in: Browser, seeded: Seeded) -> None:
@@ -388,17 +408,18 @@ def test_other_organisation__pages__not_found(signed_in: Browser, state: AppStat
     from ensign.services.importing import import_document
     from tests.documents import standard_document
 
-    with state.write() as session:
-        other = create_organisation(session, name="Other")
+    with state.units.write() as unit:
+        session = unit.session
+        other = create_organisation(unit, name="Other")
         result = import_document(session, other.id, standard_document())
     assert signed_in.get(f"/environments/{result.environment_id}/features").status_code == 404
     assert signed_in.get(f"/projects/{result.project_id}").status_code == 404
 
 
 def test_session_secret__unset__generated_once_and_kept(state: AppState) -> None:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         first = accounts.session_secret(session, "")
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         assert accounts.session_secret(session, "") == first
         assert accounts.session_secret(session, "configured") == "configured"
     assert len(first) >= 40

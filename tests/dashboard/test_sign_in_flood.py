@@ -21,6 +21,7 @@ from ensign.services import accounts
 from ensign.services.admin.organisations import create_organisation
 from ensign.services.importing import import_document
 from ensign.storage.db import Database
+from ensign.storage.unit_of_work import Units
 from tests.conftest import ServerProcess, free_port
 from tests.dashboard.conftest import PASSWORD, csrf_of
 from tests.documents import standard_document
@@ -75,8 +76,9 @@ def flood(url: str, seconds: float, ready: Any, results: Any) -> None:
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     db = Database(database_url)
-    with db.session() as session:
-        organisation = create_organisation(session, name="Flood")
+    with Units(db).write() as unit:
+        session = unit.session
+        organisation = create_organisation(unit, name="Flood")
         accounts.create_user(
             session, email=EMAIL, password=PASSWORD, organisation_id=organisation.id
         )

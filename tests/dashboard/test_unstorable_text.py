@@ -7,13 +7,14 @@ from sqlalchemy import func, select
 from ensign.storage.models import Project
 from ensign.web.deps import AppState
 from tests.dashboard.conftest import Browser, Seeded
+from tests.units import unit_session
 
 
 def test_form__nul__400_page_and_nothing_stored(signed_in: Browser, state: AppState) -> None:
     response = signed_in.post("/projects", {"name": "Sh\x00op"})
     assert response.status_code == 400
     assert "name: must not contain NUL characters" in response.text
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Project)) == 0
 
 

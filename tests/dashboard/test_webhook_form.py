@@ -61,3 +61,37 @@ def test_webhook_card__created_through_the_form__secret_kept_never_shown(
     again = signed_in.get(path.rsplit("/", 1)[0])
     kept = next(c for c in again.context["cards"] if c["kind"] == "webhook")
     assert kept["config"].options["secret"] == "s3cret-value"
+
+
+def test_webhook_card__url_with_a_line_break__form_error_next_to_the_url(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    env = seeded.environment_id
+    path = f"/environments/{env}/integrations/webhook"
+    page = signed_in.post(path, {"base_url": URL + "\r\nX-Injected: 1", "secret": "s3cret"})
+    assert page.status_code == 400
+    assert re.search(r'id="base_url-error"[^>]*>[^<]*control characters', card(page.text))
+    listed = signed_in.get(f"/environments/{env}/integrations")
+    webhook = next(c for c in listed.context["cards"] if c["kind"] == "webhook")
+    assert webhook["config"] is None
+
+
+def test_webhook_card__test_event_without_a_dispatcher__says_it_stays_queued(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    # Given a webhook, no dispatcher running, and a short wait for the vendor's answer
+    state.settings = state.settings.model_copy(update={"test_event_wait_seconds": 0.2})
+    env = seeded.environment_id
+    path = f"/environments/{env}/integrations/webhook"
+    created = signed_in.post(path, {"base_url": URL, "secret": "s3cret-value", "enabled": "on"})
+    assert created.status_code == 303, created.text
+    page = signed_in.get(f"/environments/{env}/integrations")
+    (webhook,) = [c for c in page.context["cards"] if c["kind"] == "webhook"]
+    # When "Send test event" is pressed
+    sent = signed_in.post(f"{path}/{webhook['config'].id}/test", headers={"HX-Request": "true"})
+    # Then the answer says no dispatcher answered in time
+    assert sent.status_code == 200
+    assert "no dispatcher answered in time" in sent.text
+    # And a test event for an integration of another kind's path is not found
+    other = signed_in.post(f"/environments/{env}/integrations/heap/{webhook['config'].id}/test")
+    assert other.status_code == 404

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from ensign.integrations.amplitude import THROTTLE_PAUSE_SECONDS
+from ensign.integrations.vendors.amplitude.requests import THROTTLE_PAUSE_SECONDS
 from ensign.storage.models import OutboxDelivery, RecordedEvaluation, utcnow
 from ensign.web.deps import AppState
 from tests.delivery.test_worker import attempts_of, drive, expected_properties, sdk, status_of

@@ -13,7 +13,7 @@ from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 from flagsmith.models import Flag
 
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess
@@ -21,6 +21,7 @@ from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.events.test_sdk_events import start_experiment
 from tests.fakes.fixtures import Env, Served
+from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_official_sdk__two_environments_outage_lost_answer__each_user_once_in_it
 ) -> None:
     # Given two environments sending to two Amplitude projects, Amplitude down at first and
     # then losing one answer after ingesting its batch
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         other = import_document(
             session, organisation.id, standard_document(), project_name="Other"
         ).environment_key

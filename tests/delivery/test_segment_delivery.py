@@ -17,6 +17,7 @@ from tests.delivery.test_worker import attempts_of, drive, expected_properties, 
 from tests.documents import document, feature_state
 from tests.fakes.fixtures import Env, SegmentServed, configure
 from tests.fakes.script import Answer
+from tests.units import unit_session
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_dispatcher__outage_and_rate_limit__every_identity_arrives_once_with_its
 def _environment(state: AppState, organisation: Organisation, blobs: int, size: int) -> Env:
     """A second environment whose flags hold `blobs` string values of `size` characters."""
     features = [feature_state(i + 1, f"blob{i}", value=chr(97 + i) * size) for i in range(blobs)]
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, document(feature_states=features))
     principal = AdminPrincipal(organisation.id, 0, "tests")
     return Env(result.environment_key, result.server_key, result.environment_id, principal)

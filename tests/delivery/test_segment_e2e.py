@@ -12,13 +12,14 @@ import pytest
 from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess
 from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.fakes.fixtures import Env, SegmentServed
+from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def test_official_sdk__two_environments_and_an_outage__each_key_gets_only_its_us
     segment_vendors: SegmentServed,
 ) -> None:
     # Given two environments, each with Segment and RudderStack under write keys of its own
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         other = import_document(session, organisation.id, standard_document()).environment_key
     segment, rudder = segment_vendors.segment, segment_vendors.rudderstack
     keys = {env.client_key: ("seg-a", "rs-a"), other: ("seg-b", "rs-b")}

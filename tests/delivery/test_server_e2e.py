@@ -9,7 +9,7 @@ import httpx
 import pytest
 from flagsmith import Flagsmith
 
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.fakes.fixtures import SERVER_ENV, Env, Served
 

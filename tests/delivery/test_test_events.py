@@ -23,22 +23,22 @@ def sdk(state: AppState) -> Iterator[TestClient]:
 
 
 def status(state: AppState, env: Env, integration_id: int) -> integrations.DeliveryStatus:
-    with state.read() as session:
+    with state.units.read() as unit:
         return integrations.delivery_status(
-            session, env.principal, env.client_key, "heap", integration_id
+            unit, env.principal, env.client_key, "heap", integration_id
         )
 
 
 def queue_test_event(state: AppState, env: Env, integration_id: int) -> int:
-    with state.write() as session:
+    with state.units.write() as unit:
         return test_events.request_test_event(
-            session, env.principal, env.client_key, "heap", integration_id
+            unit, env.principal, env.client_key, "heap", integration_id
         )
 
 
 def result(state: AppState, row_id: int) -> test_events.TestEventResult | None:
-    with state.read() as session:
-        return test_events.test_event_result(session, row_id)
+    with state.units.read() as unit:
+        return test_events.test_event_result(unit, row_id)
 
 
 def identities(request: dict[str, object]) -> list[str]:

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from ensign.delivery.transport import DestinationRefused, DestinationTransport
 from ensign.services import integrations
+from ensign.storage.pagination import Window
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.delivery.dispatching import deliver
@@ -72,11 +73,11 @@ def identify(sdk: TestClient, env: Env) -> None:
 
 
 def attempts(state: AppState, env: Env, kind: str, integration_id: int) -> list[tuple[object, ...]]:
-    with state.read() as session:
-        items, _ = integrations.delivery_attempts(
-            session, env.principal, env.client_key, kind, integration_id, offset=0, limit=100
+    with state.units.read() as unit:
+        found = integrations.delivery_attempts(
+            unit, env.principal, env.client_key, kind, integration_id, Window(0, 100)
         )
-        return [(a.outcome, a.status_code, a.response, a.error) for a in items]
+        return [(a.outcome, a.status_code, a.response, a.error) for a in found.items]
 
 
 def create(
@@ -85,9 +86,9 @@ def create(
     data = integrations.IntegrationInput(
         api_key="key", base_url=base_url, given=frozenset({"api_key", "base_url"})
     )
-    with state.write() as session:
+    with state.units.write() as unit:
         config = integrations.create_integration(
-            session, env.principal, env.client_key, kind, data, allow_private=False, resolve=resolve
+            unit, env.principal, env.client_key, kind, data, allow_private=False, resolve=resolve
         )
         return config.id
 
@@ -112,10 +113,8 @@ def test_dispatcher__name_rebound_to_loopback__refused_without_connecting(
     assert attempts(state, env, "heap", heap_id) == [
         ("failed", None, None, "destination not allowed")
     ]
-    with state.read() as session:
-        status = integrations.delivery_status(
-            session, env.principal, env.client_key, "heap", heap_id
-        )
+    with state.units.read() as unit:
+        status = integrations.delivery_status(unit, env.principal, env.client_key, "heap", heap_id)
     assert (status.failed, status.pending, status.retrying) == (1, 0, 0)
     assert not was_connected(listener)
 

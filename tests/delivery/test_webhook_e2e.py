@@ -16,6 +16,7 @@ from tests.delivery.test_server_e2e import wait_for
 from tests.documents import standard_document
 from tests.fakes.fixtures import Env, Served
 from tests.fakes.webhook import documented_verify
+from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_official_sdk__two_environments_and_an_outage__each_receiver_gets_its_si
     vendors: Served,
 ) -> None:
     # Given a second environment, and each sending to its own receiver with its own secret
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         second = import_document(session, organisation.id, standard_document()).environment_key
     vendors.webhook.secrets.update({"a": "secret-of-a", "b": "secret-of-b"})
     for key, path in ((env.client_key, "a"), (second, "b")):

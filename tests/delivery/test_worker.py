@@ -15,13 +15,15 @@ from sqlalchemy import func, select
 
 from ensign.delivery.backoff import Backoff
 from ensign.delivery.worker import Dispatcher, DispatchSettings, make_client
-from ensign.integrations import property_value
+from ensign.integrations.values import property_value
 from ensign.services import integrations
 from ensign.storage.models import OutboxDelivery, RecordedEvaluation, utcnow
+from ensign.storage.pagination import Window
 from ensign.web.app import create_app
 from ensign.web.deps import AppState
 from tests.fakes.fixtures import Env, Served, configure
 from tests.fakes.script import Answer
+from tests.units import unit_session
 
 COLUMNS = ("id", "outcome", "status_code", "evaluations", "response", "error")
 
@@ -106,18 +108,18 @@ def expected_properties(body: dict[str, Any]) -> dict[str, Any]:
 def status_of(
     state: AppState, env: Env, kind: str, integration_id: int
 ) -> integrations.DeliveryStatus:
-    with state.read() as session:
+    with state.units.read() as unit:
         return integrations.delivery_status(
-            session, env.principal, env.client_key, kind, integration_id
+            unit, env.principal, env.client_key, kind, integration_id
         )
 
 
 def attempts_of(state: AppState, env: Env, kind: str, integration_id: int) -> list[Any]:
-    with state.read() as session:
-        items, _ = integrations.delivery_attempts(
-            session, env.principal, env.client_key, kind, integration_id, offset=0, limit=1000
+    with state.units.read() as unit:
+        found = integrations.delivery_attempts(
+            unit, env.principal, env.client_key, kind, integration_id, Window(0, 1000)
         )
-        return [SimpleNamespace(**{c: getattr(a, c) for c in COLUMNS}) for a in items]
+        return [SimpleNamespace(**{c: getattr(a, c) for c in COLUMNS}) for a in found.items]
 
 
 def test_dispatcher__vendors_fail_then_recover__every_evaluation_arrives_once(
@@ -159,7 +161,7 @@ def test_dispatcher__vendors_fail_then_recover__every_evaluation_arrives_once(
 
 def stored_outbox(state: AppState) -> tuple[int, int]:
     """(evaluations, queue rows) still stored."""
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         evaluations = session.scalar(select(func.count()).select_from(RecordedEvaluation))
         rows = session.scalar(select(func.count()).select_from(OutboxDelivery))
     return int(evaluations or 0), int(rows or 0)

@@ -18,6 +18,7 @@ from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess
 from tests.documents import document, feature_state, standard_document
+from tests.units import unit_session
 
 IDENTITIES = 5_000
 
@@ -40,7 +41,7 @@ def large_document() -> dict[str, object]:
 def test_import__5000_identities_via_cli__live_identifies_stay_fast_and_env_hidden_until_done(
     server: ServerProcess, state: AppState, organisation: Organisation, tmp_path: Path
 ) -> None:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         live_key = import_document(session, organisation.id, standard_document()).environment_key
     imported = large_document()
     path = tmp_path / "large.json"

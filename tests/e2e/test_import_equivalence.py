@@ -20,6 +20,7 @@ from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, shared_path
 from tests.documents import condition, feature_state, segment, standard_document, variant
+from tests.units import unit_session
 
 
 def reference_flags(
@@ -49,7 +50,7 @@ def ensign_flags(
 
 
 def imported(state: AppState, organisation: Organisation, document: dict[str, Any]) -> str:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, document)
     assert result.environment_key == document["api_key"]
     return result.environment_key

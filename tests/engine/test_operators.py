@@ -1,5 +1,6 @@
 """Conditions with bad data never raise and never match; coercion corner cases."""
 
+import time
 from typing import Any
 
 import pytest
@@ -181,3 +182,23 @@ def test_operator_names__every_operator_offered__is_one_the_engine_evaluates(
     # An operator the engine does not know never matches, so a match proves it is evaluated.
     value, trait, prop = _MATCHING_EXAMPLE[operator]
     assert _matches(operator, value, trait, prop)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "trait"),
+    [("^(a+)+$", "a" * 28 + "!"), ("^(a|a)*$", "a" * 24 + "!"), ("^(a|aa)+$", "a" * 30 + "!")],
+)
+def test_regex__catastrophic_backtracking__no_match_within_the_budget(
+    pattern: str, trait: str
+) -> None:
+    started = time.perf_counter()
+    assert not _matches("REGEX", pattern, trait)
+    assert time.perf_counter() - started < 0.1
+    assert _matches("REGEX", pattern, "a" * 28)
+
+
+@pytest.mark.parametrize("pattern", ["a{1000000}", "(a{1000}){1000}", "((a{100}){100}){100}"])
+def test_regex__repeats_too_costly_to_compile__never_match_and_compile_fast(pattern: str) -> None:
+    started = time.perf_counter()
+    assert not _matches("REGEX", pattern, "a" * 100)
+    assert time.perf_counter() - started < 0.1

@@ -293,8 +293,12 @@ def test_events__timestamps_out_of_range__receive_time_and_flagged(
 def test_events__metrics__counters_per_environment(client: TestClient, env: Env) -> None:
     post(client, env.client_key, [sdk_event(identifier=None), sdk_event()])
     text = client.get("/metrics").text
-    assert f'ensign_sdk_events_total{{environment="{env.client_key}",counter="received"}} 2' in text
-    assert f'ensign_sdk_events_total{{environment="{env.client_key}",counter="skipped"}} 1' in text
+    labels = f'environment_id="{env.environment_id}"'
+    assert f'ensign_sdk_events_total{{{labels},counter="received"}} 2' in text
+    assert f'ensign_sdk_events_total{{{labels},counter="skipped"}} 1' in text
+    # `/metrics` may be open: no environment's keys in it.
+    assert env.client_key not in text
+    assert env.server_key not in text
 
 
 def test_events__keys_past_their_time__forgotten_by_housekeeping(

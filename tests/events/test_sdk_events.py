@@ -27,6 +27,7 @@ from tests.conftest import Organisation, ServerProcess, free_port, wait_for
 from tests.documents import feature_state, standard_document
 from tests.fakes.fixtures import SERVER_ENV, Env, Served
 from tests.fakes.script import ServedApp
+from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +267,7 @@ def test_sdk_events__exposures_checked_against_ensigns_evaluation__only_the_real
     gold["feature_states"].append(
         feature_state(4, "checkout", value="gold_checkout", django_id=34, priority=1)
     )
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         imported = import_document(session, organisation.id, document)
     env = Env(
         imported.environment_key,
@@ -319,6 +320,6 @@ def test_sdk_events__exposures_checked_against_ensigns_evaluation__only_the_real
     assert refused["real:banner"]["reason"] == "no_running_experiment"
     metrics = httpx.get(f"{served.url}/metrics").text
     assert (
-        f'ensign_sdk_events_total{{environment="{env.client_key}",counter="wrong_variant"}} 1'
+        f'ensign_sdk_events_total{{environment_id="{env.environment_id}",counter="wrong_variant"}} 1'
         in metrics
     )

@@ -21,6 +21,7 @@ from tests.conftest import Organisation
 from tests.delivery.dispatching import deliver
 from tests.documents import feature_state, standard_document
 from tests.fakes.fixtures import Env, Served, configure
+from tests.units import unit_session
 
 
 @pytest.fixture
@@ -39,14 +40,14 @@ def start(state: AppState, env: Env, name: str = "Checkout test", **fields: Any)
         given=frozenset({"name", "feature", "running", *fields}),
         **fields,
     )
-    with state.write() as session:
-        return experiments.create_experiment(session, env.principal, env.client_key, data).id
+    with state.units.write() as unit:
+        return experiments.create_experiment(unit, env.principal, env.client_key, data).id
 
 
 def stop(state: AppState, env: Env, experiment_id: int) -> None:
     data = ExperimentInput(running=False, given=frozenset({"running"}))
-    with state.write() as session:
-        experiments.update_experiment(session, env.principal, env.client_key, experiment_id, data)
+    with state.units.write() as unit:
+        experiments.update_experiment(unit, env.principal, env.client_key, experiment_id, data)
 
 
 def checkout(sdk: TestClient, key: str, identifier: str, **traits: Any) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def test_exposures__override_or_outside_segment__not_in_experiment_and_not_sent(
             }
         ]
     )
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         imported = import_document(session, organisation.id, document)
     env = Env(
         imported.environment_key,
@@ -215,7 +216,7 @@ def test_record_exposure__same_variant_once__a_new_variant_again(
     at = utcnow()
 
     # When the same identity is recorded with one variant twice, then another
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         writer = SessionExposures(session)
         first = record_exposure(writer, snapshot, experiment, "jo", "one", at)
         again = record_exposure(writer, snapshot, experiment, "jo", "one", at)

@@ -36,12 +36,12 @@ def _stale_snapshot(state: AppState, env: Env, deleted: str) -> Snapshot:
     experiment_id = start(state, env)
     snapshot = state.cache.for_key(env.client_key)
     assert snapshot is not None and "checkout" in snapshot.experiments
-    with state.write() as session:
+    with state.units.write() as unit:
         if deleted == "experiment":
-            experiments.delete_experiment(session, env.principal, env.client_key, experiment_id)
+            experiments.delete_experiment(unit, env.principal, env.client_key, experiment_id)
         else:
             features.delete_feature(
-                session, env.principal, snapshot.project_id, snapshot.features["checkout"].id
+                unit, env.principal, snapshot.project_id, snapshot.features["checkout"].id
             )
     return snapshot
 

@@ -23,6 +23,7 @@ from tests.fakes.mixpanel import FakeMixpanel
 from tests.fakes.script import ServedApp
 from tests.fakes.segment import RUDDERSTACK, FakeSegment
 from tests.fakes.webhook import FakeWebhook
+from tests.units import unit_session
 
 # A real `ensign serve` that delivers promptly to the fakes on loopback: short polls and
 # backoffs, and a timeout short enough for the server to stop promptly (a hanging vendor
@@ -135,7 +136,7 @@ class Env:
 
 @pytest.fixture
 def env(state: AppState, organisation: Organisation) -> Env:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, standard_document())
     return Env(
         result.environment_key,
@@ -158,8 +159,8 @@ def configure(state: AppState, env: Env, kind: str, base_url: str, **fields: obj
         given=frozenset({"api_key", "base_url", *fields}),
         **fields,  # type: ignore[arg-type]
     )
-    with state.write() as session:
+    with state.units.write() as unit:
         config = integrations.create_integration(
-            session, env.principal, env.client_key, kind, data, allow_private=True
+            unit, env.principal, env.client_key, kind, data, allow_private=True
         )
         return config.id

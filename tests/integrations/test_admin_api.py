@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -154,6 +155,40 @@ def test_create__invalid__400_naming_the_rule(
     assert response.json()["detail"] == message
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://vendor.example/a\r\nX-Injected: 1",
+        "https://vendor.example/\nhook",
+        "https://vendor.example\x00/hook",
+        "https://vendor.example/\thook",
+        "https://vendor.example/\x7fhook",
+        "https://vendor.example/\x85hook",
+    ],
+)
+@pytest.mark.parametrize("private_allowed", [False, True])
+def test_create__control_character_in_base_url__400_naming_the_field(
+    client: TestClient,
+    strict_client: tuple[TestClient, AppState],
+    organisation: Organisation,
+    env: Env,
+    base_url: str,
+    private_allowed: bool,
+) -> None:
+    api = client if private_allowed else strict_client[0]
+    response = api.post(
+        url(env, "heap"), headers=organisation.headers, json={"api_key": "1", "base_url": base_url}
+    )
+    assert response.status_code == 400, response.text
+    # NUL is refused in every text the API takes, before the destination rules see it.
+    assert response.json()["detail"] == (
+        "base_url: must not contain NUL characters or unpaired surrogates."
+        if "\x00" in base_url
+        else "base_url: must not contain control characters (line breaks, tabs, NUL)."
+    )
+    assert api.get(url(env, "heap"), headers=organisation.headers).json() == []
+
+
 def test_check_base_url__name_resolving_to_private__refused() -> None:
     with pytest.raises(InvalidInput, match="private"):
         check_base_url(
@@ -190,9 +225,9 @@ def test_other_organisation__404(client: TestClient, env: Env, state: AppState) 
     from ensign.services.admin.organisations import create_organisation
     from ensign.services.keys import create_admin_key
 
-    with state.db.session() as session:
-        other = create_organisation(session, name="Other")
-        key = create_admin_key(session, other.id, "other")
+    with state.units.write() as unit:
+        other = create_organisation(unit, name="Other")
+        key = create_admin_key(unit, other.id, "other")
     response = client.get(url(env, "heap"), headers={"Authorization": f"Api-Key {key}"})
     assert response.status_code == 404
 
@@ -264,6 +299,50 @@ def test_deliveries_attempts_and_test_event(
     assert attempts["count"] == 2
     assert attempts["results"][0]["outcome"] == "failed"
     assert attempts["next"] is not None
+
+
+def test_attempts__pages__bounded_and_404_past_the_last_as_other_lists(
+    client: TestClient, organisation: Organisation, env: Env
+) -> None:
+    # Given a Heap integration that has sent nothing yet
+    headers = organisation.headers
+    created = client.post(url(env, "heap"), headers=headers, json={"api_key": "123"})
+    attempts = url(env, "heap", f"{created.json()['id']}/attempts/")
+    # When its attempt log is read, first and past its last page
+    first = client.get(attempts, headers=headers)
+    past = client.get(f"{attempts}?page=2", headers=headers)
+    far = client.get(f"{attempts}?page=1000000000", headers=headers)
+    beyond = client.get(f"{attempts}?page=1000000001", headers=headers)
+    # Then the first page is empty, and the others answer as the projects list does
+    assert first.status_code == 200
+    assert first.json() == {"count": 0, "next": None, "previous": None, "results": []}
+    projects = client.get("/api/v1/projects/?page=2", headers=headers)
+    assert (past.status_code, past.json()) == (404, projects.json())
+    assert far.status_code == 404
+    too_far = client.get("/api/v1/projects/?page=1000000001", headers=headers)
+    assert (beyond.status_code, beyond.json()) == (too_far.status_code, too_far.json())
+    assert beyond.status_code == 400
+
+
+def test_test_event__no_dispatcher__queued_after_the_set_wait(
+    client: TestClient, organisation: Organisation, env: Env, state: AppState
+) -> None:
+    # Given a Heap integration, no dispatcher, and a short wait for the vendor's answer
+    state.settings = state.settings.model_copy(update={"test_event_wait_seconds": 0.3})
+    headers = organisation.headers
+    created = client.post(url(env, "heap"), headers=headers, json={"api_key": "123"})
+    # When a test event is sent
+    started = time.monotonic()
+    response = client.post(url(env, "heap", f"{created.json()['id']}/test/"), headers=headers)
+    # Then it answers once the wait is over (not the default: delivery timeout + 5 s), queued
+    assert time.monotonic() - started < 3
+    assert response.status_code == 202
+    assert response.json() == {
+        "status": "queued",
+        "status_code": None,
+        "response": None,
+        "error": "No dispatcher answered in time; the test event stays queued.",
+    }
 
 
 def test_metrics__prometheus_text(client: TestClient) -> None:

@@ -11,8 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from ensign.integrations import AMPLITUDE, Evaluation, Outcome, PreparedBatch, Target
-from ensign.integrations.amplitude import (
+from ensign.integrations.base import Evaluation, Outcome, PreparedBatch, Target
+from ensign.integrations.vendors.amplitude.requests import DESTINATION as AMPLITUDE
+from ensign.integrations.vendors.amplitude.requests import (
     MAX_BODY_BYTES,
     MAX_ID_CHARS,
     SPLIT_PAUSE_SECONDS,

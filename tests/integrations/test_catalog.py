@@ -3,11 +3,19 @@ from it validating each vendor's own options."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
-from ensign.integrations import DESTINATIONS
-from ensign.integrations.catalog import BOOL, SCHEMAS
+from ensign.delivery.destinations import DESTINATIONS
+from ensign.integrations import vendors
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS
+from ensign.integrations.schema import BOOL
+from ensign.storage.models import IntegrationConfig
 from tests.conftest import Organisation
 from tests.fakes.fixtures import Env
 
@@ -19,6 +27,27 @@ def test_catalog__every_schema_has_a_vendor_module_and_back() -> None:
     for kind, destination in DESTINATIONS.items():
         assert destination.kind == kind
         assert destination.max_batch > 0
+
+
+def test_catalog__lists_every_vendor_package() -> None:
+    packages = {p.parent.name for p in Path(vendors.__file__).parent.glob("*/schema.py")}
+    assert packages == set(SCHEMAS)
+
+
+def test_request_path__loads_no_vendor_request_code() -> None:
+    # The import contracts see only import statements; this sees what a web process loads.
+    script = (
+        "import sys, ensign.web.app, ensign.services.integrations\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('ensign.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "ensign.integrations.catalog" in loaded
+    assert [m for m in loaded if m.endswith(".requests")] == []
+    assert [
+        m for m in loaded if m.startswith(("ensign.delivery", "ensign.integrations.base"))
+    ] == []
 
 
 @pytest.mark.parametrize(
@@ -80,3 +109,14 @@ def test_admin__alias_of_wrong_type__400_not_500(
     )
     assert answer.status_code == 400, answer.text
     assert alias in answer.text
+
+
+def test_common_settings__storage_server_defaults__are_the_defaults() -> None:
+    # Storage may not import `integrations.common`; rows written before a setting existed
+    # get the column's server default, which must say the same.
+    columns = IntegrationConfig.__table__.columns
+    defaults = {name: columns[name].server_default for name in ("deliver", "resend_after_hours")}
+    assert {name: getattr(d, "arg", None) for name, d in defaults.items()} == {
+        "deliver": DEFAULTS.deliver,
+        "resend_after_hours": str(DEFAULTS.resend_after_hours),
+    }

@@ -6,7 +6,9 @@ import datetime as dt
 
 import orjson
 
-from ensign.integrations import HEAP, MIXPANEL, Evaluation, Outcome, Target
+from ensign.integrations.base import Evaluation, Outcome, Target
+from ensign.integrations.vendors.heap.requests import DESTINATION as HEAP
+from ensign.integrations.vendors.mixpanel.requests import DESTINATION as MIXPANEL
 
 AT = dt.datetime(2026, 11, 26, 19, 0, 0, 123000, tzinfo=dt.UTC)
 

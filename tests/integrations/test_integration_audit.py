@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from ensign.storage import changes as change_store
+from ensign.storage.environments import environment_by_key
+from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.fakes.fixtures import Env
 
@@ -40,3 +43,35 @@ def test_audit__integration_created_changed_removed__each_recorded_without_the_k
     assert "tok-first" not in response.text
     assert "tok-second" not in response.text
     assert {e["after"]["api_key"] for e in entries[1:]} == {"[redacted]"}
+
+
+def test_change_path__integration_saved__snapshot_rebuilt_no_flag_change_recorded(
+    client: TestClient, organisation: Organisation, env: Env, state: AppState
+) -> None:
+    # Given an environment's revision and change records
+    def revision_and_records() -> tuple[int, int]:
+        with state.units.read() as unit:
+            environment = environment_by_key(unit.session, env.client_key)
+            assert environment is not None
+            records = change_store.change_records(unit.session, environment.id)
+            return environment.revision, len(list(records))
+
+    revision, records = revision_and_records()
+    # When a webhook with a signing secret is configured
+    created = client.post(
+        f"/api/v1/environments/{env.client_key}/integrations/webhook/",
+        headers=organisation.headers,
+        json={"base_url": "https://hooks.example.com/in", "secret": "s3cret-value"},
+    )
+    assert created.status_code == 201, created.text
+    # Then the revision moved (every process rebuilds the snapshot), the SDKs see it...
+    after_revision, after_records = revision_and_records()
+    assert after_revision > revision
+    (target,) = state.cache.for_key(env.client_key).integrations  # type: ignore[union-attr]
+    assert target.id == created.json()["id"]
+    # ...no flag change is recorded, and the audit entry hides the secret
+    assert after_records == records
+    audit = client.get(f"/api/v1/audit/?environment={env.client_key}", headers=organisation.headers)
+    assert "s3cret-value" not in audit.text
+    (entry,) = [e for e in audit.json()["results"] if e["related_object_type"] == "integration"]
+    assert entry["after"]["options"]["secret"] == "[redacted]"

@@ -9,8 +9,10 @@ import orjson
 import pytest
 
 from ensign.delivery.backoff import Backoff
-from ensign.integrations import HEAP, MIXPANEL, Evaluation, Outcome, Target, property_value
-from ensign.integrations.base import retry_after_seconds
+from ensign.integrations.base import Evaluation, Outcome, Target, retry_after_seconds
+from ensign.integrations.values import property_value
+from ensign.integrations.vendors.heap.requests import DESTINATION as HEAP
+from ensign.integrations.vendors.mixpanel.requests import DESTINATION as MIXPANEL
 
 AT = dt.datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=dt.UTC)
 

@@ -12,9 +12,15 @@ import httpx
 import orjson
 import pytest
 
-from ensign.integrations import RUDDERSTACK, SEGMENT, Evaluation, Outcome, PreparedBatch, Target
-from ensign.integrations.rudderstack import RUDDERSTACK_LIMITS
-from ensign.integrations.segment import SEGMENT_LIMITS, classify_segment, rate_limit_reset_seconds
+from ensign.integrations.base import Evaluation, Outcome, PreparedBatch, Target
+from ensign.integrations.vendors.rudderstack.requests import DESTINATION as RUDDERSTACK
+from ensign.integrations.vendors.rudderstack.requests import RUDDERSTACK_LIMITS
+from ensign.integrations.vendors.segment.requests import DESTINATION as SEGMENT
+from ensign.integrations.vendors.segment.requests import (
+    SEGMENT_LIMITS,
+    classify_segment,
+    rate_limit_reset_seconds,
+)
 from tests.fakes.segment import RUDDERSTACK as RUDDERSTACK_VENDOR
 from tests.fakes.segment import FakeSegment
 

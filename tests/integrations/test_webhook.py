@@ -11,8 +11,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from ensign.integrations import WEBHOOK, Evaluation, Outcome, Target
-from ensign.integrations.webhook import MAX_BODY_BYTES, MAX_ITEMS, event_id
+from ensign.integrations.base import Evaluation, Outcome, Target
+from ensign.integrations.vendors.webhook.requests import DESTINATION as WEBHOOK
+from ensign.integrations.vendors.webhook.requests import MAX_BODY_BYTES, MAX_ITEMS, event_id
 from tests.fakes.webhook import FakeWebhook, documented_verify
 
 AT = dt.datetime(2026, 11, 26, 12, 0, 0, 250000, tzinfo=dt.UTC)

@@ -156,8 +156,8 @@ def test_dispatcher__identify_and_test_event__signed_items_received_once(
     identify(client, env, "ann", {"plan": "gold"})
     identify(client, env, "bob", {"age": 12})
     deliver(state, until=lambda: len(vendors.webhook.received("env-a")) == 2)
-    with state.write() as session:
-        test_events.request_test_event(session, env.principal, env.client_key, "webhook", webhook)
+    with state.units.write() as unit:
+        test_events.request_test_event(unit, env.principal, env.client_key, "webhook", webhook)
     deliver(state, until=lambda: len(vendors.webhook.received("env-a")) == 3)
     # Then each item arrived once, signed, with its identity, traits, flags and segments
     items = {i["identity"]: i for i in vendors.webhook.received("env-a")}

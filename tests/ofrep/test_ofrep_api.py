@@ -15,6 +15,7 @@ from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.documents import document, feature_state, standard_document
 from tests.sdk.conftest import Env
+from tests.units import unit_session
 
 FLAG = "/ofrep/v1/evaluate/flags/"
 BULK = "/ofrep/v1/evaluate/flags"
@@ -214,7 +215,7 @@ def test_single__transient__nothing_stored(client: TestClient, env: Env, state: 
     status, body = evaluate(client, env, "banner", {"targetingKey": "ghost", "plan": "gold"})
     assert (status, body["value"]) == (200, "hello gold")
     assert evaluate(client, env, "banner", {"targetingKey": "ghost"})[1]["value"] == "hello"
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
         assert session.scalar(select(func.count()).select_from(Trait)) == 0
 

@@ -12,6 +12,7 @@ from ensign.storage.models import Environment, Organisation, Project
 from ensign.web.deps import AppState
 from tests.conftest import Organisation as OrgFixture
 from tests.documents import standard_document
+from tests.units import unit_session
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Env:
 @pytest.fixture
 def make_env(state: AppState, organisation: OrgFixture) -> Callable[..., Env]:
     def make(document: dict[str, Any] | None = None) -> Env:
-        with state.write() as session:
+        with state.units.write() as unit, unit_session(unit) as session:
             result = import_document(session, organisation.id, document or standard_document())
         return Env(
             result.environment_key, result.server_key, result.environment_id, result.project_id
@@ -58,7 +59,7 @@ def configure(state: AppState) -> Callable[..., None]:
         project: dict[str, Any] | None = None,
         organisation: dict[str, Any] | None = None,
     ) -> None:
-        with state.write() as session:
+        with state.units.write() as unit, unit_session(unit) as session:
             if environment:
                 session.execute(
                     update(Environment)

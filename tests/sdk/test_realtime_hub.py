@@ -28,6 +28,7 @@ from ensign.web.deps import AppState
 from ensign.web.sdk.stream import event
 from tests.conftest import Organisation
 from tests.sdk.conftest import Env
+from tests.units import unit_session
 
 
 async def heard(listener: Listener, timeout: float = 2.0) -> float | None:
@@ -42,7 +43,7 @@ async def heard(listener: Listener, timeout: float = 2.0) -> float | None:
 
 def change(state: AppState, env: Env) -> None:
     """An admin change as every write makes it: bump the revision, then check the cache."""
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         touch_environments(session, environment_ids=[env.environment_id])
 
 

@@ -18,6 +18,7 @@ from ensign.storage.models import FlagEvaluationCount, Identity, Trait
 from ensign.web.deps import AppState
 from tests.documents import document, feature_state, standard_document
 from tests.sdk.conftest import Env
+from tests.units import unit_session
 
 
 def by_name(flags: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -208,7 +209,7 @@ def test_get_identities__new_identifier__creates_identity(
     flag = by_name(body["flags"])["banner"]
     assert flag["variant"] is None
     assert by_name(body["flags"])["checkout"]["variant"] in ("one", "two", "control")
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 1
 
 
@@ -220,7 +221,7 @@ def test_get_identities__any_transient_value__nothing_stored(
         f"/api/v1/identities/?identifier=bob&transient={value}", headers=env.client
     )
     assert response.status_code == 200
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
 
 
@@ -318,7 +319,7 @@ def test_post_identities__transient_identity__stored_traits_used_nothing_written
     flags = by_name(response.json()["flags"])
     assert flags["banner"]["feature_state_value"] == "hello adult"
     assert flags["beta"]["enabled"] is True  # from the stored "plan" trait
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Trait)) == 1
 
 
@@ -340,7 +341,7 @@ def test_post_identities__blank_identifier__sha256_of_traits_nothing_stored(
     assert response.status_code == 200
     assert response.json()["identifier"] == hashlib.sha256(b"aTrueb2").hexdigest()
     assert all(t["transient"] for t in response.json()["traits"])
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
 
 
@@ -382,7 +383,7 @@ def test_post_identities__persist_trait_data_off__evaluated_not_stored(
         json={"identifier": "ivy", "traits": [{"trait_key": "plan", "trait_value": "gold"}]},
     )
     assert by_name(response.json()["flags"])["banner"]["feature_state_value"] == "hello gold"
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Trait)) == 0
 
 
@@ -725,7 +726,7 @@ def test_environment_document__revoked_server_key__403(
     from ensign.storage.models import Environment, ServerKey
 
     assert client.get("/api/v1/environment-document/", headers=env.server).status_code == 200
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         session.execute(update(ServerKey).values(active=False))
         session.execute(update(Environment).values(revision=Environment.revision + 1))
     assert client.get("/api/v1/environment-document/", headers=env.server).status_code == 403
@@ -745,7 +746,7 @@ def test_analytics__counts_stored__unknown_and_non_int_dropped(
     assert response.status_code == 200
     assert response.content == b""
     client.post("/api/v1/analytics/flags/", headers=env.client, json={"banner": 2})
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.sum(FlagEvaluationCount.count))) == 5
 
 

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from ensign.storage.models import Identity, Trait
 from ensign.web.deps import AppState
 from tests.sdk.conftest import Env
+from tests.units import unit_session
 
 
 def _stored(state: AppState) -> tuple[int, int]:
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         identities = session.scalar(select(func.count()).select_from(Identity))
         traits = session.scalar(select(func.count()).select_from(Trait))
     return int(identities or 0), int(traits or 0)

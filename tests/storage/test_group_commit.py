@@ -20,13 +20,14 @@ from ensign.storage.identity_pool import IdentityStorePool
 from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.documents import standard_document
+from tests.units import unit_session
 
 
 @pytest.fixture
 def environment_id(state: AppState, organisation: Organisation) -> int:
     if not state.db.is_sqlite:
         pytest.skip("group commit is SQLite's")
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         return import_document(session, organisation.id, standard_document()).environment_id
 
 

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
-from sqlalchemy.orm import Session
 
 from ensign.errors import EnsignError
 from ensign.settings import Settings
 from ensign.storage.db import Database, migrate
+from ensign.storage.unit_of_work import UnitOfWork, Units
 
 
 def open_database() -> tuple[Settings, Database]:
@@ -28,13 +28,14 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def unit_of_work(*, read_only: bool = False) -> Iterator[Session]:
-    """One command's session, committed at the end unless `read_only`; Ensign's errors end
-    the command with their message."""
+def unit_of_work(*, read_only: bool = False) -> Iterator[UnitOfWork]:
+    """One command's unit of work, committed at the end unless `read_only`; Ensign's errors
+    end the command with their message."""
     _, db = open_database()
+    units = Units(db)
     try:
-        with db.read_session() if read_only else db.session() as session:
-            yield session
+        with units.read() if read_only else units.write() as unit:
+            yield unit
     except EnsignError as error:
         fail(error.detail)
     finally:

@@ -24,9 +24,8 @@ def create(
     """Create a cohort-sync key and print it (it is shown only once)."""
     from ensign.services import cohorts
 
-    with unit_of_work() as session:
-        env = cohorts.environment_by_key(session, environment)
-        _, secret = cohorts.create_key(session, env, name)
+    with unit_of_work() as unit:
+        _, secret = cohorts.create_key(unit, None, environment, name)
     typer.echo(secret)
 
 
@@ -35,11 +34,10 @@ def list_(environment: Environment) -> None:
     """List an environment's cohort-sync keys (never the secrets)."""
     from ensign.services import cohorts
 
-    with unit_of_work(read_only=True) as session:
-        env = cohorts.environment_by_key(session, environment)
+    with unit_of_work(read_only=True) as unit:
         rows = [
             (k.id, k.prefix, "active" if k.active else "revoked", k.name)
-            for k in cohorts.list_keys(session, env)
+            for k in cohorts.list_keys(unit, None, environment)
         ]
     for key_id, prefix, status, name in rows:
         typer.echo(f"{key_id}\t{prefix}…\t{status}\t{name}")
@@ -53,7 +51,6 @@ def revoke(
     """Revoke a cohort-sync key: syncs using it get 401 from now on."""
     from ensign.services import cohorts
 
-    with unit_of_work() as session:
-        env = cohorts.environment_by_key(session, environment)
-        name = cohorts.revoke_key(session, env, key_id).name
+    with unit_of_work() as unit:
+        name = cohorts.revoke_key(unit, None, environment, key_id).name
     typer.echo(f"Revoked cohort-sync key {key_id} ({name}).")

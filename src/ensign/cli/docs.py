@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from ensign.integrations.catalog import BOOL, SCHEMAS
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS
+from ensign.integrations.schema import BOOL
 from ensign.settings import Settings
 
 
@@ -35,32 +37,32 @@ def settings_page() -> str:
     )
 
 
-# The settings every destination shares (the admin API's common fields).
-COMMON_FIELDS = (
-    ("base_url", "text", "A custom endpoint (https), instead of a region."),
-    ("region", "text", "One of the destination's data regions (the first is the default)."),
-    ("enabled", "bool", "Send at all (default true)."),
-    ("feature_names", "list", "Send only these features (default: all)."),
-    ("tag", "text", "Or only the features with this tag label."),
-    ("deliver", "text", '`"changes"` (default) or `"every_evaluation"`.'),
-    (
-        "resend_after_hours",
-        "int",
-        "With `changes`, send unchanged flags again after this long (default 24, 0: never).",
-    ),
-    ("exposures", "bool", "Send experiment exposures (default true)."),
-    ("events", "bool", "Send the SDKs' custom events (default false)."),
-)
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _default(value: bool | str | None) -> str:
-    if value is None:
-        return ""
-    return f"`{str(value).lower()}`" if isinstance(value, bool) else f"`{value}`"
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# The settings every destination shares (the admin API's common fields), with their defaults
+# (`integrations.common`).
+COMMON_FIELDS = (
+    ("base_url", "text", "A custom endpoint (https), instead of a region."),
+    ("region", "text", "One of the destination's data regions (the first is the default)."),
+    ("enabled", "bool", f"Send at all (default {_flag(DEFAULTS.enabled)})."),
+    ("feature_names", "list", "Send only these features (default: all)."),
+    ("tag", "text", "Or only the features with this tag label."),
+    ("deliver", "text", f'`"{DEFAULTS.deliver}"` (default) or `"every_evaluation"`.'),
+    (
+        "resend_after_hours",
+        "int",
+        "With `changes`, send unchanged flags again after this long "
+        f"(default {DEFAULTS.resend_after_hours}, 0: never).",
+    ),
+    ("exposures", "bool", f"Send experiment exposures (default {_flag(DEFAULTS.exposures)})."),
+    ("events", "bool", f"Send the SDKs' custom events (default {_flag(DEFAULTS.events)})."),
+)
 
 
 def destinations_page() -> str:

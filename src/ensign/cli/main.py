@@ -43,17 +43,16 @@ def api_key_create(
 ) -> None:
     """Create an organisation admin API key and print it (it is shown only once)."""
     from ensign.services.keys import create_admin_key
-    from ensign.services.organisations import default_organisation
-    from ensign.storage.models import Organisation
+    from ensign.services.organisations import default_organisation, organisation_exists
 
-    with unit_of_work() as session:
+    with unit_of_work() as unit:
         if organisation is None:
-            organisation_id = default_organisation(session).id
-        elif session.get(Organisation, organisation) is None:
+            organisation_id = default_organisation(unit.session).id
+        elif not organisation_exists(unit.session, organisation):
             fail(f"no organisation with id {organisation}")
         else:
             organisation_id = organisation
-        key = create_admin_key(session, organisation_id, name)
+        key = create_admin_key(unit, organisation_id, name)
     typer.echo(key)
 
 
@@ -67,12 +66,13 @@ def import_command(
 ) -> None:
     """Import a Flagsmith environment document as a new project and environment."""
     from ensign.services.import_checks import DocumentLimits
-    from ensign.services.importing import import_document_in_batches
+    from ensign.services.importing import import_actor, import_document_in_batches
     from ensign.services.organisations import default_organisation
+    from ensign.storage.unit_of_work import Units
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         fail(f"cannot read {file}: {error}")
     settings, db = open_database()
     try:
@@ -80,8 +80,8 @@ def import_command(
             organisation_id = organisation or default_organisation(session).id
         # Many short transactions, so `ensign serve` keeps serving live traffic meanwhile.
         result = import_document_in_batches(
-            db.session,
-            organisation_id,
+            Units(db),
+            import_actor(organisation_id, "system"),
             document,
             project_name=project,
             limits=DocumentLimits.from_settings(settings),
@@ -99,12 +99,14 @@ def _seed_demo(db: Database) -> bool:
     from ensign.services.organisations import is_empty
     from ensign.storage import environments as environment_store
     from ensign.storage import users as user_store
+    from ensign.storage.unit_of_work import Units
 
     settings = Settings()
     base = f"http://{settings.host}:{settings.port}"
-    with db.session() as session:
+    with Units(db).write() as unit:
+        session = unit.session
         if is_empty(session):
-            keys = seed_demo(session)
+            keys = seed_demo(unit)
             typer.echo("Seeded a demo project.")
             typer.echo(f"  Admin API key (shown once): {keys.admin_key}")
             typer.echo(f"  Dashboard: {base}/")

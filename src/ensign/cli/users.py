@@ -29,9 +29,11 @@ def user_create(
     from ensign.services.accounts import create_user
     from ensign.services.organisations import default_organisation
 
-    with unit_of_work() as session:
-        organisation_id = organisation or default_organisation(session).id
-        user = create_user(session, email=email, password=password, organisation_id=organisation_id)
+    with unit_of_work() as unit:
+        organisation_id = organisation or default_organisation(unit.session).id
+        user = create_user(
+            unit.session, email=email, password=password, organisation_id=organisation_id
+        )
         typer.echo(f"Created user {user.email} in organisation {organisation_id}.")
 
 
@@ -52,8 +54,8 @@ def user_set_password(
         password_hash = hash_password(password)  # slow: before the transaction opens
     except EnsignError as error:
         fail(error.detail)
-    with unit_of_work() as session:
-        user = set_password(session, email=email, password_hash=password_hash)
+    with unit_of_work() as unit:
+        user = set_password(unit.session, email=email, password_hash=password_hash)
         typer.echo(f"Changed the password of {user.email}; their sessions have ended.")
 
 
@@ -62,6 +64,6 @@ def user_remove(email: Annotated[str, typer.Option(help="The user's email.")]) -
     """Remove a user; they are signed out at once."""
     from ensign.services.accounts import remove_user
 
-    with unit_of_work() as session:
-        user = remove_user(session, email=email)
+    with unit_of_work() as unit:
+        user = remove_user(unit.session, email=email)
         typer.echo(f"Removed {user.email}; they are signed out.")

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ensign.delivery.claims import local_claims
-from ensign.integrations import DeliveryOutcome, Outcome
-from ensign.integrations.base import truncate
+from ensign.integrations.base import DeliveryOutcome, Outcome, truncate
 from ensign.storage import dispatch as q
 from ensign.storage import integrations as integration_store
 from ensign.storage import outbox as outbox_store

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from ensign.integrations import DeliveryOutcome, Outcome
+from ensign.integrations.base import DeliveryOutcome, Outcome
 from ensign.services.destinations import Resolver, is_allowed_address, resolve_host
 
 REFUSED_MESSAGE = "destination not allowed"

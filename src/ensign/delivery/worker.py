@@ -24,6 +24,8 @@ import httpx
 
 from ensign.delivery import metrics
 from ensign.delivery.backoff import Backoff
+from ensign.delivery.batches import build_apart, unbuilt_parts, unsendable
+from ensign.delivery.destinations import DESTINATIONS
 from ensign.delivery.housekeeping import Housekeeper, RetentionSettings
 from ensign.delivery.queue import DeliveryQueue, Part
 from ensign.delivery.transport import (
@@ -32,16 +34,12 @@ from ensign.delivery.transport import (
     DestinationTransport,
     network_error_message,
 )
-from ensign.integrations import (
-    DESTINATIONS,
+from ensign.integrations.base import (
     DeliveryOutcome,
     Destination,
-    Evaluation,
     Outcome,
-    PreparedBatch,
-    Target,
+    network_failure,
 )
-from ensign.integrations.base import network_failure
 from ensign.services.destinations import Resolver, resolve_host
 from ensign.settings import Settings
 from ensign.storage import dispatch as q
@@ -278,6 +276,22 @@ class Dispatcher:
         finally:
             self._queue.release(target.id, claimed)
 
+    async def _fail_unbuilt(
+        self,
+        target: q.DispatchTarget,
+        rows: list[q.ClaimedRow],
+        reasons: dict[str, str],
+        token: str | None,
+    ) -> None:
+        """One failed attempt for the rows whose request could not be built, each with its
+        reason: they would fail the same way every time."""
+        parts = unbuilt_parts(rows, reasons, token)
+        counts = await asyncio.to_thread(
+            self._queue.record, target.id, parts[0].outcome, parts, len(rows), 0.0, self._clock()
+        )
+        metrics.REQUESTS.labels(target.kind, Outcome.FAILED.value).inc()
+        metrics.EVALUATIONS.labels(target.kind, "failed").inc(sum(m for m, _ in counts))
+
     async def _deliver(
         self,
         target: q.DispatchTarget,
@@ -289,9 +303,13 @@ class Dispatcher:
     ) -> BatchResult:
         # Building a full batch takes milliseconds of CPU: off the event loop, which is also
         # sending the other integrations' batches.
-        prepared = await asyncio.to_thread(_build, destination, target, claimed, self._clock())
+        prepared, broken = await asyncio.to_thread(
+            build_apart, destination, target, claimed, self._clock()
+        )
         claim_token = None if self._queue.claims_in_memory else token
         by_key = {row.event_key: row for row in claimed}
+        if broken:
+            await self._fail_unbuilt(target, [by_key[k] for k in broken], broken, claim_token)
         rejected = {by_key[k].id: reason for k, reason in prepared.rejected.items()}
         if rejected:
             claim = q.Claim([r.id for r in claimed], [], claim_token)
@@ -303,7 +321,11 @@ class Dispatcher:
             await asyncio.to_thread(self._queue.hand_back, target.id, deferred, claim_token)
         if prepared.request is None:
             return BatchResult(len(claimed), None, limit=limit)
-        remaining = [r for r in claimed if r.id not in rejected and r.id not in deferred]
+        remaining = [
+            r
+            for r in claimed
+            if r.id not in rejected and r.id not in deferred and r.event_key not in broken
+        ]
         request = prepared.request
         started = time.perf_counter()
         try:
@@ -324,6 +346,12 @@ class Dispatcher:
             outcome = network_failure(f"timed out after {self._settings.timeout_seconds:g} seconds")
         except httpx.HTTPError as error:
             outcome = network_failure(network_error_message(error, self._settings.timeout_seconds))
+        except Exception as error:
+            # A request httpx cannot even send (a stored URL with a control character is an
+            # `InvalidURL`, no `HTTPError`) fails the same way every time: recorded as a failed
+            # attempt with its reason, and the loop goes on to the next batch.
+            log.warning("delivery: integration %s: request not sent", target.id, exc_info=True)
+            outcome = DeliveryOutcome(Outcome.FAILED, None, unsendable(error))
         duration = time.perf_counter() - started
         metrics.REQUEST_SECONDS.labels(target.kind).observe(duration)
         metrics.REQUESTS.labels(target.kind, outcome.outcome.value).inc()
@@ -347,25 +375,6 @@ class Dispatcher:
                 metrics.EVALUATIONS.labels(target.kind, "retry").inc(marked)
                 metrics.EVALUATIONS.labels(target.kind, "given_up").inc(given_up)
         return BatchResult(len(claimed), outcome, pause, limit)
-
-
-def _build(
-    destination: Destination, target: q.DispatchTarget, rows: list[q.ClaimedRow], now: dt.datetime
-) -> PreparedBatch:
-    # The stored flags (values sent, or with context) go to the destinations as they are.
-    evaluations = [
-        Evaluation(
-            row.event_key,
-            row.identifier,
-            {},
-            row.evaluated_at,
-            values_json=row.flags,
-            kind=row.kind,
-        )
-        for row in rows
-    ]
-    where = Target(target.api_key, target.base_url, target.options, now=now)
-    return destination.build(where, evaluations)
 
 
 def make_client(

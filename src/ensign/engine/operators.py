@@ -8,13 +8,13 @@ that never matches; nothing here raises on data.
 
 import json
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
 import semver
 
 from ensign.engine.coercion import CAST_FAILED, Scalar, cast_condition_value
+from ensign.engine.patterns import bounded_match, compile_pattern
 
 ValueMatcher = Callable[[Scalar], bool]
 OperatorFactory = Callable[[object], ValueMatcher]
@@ -88,14 +88,16 @@ def not_contains(raw: object) -> ValueMatcher:
 
 
 def regex(raw: object) -> ValueMatcher:
-    """``re.match`` (anchored at the start only) against ``str()`` of the context value."""
+    """``re.match`` (anchored at the start only) against ``str()`` of the context value.
+
+    Matching has a time budget (see :mod:`ensign.engine.patterns`): over it, no match.
+    """
     if not isinstance(raw, str):
         return _never
-    try:
-        pattern = re.compile(raw)
-    except (re.error, RecursionError, OverflowError, ValueError):
+    pattern = compile_pattern(raw)
+    if pattern is None:
         return _never
-    return lambda value: pattern.match(str(value)) is not None
+    return lambda value: bounded_match(pattern, str(value))
 
 
 def modulo(raw: object) -> ValueMatcher:

@@ -100,10 +100,11 @@ class DeliveryOutcome:
 class Destination(Protocol):
     """A vendor: how many evaluations fit in one request, how to build it, how to read the answer.
 
-    One module per vendor implements it, registered in `DESTINATIONS` under the `kind` of its
-    settings schema in `catalog`; the outbox, dispatcher, attempt log, counters, admin API and
-    dashboard take it from there. `build` receives evaluations of every record kind (flags,
-    exposure, event) and may defer the ones another endpoint takes."""
+    Each vendor's `vendors/<kind>/requests.py` exports one as `DESTINATION`, with the `kind`
+    of its settings schema (`vendors/<kind>/schema.py`, listed in `catalog`); the outbox,
+    dispatcher, attempt log, counters, admin API and dashboard take it from there. `build`
+    receives evaluations of every record kind (flags, exposure, event) and may defer the ones
+    another endpoint takes."""
 
     @property
     def kind(self) -> str: ...

@@ -4,6 +4,7 @@ principal a signed-in user acts as, and the secret that signs session cookies.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
+from ensign.storage import environments as environment_store
 from ensign.storage import users as user_store
-from ensign.storage.models import DashboardSession, Organisation, User, utcnow
+from ensign.storage.models import DashboardSession, User, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1000
@@ -23,8 +25,14 @@ SESSION_SECRET = "dashboard-session"
 SESSION_LIFETIME = dt.timedelta(days=14)
 
 _hasher = PasswordHasher()
-# Verifying against this keeps unknown emails as slow as wrong passwords.
-_DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps unknown emails as slow as wrong passwords. Made on first
+    use, not on import: every worker process imports this, and at a large part of a second of
+    CPU and 64 MiB each, hashing at import slowed `serve --workers N` starting on a busy host."""
+    return _hasher.hash("not-a-password")
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
     """Create a dashboard user in an organisation."""
     email = check_email(email)
     check_password(password)
-    if session.get(Organisation, organisation_id) is None:
+    if environment_store.organisation_by_id(session, organisation_id) is None:
         raise InvalidInput("organisation: no such organisation.", field="organisation")
     user = User(organisation_id=organisation_id, email=email, password_hash=_hasher.hash(password))
     if not user_store.add_user(session, user):
@@ -93,7 +101,7 @@ def verify_password(credentials: Credentials | None, password: str) -> str:
     hashing parameters changed). One message for every failure, so that the form does not
     reveal which emails exist. Argon2 is slow on purpose (a large part of a second of CPU and
     64 MiB of memory): run it outside any transaction, on a thread that may wait."""
-    stored = credentials.password_hash if credentials else _DUMMY_HASH
+    stored = credentials.password_hash if credentials else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -149,7 +157,7 @@ def set_password(session: Session, *, email: str, password_hash: str) -> User:
         raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
     user.password_hash = password_hash
     user_store.delete_user_sessions(session, user.id)
-    session.flush()
+    user_store.save(session)
     return user
 
 
@@ -159,8 +167,7 @@ def remove_user(session: Session, *, email: str) -> User:
     if user is None:
         raise NotFound(f"email: no user with the email {normalise_email(email)}.", field="email")
     user_store.delete_user_sessions(session, user.id)
-    session.delete(user)
-    session.flush()
+    user_store.delete_user(session, user)
     return user
 
 

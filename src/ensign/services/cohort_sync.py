@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ensign.services.admin import audit
+from ensign.services import changes as change_path
+from ensign.services.changes import Change
 from ensign.services.cohort_requests import (
     AMPLITUDE_USER_KEY,
     MEMBERS,
@@ -36,14 +37,14 @@ from ensign.services.cohorts import (
     WEBHOOK,
     CohortSpec,
     SyncCaller,
-    member_key,
+    member_key_of,
 )
-from ensign.storage import audit as audit_store
+from ensign.services.keys import AdminPrincipal
 from ensign.storage import cohorts as cohort_store
 from ensign.storage import features as feature_store
 from ensign.storage import identities as identity_store
-from ensign.storage.environments import touch_environments
-from ensign.storage.models import Cohort, CohortSyncLogEntry, Environment, Segment, utcnow
+from ensign.storage.models import Cohort, CohortSyncLogEntry, Segment, utcnow
+from ensign.storage.unit_of_work import UnitOfWork
 
 SYNC_ACTOR = "cohort-sync"
 # Amplitude resends a batch it got no timely answer for, possibly after it sent later ones;
@@ -72,8 +73,18 @@ def segment_rules(trait_key: str) -> list[Any]:
     ]
 
 
-def _cohort(session: Session, caller: SyncCaller, spec: CohortSpec, now: dt.datetime) -> Cohort:
+@dataclass(frozen=True)
+class SyncPrincipal(AdminPrincipal):
+    """A cohort sync, acting for its environment's organisation through its key."""
+
+    @property
+    def actor(self) -> str:
+        return f"{SYNC_ACTOR}:{self.name}"
+
+
+def _cohort(unit: UnitOfWork, caller: SyncCaller, spec: CohortSpec, now: dt.datetime) -> Cohort:
     """The cohort, locked for this call, with its name and managed segment up to date."""
+    session = unit.session
     cohort, _ = cohort_store.locked_cohort(
         session,
         caller.environment_id,
@@ -88,11 +99,13 @@ def _cohort(session: Session, caller: SyncCaller, spec: CohortSpec, now: dt.date
     if spec.description is not None and spec.description != cohort.description:
         cohort.description = spec.description
     cohort.updated_at = now
-    _sync_segment(session, caller, spec, cohort.name)
+    _sync_segment(unit, caller, spec, cohort.name)
     return cohort
 
 
-def _sync_segment(session: Session, caller: SyncCaller, spec: CohortSpec, name: str) -> None:
+def _sync_segment(unit: UnitOfWork, caller: SyncCaller, spec: CohortSpec, name: str) -> None:
+    """Create or rename the cohort's managed segment; the project's flags may change."""
+    session = unit.session
     wanted = spec.segment_name(name)[:2000]
     segment = feature_store.managed_segment(session, caller.project_id, spec.managed_by)
     if segment is None:
@@ -102,30 +115,27 @@ def _sync_segment(session: Session, caller: SyncCaller, spec: CohortSpec, name: 
         segment = feature_store.add_segment(
             session, caller.project_id, wanted, segment_rules(spec.trait_key), spec.managed_by
         )
-        _audit_segment(session, caller, segment, audit.CREATED, f"Segment created: {wanted}")
+        change = _segment_change(caller, segment, change_path.CREATED, f"Segment created: {wanted}")
     elif segment.name != wanted:
         segment.name = wanted
-        session.flush()
-        _audit_segment(session, caller, segment, audit.UPDATED, f"Segment renamed: {wanted}")
+        feature_store.save(session)
+        change = _segment_change(caller, segment, change_path.UPDATED, f"Segment renamed: {wanted}")
     else:
         return
-    touch_environments(session, project_id=caller.project_id)
+    principal = SyncPrincipal(caller.organisation_id, caller.key_id, caller.key_name)
+    change_path.apply(unit, principal, [change])
 
 
-def _audit_segment(
-    session: Session, caller: SyncCaller, segment: Segment, action: str, log: str
-) -> None:
-    audit_store.add_entry(
-        session,
-        organisation_id=caller.organisation_id,
-        actor=f"{SYNC_ACTOR}:{caller.key_name}",
-        action=action,
+def _segment_change(caller: SyncCaller, segment: Segment, action: str, log: str) -> Change:
+    return Change(
         resource_type="segment",
         resource_id=segment.id,
+        action=action,
         log=log,
-        after={"id": segment.id, "name": segment.name, "managed_by": segment.managed_by},
         project_id=caller.project_id,
-        environment_id=caller.environment_id,
+        project_wide=True,
+        after={"id": segment.id, "name": segment.name, "managed_by": segment.managed_by},
+        audit_environment_id=caller.environment_id,
     )
 
 
@@ -156,13 +166,13 @@ def _is_repeat(session: Session, cohort: Cohort, batch_key: str, now: dt.datetim
         seen.pages = [1]
         seen.completed_at = now
     seen.updated_at = now
-    session.flush()
+    cohort_store.save(session)
     cohort_store.delete_sessions_before(session, cohort.id, seen.id, now - REPEAT_MEMORY)
     return repeat
 
 
 def apply_mixpanel_sync(
-    session: Session,
+    unit: UnitOfWork,
     caller: SyncCaller,
     sync: MixpanelSync,
     *,
@@ -173,13 +183,12 @@ def apply_mixpanel_sync(
     """Apply one Mixpanel call and log it. Safe to repeat: every step converges."""
     started = time.perf_counter()
     now = now or utcnow()
-    environment = session.get(Environment, caller.environment_id)
-    assert environment is not None
+    session = unit.session
     identifiers, skipped = member_identifiers(
-        sync.members, member_key(session, environment), max_identifier_length
+        sync.members, member_key_of(session, caller.environment_id), max_identifier_length
     )
     spec = CohortSpec(MIXPANEL, sync.cohort_id, sync.cohort_name, sync.cohort_description)
-    cohort = _cohort(session, caller, spec, now)
+    cohort = _cohort(unit, caller, spec, now)
     added, removed = _change_members(session, caller, cohort, sync.action, identifiers, now)
     message = None
     if sync.action == MEMBERS:
@@ -238,7 +247,7 @@ def _record_page(
         )
         sync.completed_at = now
         message = f"Session {session_id} complete: {sync.total_pages} pages."
-    session.flush()
+    cohort_store.save(session)
     cohort_store.delete_sessions_before(
         session, cohort.id, sync.id, now - max(expiry, dt.timedelta(days=1))
     )
@@ -246,7 +255,7 @@ def _record_page(
 
 
 def apply_amplitude_sync(
-    session: Session,
+    unit: UnitOfWork,
     caller: SyncCaller,
     sync: AmplitudeSync,
     *,
@@ -257,7 +266,7 @@ def apply_amplitude_sync(
     batch's message id as its session. Safe to repeat, as Amplitude does on a slow answer."""
     spec = CohortSpec(AMPLITUDE, sync.cohort_id, sync.cohort_name, None)
     return _apply_batch(
-        session,
+        unit,
         caller,
         spec,
         sync.action,
@@ -271,7 +280,7 @@ def apply_amplitude_sync(
 
 
 def apply_webhook_sync(
-    session: Session,
+    unit: UnitOfWork,
     caller: SyncCaller,
     cohort_name: str,
     action: str,
@@ -283,7 +292,7 @@ def apply_webhook_sync(
     """Add (`add_members`) or remove (`remove_members`) identities from a generic cohort."""
     spec = CohortSpec(WEBHOOK, cohort_name, None, None)
     return _apply_batch(
-        session,
+        unit,
         caller,
         spec,
         action,
@@ -295,7 +304,7 @@ def apply_webhook_sync(
 
 
 def _apply_batch(
-    session: Session,
+    unit: UnitOfWork,
     caller: SyncCaller,
     spec: CohortSpec,
     action: str,
@@ -312,7 +321,8 @@ def _apply_batch(
     started = time.perf_counter()
     now = now or utcnow()
     identifiers, skipped = member_identifiers(members, key, max_identifier_length)
-    cohort = _cohort(session, caller, spec, now)
+    session = unit.session
+    cohort = _cohort(unit, caller, spec, now)
     added = removed = 0
     message = None
     if batch_key is not None and _is_repeat(session, cohort, batch_key, now):

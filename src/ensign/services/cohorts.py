@@ -19,13 +19,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed, InvalidInput, NotFound
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.admin.access import EnvironmentRef
+from ensign.services.changes import Change, Reach
 from ensign.services.keys import AdminPrincipal, hash_key, random_token
+from ensign.services.text import is_storable
 from ensign.storage import cohorts as cohort_store
 from ensign.storage import environments as environment_store
 from ensign.storage import features as feature_store
-from ensign.storage.models import Cohort, CohortSyncKey, Environment, Project, utcnow
+from ensign.storage.models import Cohort, CohortSyncKey, Environment, utcnow
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 MIXPANEL = "mixpanel"
 AMPLITUDE = "amplitude"
@@ -52,78 +57,101 @@ def new_key() -> str:
     return KEY_PREFIX + random_token(40)
 
 
-def environment_by_key(session: Session, api_key: str) -> Environment:
-    """An environment by its client key, for the CLI (which acts for every organisation)."""
-    environment = (
-        environment_store.environment_by_key(session, api_key) if len(api_key) <= 100 else None
-    )
-    if environment is None:
-        raise NotFound("Environment not found.")
-    return environment
+def _environment(
+    session: Session, principal: AdminPrincipal | None, environment: EnvironmentRef
+) -> Environment:
+    """The environment named, if in the caller's organisation; with no caller (the CLI, which
+    acts for every organisation) any environment, by its client key."""
+    if principal is None:
+        found = None
+        if isinstance(environment, str) and len(environment) <= 100:
+            found = environment_store.environment_by_key(session, environment)
+        if found is None:
+            raise NotFound("Environment not found.")
+        return found
+    return access.environment_ref(session, principal, environment)
 
 
 def create_key(
-    session: Session, environment: Environment, name: str, principal: AdminPrincipal | None = None
+    unit: UnitOfWork, principal: AdminPrincipal | None, environment: EnvironmentRef, name: str
 ) -> tuple[CohortSyncKey, str]:
     """Create a cohort-sync key; the secret is answered once and only its hash is kept."""
+    env = _environment(unit.session, principal, environment)
     name = name.strip()
-    if not name or len(name) > 200 or "\x00" in name:
+    if not name or len(name) > 200 or not is_storable(name):
         raise InvalidInput("name: give a name of 1 to 200 characters.", field="name")
     secret = new_key()
-    row = cohort_store.add_key(session, environment.id, name, secret[:10], hash_key(secret))
+    row = cohort_store.add_key(unit.session, env.id, name, secret[:10], hash_key(secret))
     if principal is not None:
-        audit.record(
-            session,
+        change_path.apply(
+            unit,
             principal,
-            action=audit.CREATED,
-            resource_type="cohort_sync_key",
-            resource_id=row.id,
-            log=f"Cohort-sync key created: {name}",
-            environment_id=environment.id,
+            [
+                Change(
+                    resource_type="cohort_sync_key",
+                    resource_id=row.id,
+                    action=change_path.CREATED,
+                    log=f"Cohort-sync key created: {name}",
+                    project_id=None,
+                    environment_ids=(env.id,),
+                    reach=Reach.AUDIT,
+                )
+            ],
         )
     return row, secret
 
 
-def list_keys(session: Session, environment: Environment) -> Sequence[CohortSyncKey]:
-    return cohort_store.keys(session, environment.id)
+def list_keys(
+    unit: UnitOfWork, principal: AdminPrincipal | None, environment: EnvironmentRef
+) -> Sequence[CohortSyncKey]:
+    return cohort_store.keys(unit.session, _environment(unit.session, principal, environment).id)
 
 
 def revoke_key(
-    session: Session, environment: Environment, key_id: int, principal: AdminPrincipal | None = None
+    unit: UnitOfWork,
+    principal: AdminPrincipal | None,
+    environment: EnvironmentRef,
+    key_id: int,
 ) -> CohortSyncKey:
     """Revoke a key: calls made with it get 401 from now on."""
+    env = _environment(unit.session, principal, environment)
     row = (
-        cohort_store.key_by_id(session, environment.id, key_id)
-        if access.is_valid_id(key_id)
-        else None
+        cohort_store.key_by_id(unit.session, env.id, key_id) if access.is_valid_id(key_id) else None
     )
     if row is None:
         raise NotFound("Cohort-sync key not found.")
     if row.active:
         row.active = False
         row.revoked_at = utcnow()
-        session.flush()
+        cohort_store.save(unit.session)
         if principal is not None:
-            audit.record(
-                session,
+            change_path.apply(
+                unit,
                 principal,
-                action=audit.UPDATED,
-                resource_type="cohort_sync_key",
-                resource_id=row.id,
-                log=f"Cohort-sync key revoked: {row.name}",
-                environment_id=environment.id,
+                [
+                    Change(
+                        resource_type="cohort_sync_key",
+                        resource_id=row.id,
+                        action=change_path.UPDATED,
+                        log=f"Cohort-sync key revoked: {row.name}",
+                        project_id=None,
+                        environment_ids=(env.id,),
+                        reach=Reach.AUDIT,
+                    )
+                ],
             )
     return row
 
 
-def authenticate(session: Session, key: str) -> SyncCaller:
+def authenticate(unit: UnitOfWork, key: str) -> SyncCaller:
     """The environment a cohort-sync key belongs to; unknown and revoked keys fail."""
+    session = unit.session
     row = cohort_store.key_by_hash(session, hash_key(key)) if key.startswith(KEY_PREFIX) else None
     if row is None or not row.active:
         raise AuthenticationFailed("Invalid cohort-sync key.")
-    environment = session.get(Environment, row.environment_id)
+    environment = environment_store.environment_by_id(session, row.environment_id)
     assert environment is not None
-    project = session.get(Project, environment.project_id)
+    project = environment_store.project_by_id(session, environment.project_id)
     assert project is not None
     return SyncCaller(environment.id, project.id, project.organisation_id, row.id, row.name)
 
@@ -131,32 +159,43 @@ def authenticate(session: Session, key: str) -> SyncCaller:
 # --- the member-mapping setting --------------------------------------------------------------
 
 
-def member_key(session: Session, environment: Environment) -> str:
+def member_key_of(session: Session, environment_id: int) -> str:
     """Which member property holds the identity identifier in this environment."""
-    return cohort_store.member_key(session, environment.id) or DEFAULT_MEMBER_KEY
+    return cohort_store.member_key(session, environment_id) or DEFAULT_MEMBER_KEY
+
+
+def member_key(unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef) -> str:
+    env = _environment(unit.session, principal, environment)
+    return member_key_of(unit.session, env.id)
 
 
 def set_member_key(
-    session: Session, environment: Environment, key: str, principal: AdminPrincipal | None = None
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, key: str
 ) -> str:
-    if not key or len(key) > 200 or "\x00" in key or key != key.strip():
+    env = _environment(unit.session, principal, environment)
+    if not key or len(key) > 200 or not is_storable(key) or key != key.strip():
         raise InvalidInput(
             "member_key: name a member property (1 to 200 characters), e.g. "
             "mixpanel_distinct_id or email.",
             field="member_key",
         )
-    cohort_store.set_member_key(session, environment.id, key, utcnow())
-    if principal is not None:
-        audit.record(
-            session,
-            principal,
-            action=audit.UPDATED,
-            resource_type="cohort_sync_settings",
-            resource_id=environment.id,
-            log=f"Cohort members now map to identities by {key}",
-            after={"member_key": key},
-            environment_id=environment.id,
-        )
+    cohort_store.set_member_key(unit.session, env.id, key, utcnow())
+    change_path.apply(
+        unit,
+        principal,
+        [
+            Change(
+                resource_type="cohort_sync_settings",
+                resource_id=env.id,
+                action=change_path.UPDATED,
+                log=f"Cohort members now map to identities by {key}",
+                project_id=None,
+                environment_ids=(env.id,),
+                after={"member_key": key},
+                reach=Reach.AUDIT,
+            )
+        ],
+    )
     return key
 
 
@@ -214,7 +253,7 @@ class CohortInfo:
     segment_id: int | None
 
 
-def list_cohorts(session: Session, environment: Environment) -> list[CohortInfo]:
+def _cohorts(session: Session, environment: Environment) -> list[CohortInfo]:
     infos = []
     for cohort, members in cohort_store.cohorts(session, environment.id):
         spec = CohortSpec(cohort.source, cohort.external_id, None, None)
@@ -223,10 +262,37 @@ def list_cohorts(session: Session, environment: Environment) -> list[CohortInfo]
     return infos
 
 
-def sync_log(session: Session, environment: Environment, window: Window) -> Page[Any]:
-    return cohort_store.log_entries(session, environment.id, window)
+def list_cohorts(
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef
+) -> list[CohortInfo]:
+    return _cohorts(unit.session, _environment(unit.session, principal, environment))
 
 
-def admin_environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
-    """The environment an admin names by its client key, if it is in their organisation."""
-    return access.environment_for(session, principal, api_key)
+def sync_log(
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, window: Window
+) -> Page[Any]:
+    env = _environment(unit.session, principal, environment)
+    return cohort_store.log_entries(unit.session, env.id, window)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the dashboard's cohort page shows of an environment."""
+
+    keys: Sequence[CohortSyncKey]
+    member_key: str
+    cohorts: list[CohortInfo]
+    log: Page[Any]
+
+
+def overview(
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, window: Window
+) -> Overview:
+    env = _environment(unit.session, principal, environment)
+    session = unit.session
+    return Overview(
+        keys=cohort_store.keys(session, env.id),
+        member_key=member_key_of(session, env.id),
+        cohorts=_cohorts(session, env),
+        log=cohort_store.log_entries(session, env.id, window),
+    )

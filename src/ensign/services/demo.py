@@ -9,13 +9,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from ensign.errors import Conflict
 from ensign.services.accounts import create_user
 from ensign.services.admin.organisations import create_organisation
 from ensign.services.importing import import_document
 from ensign.services.keys import create_admin_key, new_client_key, random_token
+from ensign.storage.unit_of_work import UnitOfWork
 
 DEMO_EMAIL = "admin@example.com"
 
@@ -146,10 +145,11 @@ def demo_document() -> dict[str, Any]:
     }
 
 
-def seed_demo(session: Session) -> DemoKeys:
-    organisation = create_organisation(session, name="Demo organisation")
+def seed_demo(unit: UnitOfWork) -> DemoKeys:
+    session = unit.session
+    organisation = create_organisation(unit, name="Demo organisation")
     result = import_document(session, organisation.id, demo_document(), actor="demo-seed")
-    admin_key = create_admin_key(session, organisation.id, "demo")
+    admin_key = create_admin_key(unit, organisation.id, "demo")
     # The first dashboard user; the password is printed once, like the admin key.
     password = random_token(16)
     try:

@@ -247,14 +247,14 @@ def metric_lines(session: Session) -> list[str]:
     process's `/metrics` shows the totals of all of them."""
     lines = [
         "# HELP ensign_sdk_events_total Events the SDKs sent to POST /v1/events, per environment "
-        "and by what became of them.",
+        "(by id) and by what became of them.",
         "# TYPE ensign_sdk_events_total counter",
     ]
-    for key, counts in store.all_counts(session):
-        label = key.replace("\\", "\\\\").replace('"', '\\"')
+    for environment_id, counts in store.all_counts(session):
         for name in store.COUNTER_NAMES:
             value = getattr(counts, name)
             lines.append(
-                f'ensign_sdk_events_total{{environment="{label}",counter="{name}"}} {value}'
+                f'ensign_sdk_events_total{{environment_id="{environment_id}",counter="{name}"}} '
+                f"{value}"
             )
     return lines

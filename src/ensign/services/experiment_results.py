@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ensign.integrations.common import CommonSettings
 from ensign.services.admin import access, experiments
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import exposures as exposure_store
@@ -23,6 +24,7 @@ from ensign.storage import features as feature_store
 from ensign.storage import integrations as integration_store
 from ensign.storage.exposures import ExposureQueue
 from ensign.storage.models import Environment, Experiment, Feature, Segment
+from ensign.storage.unit_of_work import UnitOfWork
 
 CONTROL = "control"
 # Below this p-value the dashboard warns. The usual SRM threshold: the check runs on every page
@@ -175,7 +177,7 @@ def experiment_results(
         ExposureDelivery(
             config.id,
             config.kind,
-            config.enabled and (config.options or {}).get("exposures", True) is not False,
+            CommonSettings.of(config).sends_exposures,
             queues.get(config.id, ExposureQueue()),
         )
         for config in integration_store.configs_of_environment(session, env.id)
@@ -192,8 +194,8 @@ def experiment_results(
 
 
 def set_running(
-    session: Session, principal: AdminPrincipal, env_key: str, experiment_id: int, running: bool
+    unit: UnitOfWork, principal: AdminPrincipal, env_key: str, experiment_id: int, running: bool
 ) -> Experiment:
     """Start or stop an experiment, as the admin API's `{"running": …}` does (audited)."""
     change = experiments.ExperimentInput(running=running, given=frozenset({"running"}))
-    return experiments.update_experiment(session, principal, env_key, experiment_id, change)
+    return experiments.update_experiment(unit, principal, env_key, experiment_id, change)

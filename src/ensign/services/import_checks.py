@@ -24,6 +24,7 @@ from ensign.services.limits import (
     RULES_PER_LIST,
     TEXT_LENGTH,
 )
+from ensign.services.text import is_storable
 from ensign.services.values import flag_value_from_json
 from ensign.settings import Settings
 
@@ -69,8 +70,8 @@ def _text(value: Any, path: str, longest: int, *, required: bool = True) -> None
         raise _fail(path, "must be a non-empty string." if required else "must be a string.")
     if len(value) > longest:
         raise _fail(path, f"longer than {longest} characters.")
-    if "\x00" in value:
-        raise _fail(path, "must not contain NUL characters.")
+    if not is_storable(value):
+        raise _fail(path, "must not contain NUL characters or unpaired surrogates.")
 
 
 def _flag(parent: dict[str, Any], key: str, path: str, *, nullable: bool = True) -> None:
@@ -90,8 +91,8 @@ def _value(value: Any, path: str, limits: DocumentLimits) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and not -_INT32 <= value < _INT32:
         value = str(value)
     flag_value_from_json(value, field=path, max_bytes=limits.max_value_bytes)
-    if isinstance(value, str) and "\x00" in value:
-        raise _fail(path, "must not contain NUL characters.")
+    if isinstance(value, str) and not is_storable(value):
+        raise _fail(path, "must not contain NUL characters or unpaired surrogates.")
 
 
 def check_document(document: Any, limits: DocumentLimits) -> None:

@@ -11,6 +11,7 @@ from ensign.errors import InvalidInput
 from ensign.services.values import encode_flag_value, flag_value_from_json
 from ensign.storage import features as feature_store
 from ensign.storage import identities as identity_store
+from ensign.storage import imports as import_store
 from ensign.storage.models import (
     Environment,
     Feature,
@@ -44,6 +45,8 @@ class DocumentImporter:
         self.options: dict[tuple[int, Any], MultivariateOption] = {}
         self.has_default: set[int] = set()
         self.kept_segment_ids = False
+        self.segment_count = 0
+        self.identity_count = 0
 
     def feature_for(self, feature_doc: dict[str, Any]) -> Feature:
         name = string_at(feature_doc, "name")
@@ -54,8 +57,7 @@ class DocumentImporter:
                 name=name,
                 is_server_key_only=feature_doc.get("id") in self.server_only,
             )
-            self.session.add(feature)
-            self.session.flush()
+            import_store.insert(self.session, feature)
             self.features[name] = feature
         return feature
 
@@ -75,8 +77,7 @@ class DocumentImporter:
                 key=option_doc.get("key"),
                 default_percentage_allocation=allocation,
             )
-            self.session.add(option)
-            self.session.flush()
+            import_store.insert(self.session, option)
             self.options[(feature.id, identity)] = option
         return option
 
@@ -109,8 +110,7 @@ class DocumentImporter:
             uuid=str(state_doc.get("featurestate_uuid") or uuid.uuid4()),
             hash_seed=django_id if isinstance(django_id, int) and django_id else None,
         )
-        self.session.add(state)
-        self.session.flush()
+        import_store.insert(self.session, state)
         if state.hash_seed is None and not state_doc.get("featurestate_uuid"):
             # Nothing to keep: seed from the new state's own id, as for states made here.
             state.hash_seed = state.id
@@ -118,11 +118,12 @@ class DocumentImporter:
             feature_store.remember_hashing_seed(
                 self.session, self.environment.id, feature.id, scope, state.hash_seed
             )
+        values = []
         for mv_doc in state_doc.get("multivariate_feature_state_values") or []:
             allocation = float(mv_doc.get("percentage_allocation") or 0)
             option = self.option_for(feature, mv_doc, allocation)
             mv_id = mv_doc.get("id")
-            self.session.add(
+            values.append(
                 MultivariateStateValue(
                     feature_state_id=state.id,
                     option_id=option.id,
@@ -131,6 +132,7 @@ class DocumentImporter:
                     hash_id=mv_id if isinstance(mv_id, int) and mv_id else None,
                 )
             )
+        import_store.add_rows(self.session, values)
         if scope == "":
             self.has_default.add(feature.id)
             feature.default_enabled = state.enabled
@@ -164,12 +166,12 @@ class DocumentImporter:
             isinstance(doc_id, int)
             and not isinstance(doc_id, bool)
             and 0 < doc_id < 2**31
-            and self.session.get(Segment, doc_id) is None
+            and not import_store.segment_id_taken(self.session, doc_id)
         ):
             segment.id = doc_id
             self.kept_segment_ids = True
-        self.session.add(segment)
-        self.session.flush()
+        import_store.insert(self.session, segment)
+        self.segment_count += 1
         for state_doc in segment_doc.get("feature_states") or []:
             self.add_state(state_doc, scope=f"s{segment.id}", segment_id=segment.id)
         self.ensure_defaults()
@@ -181,6 +183,7 @@ class DocumentImporter:
         identity_id, _ = identity_store.get_or_create_identity(
             self.session, self.environment.id, identifier
         )
+        self.identity_count += 1
         for state_doc in identity_doc.get("identity_features") or []:
             self.add_state(state_doc, scope=f"i{identity_id}", identity_id=identity_id)
         self.ensure_defaults()

@@ -9,26 +9,27 @@ identity overrides. So after an import, every identity gets what the reference w
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ensign.services import changes as change_path
+from ensign.services.changes import Change
 from ensign.services.import_checks import DocumentLimits, check_document
 from ensign.services.import_writer import DocumentImporter, list_at, object_at, string_at
-from ensign.services.keys import new_client_key, new_server_key
+from ensign.services.keys import AdminPrincipal, new_client_key, new_server_key
 from ensign.services.text import check_json_text, check_text
 from ensign.settings import Settings
-from ensign.storage import audit as audit_store
 from ensign.storage import dialect
 from ensign.storage import environments as environment_store
+from ensign.storage import imports as import_store
 from ensign.storage.models import (
     Environment,
     Project,
     ServerKey,
 )
+from ensign.storage.unit_of_work import UnitOfWork, Units
 
 # Checked by check_document first; this only bounds the conversion itself.
 # Each transaction of identity overrides holds SQLite's write lock while it runs (about a
@@ -36,6 +37,22 @@ from ensign.storage.models import (
 IDENTITIES_PER_TRANSACTION = 500
 TRANSACTION_SECONDS = 0.2
 PAUSE_SECONDS = 0.12
+
+
+@dataclass(frozen=True)
+class ImportActor(AdminPrincipal):
+    """Who an import is recorded as: an admin key's actor, the CLI ("system") or the demo
+    seed, none of which needs a key of its own."""
+
+    who: str = "system"
+
+    @property
+    def actor(self) -> str:
+        return self.who
+
+
+def import_actor(organisation_id: int, actor: str) -> ImportActor:
+    return ImportActor(organisation_id=organisation_id, key_id=0, name="", who=actor)
 
 
 @dataclass(frozen=True)
@@ -62,14 +79,17 @@ def import_document(
     actor: str = "system",
     limits: DocumentLimits | None = None,
 ) -> ImportResult:
-    """Create a project and an environment equivalent to `document` in one transaction (for
-    small documents: the demo, tests). The document is checked against the admin API's limits
-    before anything is written."""
+    """Create a project and an environment equivalent to `document` in the caller's
+    transaction (for small documents: the demo, tests). The document is checked against the
+    admin API's limits before anything is written."""
     _check(document, project_name, limits)
     importer = _start(session, organisation_id, document, project_name)
     for identity_doc in list_at(document, "identity_overrides"):
         importer.add_identity_overrides(identity_doc)
-    return _finish(session, importer, organisation_id, actor)
+    # The caller's transaction is the unit: the environment is new, so nothing has cached it
+    # and no revision needs to change when it commits.
+    unit = UnitOfWork(session, writable=True)
+    return _finish(unit, importer, import_actor(organisation_id, actor))
 
 
 def _check(document: Any, project_name: str | None, limits: DocumentLimits | None) -> None:
@@ -81,31 +101,31 @@ def _check(document: Any, project_name: str | None, limits: DocumentLimits | Non
 
 
 def import_document_in_batches(
-    begin: Callable[[], AbstractContextManager[Session]],
-    organisation_id: int,
+    units: Units,
+    principal: AdminPrincipal,
     document: Any,
     *,
     project_name: str | None = None,
-    actor: str = "system",
     limits: DocumentLimits | None = None,
     batch_size: int = IDENTITIES_PER_TRANSACTION,
 ) -> ImportResult:
-    """`import_document` in many short transactions, each opened by `begin`.
+    """`import_document` in many short units of work, as `principal` (see `import_actor`).
 
     Identity overrides are written at most `batch_size` identities (and about
     TRANSACTION_SECONDS) at a time, so that live writes never
     wait long for the database; the environment stays unknown to the SDK until the last
-    transaction, and everything written is removed if any fails.
+    unit, which records the import as one change, and everything written is removed if any
+    fails.
     """
     _check(document, project_name, limits)
-    with begin() as session:
-        importer = _start(session, organisation_id, document, project_name)
+    with units.write() as unit:
+        importer = _start(unit.session, principal.organisation_id, document, project_name)
     try:
         overrides = list_at(document, "identity_overrides")
         position = 0
         while position < len(overrides):
-            with begin() as session:
-                importer.session = session
+            with units.write() as unit:
+                importer.session = unit.session
                 # Bounded by time as well as size: on a busy machine a few hundred identities
                 # can take seconds, and live writes wait for the whole transaction.
                 deadline = time.monotonic() + TRANSACTION_SECONDS
@@ -113,18 +133,17 @@ def import_document_in_batches(
                 while position < end and time.monotonic() < deadline:
                     importer.add_identity_overrides(overrides[position])
                     position += 1
-                waiting_writers_poll = not dialect.is_postgres(session)
+                waiting_writers_poll = not dialect.is_postgres(unit.session)
             if waiting_writers_poll:
                 # SQLite's waiting writers poll for the lock, sleeping up to 100 ms between
                 # tries; taking it again at once would starve them for the whole import.
                 time.sleep(PAUSE_SECONDS)
-        with begin() as session:
-            return _finish(session, importer, organisation_id, actor)
+        with units.write() as unit:
+            importer.session = unit.session
+            return _finish(unit, importer, principal)
     except BaseException:
-        with begin() as session:
-            project = session.get(Project, importer.project.id)
-            if project is not None:
-                session.delete(project)
+        with units.write() as unit:
+            import_store.delete_project(unit.session, importer.project.id)
         raise
 
 
@@ -146,8 +165,7 @@ def _start(
         hide_disabled_flags=bool(project_doc.get("hide_disabled_flags") or False),
         enable_realtime_updates=bool(project_doc.get("enable_realtime_updates") or False),
     )
-    session.add(project)
-    session.flush()
+    import_store.insert(session, project)
     environment = Environment(
         project_id=project.id,
         name=name,
@@ -161,8 +179,7 @@ def _start(
         ),
         importing=True,
     )
-    session.add(environment)
-    session.flush()
+    import_store.insert(session, environment)
     importer = DocumentImporter(session, project, environment, project_doc)
     for state in list_at(document, "feature_states"):
         importer.add_state(state, scope="")
@@ -175,26 +192,41 @@ def _start(
 
 
 def _finish(
-    session: Session, importer: DocumentImporter, organisation_id: int, actor: str
+    unit: UnitOfWork, importer: DocumentImporter, principal: AdminPrincipal
 ) -> ImportResult:
-    """Make the environment known, with a server key: the import's last transaction."""
+    """Make the environment known, with a server key, and record the import as one change
+    (a summary, not a change per row: a large document stays fast): the last unit."""
+    session = unit.session
     project, api_key = importer.project, importer.environment.api_key
-    environment = session.get(Environment, importer.environment.id)
+    environment = import_store.environment_by_id(session, importer.environment.id)
     assert environment is not None
     environment.importing = False
     server_key = new_server_key()
-    session.add(ServerKey(environment_id=environment.id, key=server_key, name="imported"))
-    audit_store.add_entry(
-        session,
-        organisation_id=organisation_id,
-        actor=actor,
-        action="import",
-        resource_type="environment",
-        resource_id=api_key,
-        log=f"Imported environment document '{environment.name}' as project '{project.name}'",
-        after={"project_id": project.id, "environment_key": api_key},
-        project_id=project.id,
-        environment_id=environment.id,
+    import_store.insert(
+        session, ServerKey(environment_id=environment.id, key=server_key, name="imported")
     )
-    session.flush()
+    change_path.apply(
+        unit,
+        principal,
+        [
+            Change(
+                resource_type="environment",
+                resource_id=api_key,
+                action="import",
+                log=(
+                    f"Imported environment document '{environment.name}' as project "
+                    f"'{project.name}'"
+                ),
+                project_id=project.id,
+                environment_ids=(environment.id,),
+                after={
+                    "project_id": project.id,
+                    "environment_key": api_key,
+                    "features": len(importer.features),
+                    "segments": importer.segment_count,
+                    "identities": importer.identity_count,
+                },
+            )
+        ],
+    )
     return ImportResult(project.id, environment.id, api_key, server_key)

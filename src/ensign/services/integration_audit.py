@@ -1,4 +1,5 @@
-"""Audit entries for integration changes: what an integration sends where, never its key.
+"""Integration changes as the change path records them: what an integration sends where,
+never its key.
 
 The vendor key (Heap environment ID, Mixpanel project token) is a credential for the vendor's
 ingestion API; the audit log is readable by every admin of the organisation, so it records
@@ -9,15 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from ensign.integrations.catalog import SCHEMAS
-from ensign.services.admin import audit
-from ensign.services.keys import AdminPrincipal
+from ensign.services import changes as change_path
+from ensign.services.changes import Change, Reach
 from ensign.storage.models import Environment, IntegrationConfig
 
 RESOURCE_TYPE = "integration"
 REDACTED = "[redacted]"
+_VERBS = {
+    change_path.CREATED: "created",
+    change_path.UPDATED: "updated",
+    change_path.DELETED: "deleted",
+}
 
 
 def snapshot(config: IntegrationConfig) -> dict[str, Any]:
@@ -44,32 +48,29 @@ def _redacted(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     return {k: REDACTED if k in secrets and v else v for k, v in options.items()}
 
 
-def record(
-    session: Session,
-    principal: AdminPrincipal,
+def change(
     environment: Environment,
     config: IntegrationConfig,
     *,
     action: str,
     before: dict[str, Any] | None = None,
     key_changed: bool = False,
-) -> None:
-    """Add the entry for a create (`before` None), update or delete of `config`."""
-    verb = {audit.CREATED: "created", audit.UPDATED: "updated", audit.DELETED: "deleted"}[action]
+) -> Change:
+    """The change of a create (`before` None), update or delete of `config`: it rebuilds the
+    environment's snapshot (which integrations record identify calls) but serves no new flag."""
     schema = SCHEMAS.get(config.kind)
     label = schema.label if schema else config.kind.capitalize()
-    log = f"{label} integration {verb}: {environment.name}"
+    log = f"{label} integration {_VERBS[action]}: {environment.name}"
     if key_changed:
         log += " (API key changed)"
-    audit.record(
-        session,
-        principal,
-        action=action,
+    return Change(
         resource_type=RESOURCE_TYPE,
         resource_id=config.id,
+        action=action,
         log=log,
-        before=before,
-        after=None if action == audit.DELETED else snapshot(config),
         project_id=environment.project_id,
-        environment_id=environment.id,
+        environment_ids=(environment.id,),
+        before=before,
+        after=None if action == change_path.DELETED else snapshot(config),
+        reach=Reach.SNAPSHOT,
     )

@@ -1,7 +1,8 @@
 """Analytics integrations of an environment: configuration, validation and delivery status.
 
-Every change bumps the environment's revision, so each process rebuilds its snapshot and the
-identify path starts (or stops) recording for the integration at once.
+Every change goes through the change path with `Reach.SNAPSHOT`: the environment's revision
+bumps, so each process rebuilds its snapshot and the identify path starts (or stops) recording
+for the integration at once, but no flag served changes.
 """
 
 from __future__ import annotations
@@ -13,24 +14,19 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
-from ensign.integrations.catalog import BOOL, SCHEMAS, Option, Schema
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, DELIVER_MODES, MAX_RESEND_AFTER_HOURS
+from ensign.integrations.schema import BOOL, Option, Schema
+from ensign.services import changes as change_path
 from ensign.services import integration_audit
-from ensign.services.admin import audit
-from ensign.services.admin.access import environment_for
+from ensign.services.admin import access
 from ensign.services.destinations import Resolver, check_base_url, resolve_host
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import integrations as integration_store
-from ensign.storage.environments import touch_environments
 from ensign.storage.models import DeliveryAttempt, Environment, IntegrationConfig, utcnow
-from ensign.storage.pagination import Window
+from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
-# `deliver`: record an identity's flags only when they changed (the default), or on every
-# identify call, as Flagsmith does.
-CHANGES = "changes"
-EVERY_EVALUATION = "every_evaluation"
-DELIVER_MODES = (CHANGES, EVERY_EVALUATION)
-DEFAULT_RESEND_AFTER_HOURS = 24
-MAX_RESEND_AFTER_HOURS = 8760
 DUPLICATE = "This integration already exists for this environment."
 
 
@@ -44,13 +40,11 @@ class IntegrationInput:
     enabled: bool | None = None
     feature_names: list[str] | None = None
     tag: str | None = None
-    event_name: str | None = None
-    ignore_time: bool | None = None
     deliver: str | None = None
     resend_after_hours: object = None
     exposures: bool | None = None
     events: bool | None = None
-    # The destination's own settings (`catalog.Schema.options`) given, by name.
+    # The destination's own settings (`Schema.options`) given, by name.
     options: dict[str, object] = field(default_factory=dict)
     given: frozenset[str] = frozenset()
 
@@ -68,21 +62,33 @@ class DeliveryStatus:
     last_error: str | None
 
 
-def _environment(session: Session, principal: AdminPrincipal, api_key: str) -> Environment:
-    return environment_for(session, principal, api_key)
+# An environment as a surface names it: the admin API by its key, the dashboard by its id.
+EnvironmentRef = str | int
+
+
+def environment_of(session: Session, principal: AdminPrincipal, ref: EnvironmentRef) -> Environment:
+    if isinstance(ref, int):
+        return access.environment_by_id(session, principal, ref)
+    return access.environment_for(session, principal, ref)
 
 
 def list_integrations(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str
+    unit: UnitOfWork, principal: AdminPrincipal, environment: EnvironmentRef, kind: str
 ) -> list[IntegrationConfig]:
-    env = _environment(session, principal, api_key)
-    return [c for c in integration_store.configs_of_environment(session, env.id) if c.kind == kind]
+    env = environment_of(unit.session, principal, environment)
+    configs = integration_store.configs_of_environment(unit.session, env.id)
+    return [c for c in configs if c.kind == kind]
 
 
 def get_integration(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment: EnvironmentRef,
+    kind: str,
+    integration_id: int,
 ) -> IntegrationConfig:
-    return _config_in(session, _environment(session, principal, api_key), kind, integration_id)
+    env = environment_of(unit.session, principal, environment)
+    return _config_in(unit.session, env, kind, integration_id)
 
 
 def _config_in(
@@ -139,14 +145,12 @@ def _apply(
             config.feature_names = None
     _apply_delivery(config, data)
     options = dict(config.options or {})
-    # Experiment exposures go to every integration unless it is told otherwise.
     if "exposures" in given and data.exposures is not None:
         options["exposures"] = data.exposures
-    options.setdefault("exposures", True)
-    # Sending a team's conversion events is a choice: off until asked for.
+    options.setdefault("exposures", DEFAULTS.exposures)
     if "events" in given and data.events is not None:
         options["events"] = data.events
-    options.setdefault("events", False)
+    options.setdefault("events", DEFAULTS.events)
     for option in schema.options:
         if option.name in data.options:
             options[option.name] = _option_value(option, data.options[option.name])
@@ -232,15 +236,15 @@ def _apply_delivery(config: IntegrationConfig, data: IntegrationInput) -> None:
             )
         config.resend_after_hours = hours
     if config.deliver is None:
-        config.deliver = CHANGES
+        config.deliver = DEFAULTS.deliver
     if config.resend_after_hours is None:
-        config.resend_after_hours = DEFAULT_RESEND_AFTER_HOURS
+        config.resend_after_hours = DEFAULTS.resend_after_hours
 
 
 def create_integration(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     data: IntegrationInput,
     *,
@@ -249,8 +253,9 @@ def create_integration(
 ) -> IntegrationConfig:
     """Configure a vendor for an environment; one of each kind per environment."""
     schema_of(kind)
-    env = _environment(session, principal, api_key)
-    if any(c.kind == kind for c in integration_store.configs_of_environment(session, env.id)):
+    env = environment_of(unit.session, principal, environment)
+    configs = integration_store.configs_of_environment(unit.session, env.id)
+    if any(c.kind == kind for c in configs):
         raise InvalidInput(DUPLICATE)
     if "api_key" not in data.given and schema_of(kind).key_required:
         raise InvalidInput("api_key: this field is required.", field="api_key")
@@ -260,7 +265,7 @@ def create_integration(
         kind=kind,
         api_key="",
         base_url="",
-        enabled=True,
+        enabled=DEFAULTS.enabled,
         options={},
         delivered_count=0,
         failed_count=0,
@@ -269,16 +274,17 @@ def create_integration(
         updated_at=now,
     )
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
-    integration_store.add_config(session, config)
-    touch_environments(session, environment_ids=[env.id])
-    integration_audit.record(session, principal, env, config, action=audit.CREATED)
+    integration_store.add_config(unit.session, config)
+    change_path.apply(
+        unit, principal, [integration_audit.change(env, config, action=change_path.CREATED)]
+    )
     return config
 
 
 def update_integration(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
     data: IntegrationInput,
@@ -286,47 +292,40 @@ def update_integration(
     allow_private: bool,
     resolve: Resolver = resolve_host,
 ) -> IntegrationConfig:
-    env = _environment(session, principal, api_key)
-    config = _config_in(session, env, kind, integration_id)
+    env = environment_of(unit.session, principal, environment)
+    config = _config_in(unit.session, env, kind, integration_id)
     before, key = integration_audit.snapshot(config), config.api_key
     _apply(config, kind, data, allow_private=allow_private, resolve=resolve)
     config.updated_at = utcnow()
-    session.flush()
-    touch_environments(session, environment_ids=[config.environment_id])
-    integration_audit.record(
-        session,
-        principal,
-        env,
-        config,
-        action=audit.UPDATED,
-        before=before,
-        key_changed=config.api_key != key,
+    integration_store.save(unit.session)
+    change = integration_audit.change(
+        env, config, action=change_path.UPDATED, before=before, key_changed=config.api_key != key
     )
+    change_path.apply(unit, principal, [change])
     return config
 
 
 def delete_integration(
-    session: Session, principal: AdminPrincipal, api_key: str, kind: str, integration_id: int
+    unit: UnitOfWork,
+    principal: AdminPrincipal,
+    environment: EnvironmentRef,
+    kind: str,
+    integration_id: int,
 ) -> None:
     """Remove the configuration, with its undelivered evaluations and attempt log."""
-    env = _environment(session, principal, api_key)
-    config = _config_in(session, env, kind, integration_id)
-    integration_audit.record(
-        session,
-        principal,
-        env,
-        config,
-        action=audit.DELETED,
-        before=integration_audit.snapshot(config),
+    env = environment_of(unit.session, principal, environment)
+    config = _config_in(unit.session, env, kind, integration_id)
+    change = integration_audit.change(
+        env, config, action=change_path.DELETED, before=integration_audit.snapshot(config)
     )
-    integration_store.delete_config(session, config)
-    touch_environments(session, environment_ids=[env.id])
+    integration_store.delete_config(unit.session, config)
+    change_path.apply(unit, principal, [change])
 
 
 def delivery_status(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
     *,
@@ -334,7 +333,13 @@ def delivery_status(
 ) -> DeliveryStatus:
     """The counters, with the suppressed identify calls this process has counted but not
     written yet (`storage.suppressed`)."""
-    config = get_integration(session, principal, api_key, kind, integration_id)
+    config = get_integration(unit, principal, environment, kind, integration_id)
+    return status_of(unit.session, config, unwritten_suppressed)
+
+
+def status_of(
+    session: Session, config: IntegrationConfig, unwritten_suppressed: Callable[[int], int]
+) -> DeliveryStatus:
     counts = integration_store.queue_counts(session, config.id)
     return DeliveryStatus(
         delivered=config.delivered_count,
@@ -350,16 +355,13 @@ def delivery_status(
 
 
 def delivery_attempts(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
-    api_key: str,
+    environment: EnvironmentRef,
     kind: str,
     integration_id: int,
-    *,
-    offset: int,
-    limit: int,
-) -> tuple[list[DeliveryAttempt], int]:
+    window: Window,
+) -> Page[DeliveryAttempt]:
     """The integration's requests to its vendor, newest first."""
-    config = get_integration(session, principal, api_key, kind, integration_id)
-    found = integration_store.attempts(session, config.id, Window(offset, limit))
-    return list(found.items), found.count
+    config = get_integration(unit, principal, environment, kind, integration_id)
+    return integration_store.attempts(unit.session, config.id, window)

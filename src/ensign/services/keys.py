@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ensign.errors import AuthenticationFailed
 from ensign.storage import users as user_store
 from ensign.storage.models import AdminApiKey, utcnow
+from ensign.storage.unit_of_work import UnitOfWork
 
 # The shortuuid alphabet: no 0/O, 1/l/I, so keys survive being read aloud or retyped.
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -46,19 +47,19 @@ class AdminPrincipal:
         return f"api-key:{self.name}"
 
 
-def create_admin_key(session: Session, organisation_id: int, name: str) -> str:
+def create_admin_key(unit: UnitOfWork, organisation_id: int, name: str) -> str:
     """Create an admin API key; the secret is returned once and only its hash is kept."""
     key = "ens_" + random_token(40)
-    session.add(
+    user_store.add_master_key(
+        unit.session,
         AdminApiKey(
             organisation_id=organisation_id,
             name=name,
             prefix=key[:10],
             key_hash=hash_key(key),
             active=True,
-        )
+        ),
     )
-    session.flush()
     return key
 
 

@@ -18,6 +18,7 @@ import orjson
 
 from ensign.engine import CompiledEnvironment, IdentityOverride, compile_environment
 from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import CHANGES, DEFAULTS, CommonSettings
 from ensign.services.documents import build_context, build_document, feature_type
 from ensign.services.values import decode_flag_value
 from ensign.storage.environments import EnvironmentRows
@@ -51,12 +52,12 @@ class IntegrationTarget:
     feature_names: frozenset[str] | None
     # deliver="changes": record only flags that changed, or after `resend_after_hours` (0:
     # never); otherwise on every evaluation.
-    changes_only: bool = False
-    resend_after_hours: int = 24
+    changes_only: bool = DEFAULTS.deliver == CHANGES
+    resend_after_hours: int = DEFAULTS.resend_after_hours
     # Whether experiment exposures are sent to it too.
-    exposures: bool = True
+    exposures: bool = DEFAULTS.exposures
     # Whether the SDKs' custom events (`POST /v1/events`) are sent to it too.
-    events: bool = False
+    events: bool = DEFAULTS.events
     # Whether its flags records carry traits, full flags and segments (`Schema.record_context`).
     record_context: bool = False
 
@@ -235,17 +236,16 @@ def integration_targets(
                 f.name for f in features if any(t.label == config.tag_label for t in f.tags)
             )
         schema = SCHEMAS.get(config.kind)
-        exposures = bool((config.options or {}).get("exposures", True))
-        events = bool((config.options or {}).get("events", False))
+        common = CommonSettings.of(config)
         targets.append(
             IntegrationTarget(
                 config.id,
                 config.kind,
                 names,
-                changes_only=config.deliver == "changes",
-                resend_after_hours=config.resend_after_hours,
-                exposures=exposures,
-                events=events,
+                changes_only=common.deliver == CHANGES,
+                resend_after_hours=common.resend_after_hours,
+                exposures=common.exposures,
+                events=common.events,
                 record_context=schema is not None and schema.record_context,
             )
         )

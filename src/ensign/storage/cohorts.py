@@ -39,6 +39,11 @@ def add_key(
     return key
 
 
+def save(session: Session) -> None:
+    """Write what the unit changed on loaded rows so far."""
+    session.flush()
+
+
 def keys(session: Session, environment_id: int) -> Sequence[CohortSyncKey]:
     return session.scalars(
         select(CohortSyncKey)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ensign.storage import dialect
 from ensign.storage.base import utcnow
 from ensign.storage.experiments import running_experiments
+from ensign.storage.faults import flush
 from ensign.storage.identities import identifiers_of
 from ensign.storage.models import (
     Environment,
@@ -52,6 +53,37 @@ def project_ids(session: Session, organisation_id: int) -> list[int]:
     return [int(r) for r in rows]
 
 
+def organisation_by_id(session: Session, organisation_id: int) -> Organisation | None:
+    return session.get(Organisation, organisation_id)
+
+
+def project_by_id(session: Session, project_id: int) -> Project | None:
+    return session.get(Project, project_id)
+
+
+def add_organisation(session: Session, organisation: Organisation) -> Organisation:
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def add_project(session: Session, project: Project) -> Project:
+    session.add(project)
+    session.flush()
+    return project
+
+
+def delete_project(session: Session, project: Project) -> None:
+    """Delete a project with everything in it (the database cascades)."""
+    session.delete(project)
+    session.flush()
+
+
+def save(session: Session) -> None:
+    """Write what the unit changed on loaded rows so far."""
+    session.flush()
+
+
 # --- environments -----------------------------------------------------------------------------
 
 
@@ -76,6 +108,22 @@ def find_environment_id_by_key(session: Session, key: str) -> int | None:
 
 def environment_by_key(session: Session, api_key: str) -> Environment | None:
     return session.scalar(select(Environment).where(Environment.api_key == api_key))
+
+
+def environment_by_id(session: Session, environment_id: int) -> Environment | None:
+    return session.get(Environment, environment_id)
+
+
+def add_environment(session: Session, environment: Environment) -> Environment:
+    """Add an environment; a clash of its random key is a `Conflict` to retry."""
+    session.add(environment)
+    flush(session, conflict="Could not allocate an environment key; try again.")
+    return environment
+
+
+def delete_environment(session: Session, environment: Environment) -> None:
+    session.delete(environment)
+    session.flush()
 
 
 def first_environment(session: Session) -> Environment | None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ensign.storage import dialect
 from ensign.storage.base import sqlite_timestamp
-from ensign.storage.models import Environment, EventCounters, ReceivedEvent, UnmatchedExposure
+from ensign.storage.models import EventCounters, ReceivedEvent, UnmatchedExposure
 from ensign.storage.outbox import OutboxRecord
 
 # The unmatched-exposure log keeps this many entries per environment, newest first.
@@ -205,14 +205,14 @@ def counts_of(session: Session, environment_ids: Sequence[int]) -> dict[int, Cou
     }
 
 
-def all_counts(session: Session) -> list[tuple[str, Counts]]:
-    """Every environment's totals by its client key, for the metrics."""
-    rows = session.execute(
-        select(Environment.api_key, EventCounters)
-        .join(Environment, Environment.id == EventCounters.environment_id)
-        .order_by(EventCounters.environment_id)
-    )
-    return [(key, Counts(**{n: int(getattr(row, n)) for n in COUNTER_NAMES})) for key, row in rows]
+def all_counts(session: Session) -> list[tuple[int, Counts]]:
+    """Every environment's totals by its id, for the metrics (never by its key: `/metrics` may
+    be read by anyone who can reach it, and a client key is a credential)."""
+    rows = session.scalars(select(EventCounters).order_by(EventCounters.environment_id))
+    return [
+        (row.environment_id, Counts(**{n: int(getattr(row, n)) for n in COUNTER_NAMES}))
+        for row in rows
+    ]
 
 
 def last_received_at(session: Session, environment_id: int) -> dt.datetime | None:

@@ -50,6 +50,22 @@ def all_features(session: Session, project_id: int) -> Sequence[Feature]:
     ).all()
 
 
+def feature_by_id(session: Session, feature_id: int) -> Feature | None:
+    return session.get(Feature, feature_id)
+
+
+def option_by_id(session: Session, option_id: int) -> MultivariateOption | None:
+    return session.get(MultivariateOption, option_id)
+
+
+def tag_by_id(session: Session, tag_id: int) -> Tag | None:
+    return session.get(Tag, tag_id)
+
+
+def feature_state_by_id(session: Session, state_id: int) -> FeatureState | None:
+    return session.get(FeatureState, state_id)
+
+
 def feature_id_by_name(session: Session, project_id: int, name: str) -> int | None:
     found = session.scalar(
         select(Feature.id).where(Feature.project_id == project_id, Feature.name == name)
@@ -237,6 +253,10 @@ def remember_hashing_seed(
 def segments(session: Session, project_id: int, window: Window) -> Page[Segment]:
     statement = select(Segment).where(Segment.project_id == project_id).order_by(Segment.id)
     return page(session, statement, window)
+
+
+def segment_by_id(session: Session, segment_id: int) -> Segment | None:
+    return session.get(Segment, segment_id)
 
 
 def managed_segment(session: Session, project_id: int, managed_by: str) -> Segment | None:

@@ -305,6 +305,10 @@ def identities(
     return page(session, statement.order_by(Identity.id), window)
 
 
+def identity_by_id(session: Session, identity_id: int) -> Identity | None:
+    return session.get(Identity, identity_id)
+
+
 def identifiers_of(session: Session, identity_ids: Sequence[int]) -> dict[int, str]:
     """Identifiers by id, for the identity overrides of a snapshot."""
     if not identity_ids:
@@ -323,3 +327,25 @@ def traits(session: Session, identity_id: int) -> Sequence[Trait]:
 
 def trait_by_key(session: Session, identity_id: int, key: str) -> Trait | None:
     return session.scalar(select(Trait).where(Trait.identity_id == identity_id, Trait.key == key))
+
+
+def delete_identity(session: Session, identity: Identity) -> None:
+    """Delete an identity; the database deletes its traits and overrides, so loaded rows are
+    expired."""
+    session.delete(identity)
+    session.flush()
+    session.expire_all()
+
+
+def trait_by_id(session: Session, trait_id: int) -> Trait | None:
+    return session.get(Trait, trait_id)
+
+
+def add_trait(session: Session, trait: Trait) -> None:
+    """Add a trait to the unit; the caller flushes (a concurrent twin is a conflict)."""
+    session.add(trait)
+
+
+def delete_trait(session: Session, trait: Trait) -> None:
+    session.delete(trait)
+    session.flush()

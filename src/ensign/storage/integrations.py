@@ -35,6 +35,11 @@ def add_config(session: Session, config: IntegrationConfig) -> None:
     session.flush()
 
 
+def save(session: Session) -> None:
+    """Write the changes made to loaded configurations (ids and checks see them at once)."""
+    session.flush()
+
+
 def delete_config(session: Session, config: IntegrationConfig) -> None:
     # Deleted explicitly, not left to ON DELETE CASCADE: SQLite only cascades with foreign
     # keys switched on, which a connection made elsewhere may not do.

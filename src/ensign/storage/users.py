@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ensign.storage.faults import flush
 from ensign.storage.models import AdminApiKey, DashboardSession, ServerKey, ServerSecret, User
 from ensign.storage.pagination import Page, Window, page
 
@@ -24,6 +25,16 @@ def master_keys(session: Session, organisation_id: int, window: Window) -> Page[
     return page(session, statement, window)
 
 
+def master_key_by_id(session: Session, key_id: int) -> AdminApiKey | None:
+    return session.get(AdminApiKey, key_id)
+
+
+def add_master_key(session: Session, row: AdminApiKey) -> AdminApiKey:
+    session.add(row)
+    session.flush()
+    return row
+
+
 def master_key_by_hash(session: Session, key_hash: str) -> AdminApiKey | None:
     return session.scalar(select(AdminApiKey).where(AdminApiKey.key_hash == key_hash))
 
@@ -33,6 +44,22 @@ def server_keys(session: Session, environment_id: int, window: Window) -> Page[S
         select(ServerKey).where(ServerKey.environment_id == environment_id).order_by(ServerKey.id)
     )
     return page(session, statement, window)
+
+
+def server_key_by_id(session: Session, key_id: int) -> ServerKey | None:
+    return session.get(ServerKey, key_id)
+
+
+def add_server_key(session: Session, row: ServerKey) -> ServerKey:
+    """Add a server key; a clash of its random key is a `Conflict` to retry."""
+    session.add(row)
+    flush(session, conflict="Could not allocate a key; try again.")
+    return row
+
+
+def delete_server_key(session: Session, row: ServerKey) -> None:
+    session.delete(row)
+    session.flush()
 
 
 def first_server_key(session: Session, environment_id: int) -> str | None:
@@ -61,6 +88,16 @@ def add_user(session: Session, user: User) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def delete_user(session: Session, user: User) -> None:
+    session.delete(user)
+    session.flush()
+
+
+def save(session: Session) -> None:
+    """Write what the unit changed on loaded rows so far."""
+    session.flush()
 
 
 # --- dashboard sessions -------------------------------------------------------------------------

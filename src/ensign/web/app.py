@@ -30,16 +30,14 @@ from ensign.storage.db import Database
 from ensign.storage.identity_pool import IdentityStorePool
 from ensign.web import errors, ofrep, sdk
 from ensign.web.admin import router as admin_router
-from ensign.web.admin.cohorts import router as cohort_admin_router
-from ensign.web.admin.integrations import router as integrations_router
 from ensign.web.cohorts import router as cohort_sync_router
 from ensign.web.dashboard import router as dashboard_router
 from ensign.web.deps import AppState
-from ensign.web.limits import BodySizeLimit
+from ensign.web.limits import BodySizeLimit, JsonDepthLimit
 from ensign.web.metrics import router as metrics_router
 from ensign.web.responses import OrjsonResponse
 from ensign.web.sdk.fastpath import FlagsFastPath
-from ensign.web.text import reject_unstorable_text
+from ensign.web.text import StorablePath, reject_unstorable_text
 
 TEXT_CHECKED = [Depends(reject_unstorable_text)]
 SDK_REQUEST_HEADERS = [
@@ -182,8 +180,6 @@ def create_app(
     # before FastAPI's own documentation routes and the hundreds of admin and dashboard ones.
     app.router.routes[0:0] = [*sdk.routes, *ofrep.routes]
     app.include_router(admin_router, dependencies=TEXT_CHECKED)
-    app.include_router(integrations_router, dependencies=TEXT_CHECKED)
-    app.include_router(cohort_admin_router, dependencies=TEXT_CHECKED)
     app.include_router(cohort_sync_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
@@ -198,6 +194,8 @@ def create_app(
     )
     # A full SDK event buffer (1,000 events with traits) can pass the general limit.
     events_limit = tuple((path, settings.max_events_body_bytes) for path in sdk.EVENTS_PATHS)
+    app.add_middleware(StorablePath, routes=[*sdk.routes, *ofrep.routes])
+    app.add_middleware(JsonDepthLimit)  # inside the size limit: it reads bounded bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=events_limit)
     app.add_middleware(FlagsFastPath, state=app_state)  # outermost: see its docstring
 

@@ -97,14 +97,14 @@ def _json(raw: bytes) -> Any:
 
 
 def _authenticate(state: AppState, key: str) -> SyncCaller:
-    with state.read() as session:
-        return cohorts.authenticate(session, key)
+    with state.units.read() as unit:
+        return cohorts.authenticate(unit, key)
 
 
 def _log_failure(state: AppState, caller: SyncCaller, **details: Any) -> None:
     try:
-        with state.db.session() as session:
-            cohort_sync_log.log_failure(session, caller, **details)
+        with state.units.write() as unit:
+            cohort_sync_log.log_failure(unit.session, caller, **details)
     except Exception:
         # The database is what failed, most likely; the reply matters more than the log.
         logger.warning("could not log a failed cohort sync", exc_info=True)
@@ -159,9 +159,9 @@ async def mixpanel(request: Request) -> Response:
 
     def work(state: AppState, caller: SyncCaller) -> SyncResult:
         sync = requests.parse_mixpanel(body, max_members=state.settings.cohort_sync_max_members)
-        with state.write() as session:
+        with state.units.write() as unit:
             return cohort_sync.apply_mixpanel_sync(
-                session,
+                unit,
                 caller,
                 sync,
                 max_identifier_length=state.settings.max_identifier_length,
@@ -185,9 +185,9 @@ async def amplitude(request: Request) -> Response:
 
     def work(state: AppState, caller: SyncCaller) -> SyncResult:
         sync = requests.parse_amplitude(body, max_members=state.settings.cohort_sync_max_members)
-        with state.write() as session:
+        with state.units.write() as unit:
             return cohort_sync.apply_amplitude_sync(
-                session,
+                unit,
                 caller,
                 sync,
                 max_identifier_length=state.settings.max_identifier_length,
@@ -225,9 +225,9 @@ def _webhook(action: str) -> Callable[[Request], Any]:
             identifiers = requests.parse_webhook(
                 body, max_members=state.settings.cohort_sync_max_members
             )
-            with state.write() as session:
+            with state.units.write() as unit:
                 return cohort_sync.apply_webhook_sync(
-                    session,
+                    unit,
                     caller,
                     name,
                     action,

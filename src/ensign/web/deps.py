@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed
 from ensign.services.event_rates import EventRates
@@ -76,19 +74,6 @@ class AppState:
                 committer = self._committer = GroupCommitter(self.identities, loop)
             return await committer.run(work)
         return await loop.run_in_executor(self.identities.executor, work)
-
-    @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A unit of work that commits before the response is built; on success the flags this
-        process serves reflect the change at once (other processes follow within a second)."""
-        with self.db.session() as session:
-            yield session
-        self.cache.check_now()
-
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        with self.db.read_session() as session:
-            yield session
 
 
 def get_state(request: Request) -> AppState:

@@ -77,6 +77,8 @@ ADMIN_STATUS: dict[type[EnsignError], tuple[int, str]] = {
 }
 
 OFREP_PREFIX = "/ofrep/"
+OFREP_FLAG_PREFIX = "/ofrep/v1/evaluate/flags/"
+COHORT_SYNC_PREFIX = "/api/v1/cohort-sync/"
 
 # Status and OFREP error code. The protocol defines codes for evaluation failures only; an
 # authentication failure or a fault of ours answers GENERAL.
@@ -167,6 +169,28 @@ def ofrep_error_body(
     if isinstance(key, str):
         body = {"key": key, **body}
     return status, body
+
+
+def is_json_surface(path: str) -> bool:
+    """The surfaces that read JSON bodies: the SDK API, OFREP, the admin API, cohort sync."""
+    return path.startswith(("/api/", OFREP_PREFIX)) or is_sdk_path(path)
+
+
+def refused(path: str, error: EnsignError) -> OrjsonResponse:
+    """The answer to a request refused before routing, in the shape of the surface `path` is
+    on; OFREP's single-flag key is read from the path, as the route would have."""
+    if path.startswith(COHORT_SYNC_PREFIX):
+        return cohort_sync_failure(error).reply(None)
+    if is_ofrep_path(path):
+        status, code = _lookup(OFREP_STATUS, error) or (400, "GENERAL")
+        body: dict[str, Any] = {"errorCode": code, "errorDetails": error.detail}
+        if path.startswith(OFREP_FLAG_PREFIX) and path != OFREP_FLAG_PREFIX:
+            body = {"key": path.removeprefix(OFREP_FLAG_PREFIX), **body}
+    elif is_sdk_path(path):
+        status, body = sdk_error_body(error)
+    else:
+        status, body = admin_error_body(error)
+    return OrjsonResponse(body, status_code=status, headers=retry_headers(error))
 
 
 async def handle_ensign_error(request: Request, error: Exception) -> OrjsonResponse:

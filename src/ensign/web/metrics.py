@@ -43,8 +43,8 @@ def metrics(request: Request, state: State) -> Response:
         raise AuthenticationFailed(
             "/metrics needs `Authorization: Bearer <token>` with the ENSIGN_METRICS_TOKEN token."
         )
-    with state.read() as session:
-        event_lines = events.metric_lines(session)
+    with state.units.read() as unit:
+        event_lines = events.metric_lines(unit.session)
     body = generate_latest(_registry()) + "\n".join(event_lines).encode() + b"\n"
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

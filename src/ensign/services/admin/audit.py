@@ -11,6 +11,7 @@ from ensign.services.keys import AdminPrincipal
 from ensign.storage import audit as audit_store
 from ensign.storage.models import AuditLog
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 CREATED = "CREATED"
 UPDATED = "UPDATED"
@@ -47,7 +48,7 @@ def record(
 
 
 def list_entries(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     window: Window,
     *,
@@ -56,6 +57,7 @@ def list_entries(
     search: str | None = None,
 ) -> Page[AuditLog]:
     """The caller's organisation's audit entries, newest first, optionally filtered."""
+    session = unit.session
     if project_id is not None:
         access.project_for(session, principal, project_id)
     environment_id = None

@@ -8,18 +8,22 @@ interval elsewhere), as with every other change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ensign.errors import InvalidInput, NotFound
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change
 from ensign.services.documents import feature_type
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import experiments as experiment_store
+from ensign.storage import segments as segment_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
-from ensign.storage.models import Environment, Experiment, Segment, utcnow
+from ensign.storage.models import Environment, Experiment, utcnow
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 RESOURCE = "experiment"
 
@@ -70,7 +74,9 @@ def _check_feature(session: Session, env: Environment, feature_id: int) -> None:
 
 
 def _check_segment(session: Session, env: Environment, segment_id: int) -> None:
-    segment = session.get(Segment, segment_id) if access.is_valid_id(segment_id) else None
+    segment = (
+        segment_store.segment_by_id(session, segment_id) if access.is_valid_id(segment_id) else None
+    )
     if segment is None or segment.project_id != env.project_id:
         raise InvalidInput("segment: no such segment in this project.", field="segment")
 
@@ -85,8 +91,9 @@ def _save(session: Session, experiment: Experiment) -> None:
 
 
 def create_experiment(
-    session: Session, principal: AdminPrincipal, env_key: str, data: ExperimentInput
+    unit: UnitOfWork, principal: AdminPrincipal, env_key: str, data: ExperimentInput
 ) -> Experiment:
+    session = unit.session
     env = access.environment_for(session, principal, env_key)
     if data.feature is None:
         raise InvalidInput("feature: required.", field="feature")
@@ -103,29 +110,31 @@ def create_experiment(
         started_at=utcnow() if running else None,
     )
     _save(session, experiment)
-    touch_environments(session, environment_ids=[env.id])
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.CREATED,
-        resource_type=RESOURCE,
-        resource_id=experiment.id,
-        log=f"Experiment created: {experiment.name}",
-        after=row_snapshot(experiment),
-        project_id=env.project_id,
-        environment_id=env.id,
+        [
+            _change(
+                env,
+                experiment.id,
+                change_path.CREATED,
+                f"Experiment created: {experiment.name}",
+                after=row_snapshot(experiment),
+            )
+        ],
     )
     return experiment
 
 
 def update_experiment(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     env_key: str,
     experiment_id: int,
     data: ExperimentInput,
 ) -> Experiment:
     """Rename, re-target or start/stop an experiment (`running: false` stops it)."""
+    session = unit.session
     env = access.environment_for(session, principal, env_key)
     experiment = _experiment_in(session, env, experiment_id)
     before = row_snapshot(experiment)
@@ -152,40 +161,66 @@ def update_experiment(
         else:
             experiment.stopped_at = now
     _save(session, experiment)
-    touch_environments(session, environment_ids=[env.id])
     stopped = before["running"] and not experiment.running
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.UPDATED,
-        resource_type=RESOURCE,
-        resource_id=experiment.id,
-        log=f"Experiment {'stopped' if stopped else 'updated'}: {experiment.name}",
-        before=before,
-        after=row_snapshot(experiment),
-        project_id=env.project_id,
-        environment_id=env.id,
+        [
+            _change(
+                env,
+                experiment.id,
+                change_path.UPDATED,
+                f"Experiment {'stopped' if stopped else 'updated'}: {experiment.name}",
+                before=before,
+                after=row_snapshot(experiment),
+            )
+        ],
     )
     return experiment
 
 
 def delete_experiment(
-    session: Session, principal: AdminPrincipal, env_key: str, experiment_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, env_key: str, experiment_id: int
 ) -> None:
     """Delete an experiment and, through the database, its exposures."""
+    session = unit.session
     env = access.environment_for(session, principal, env_key)
     experiment = _experiment_in(session, env, experiment_id)
     before = row_snapshot(experiment)
     experiment_store.delete_experiment(session, experiment)
-    touch_environments(session, environment_ids=[env.id])
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
+        [
+            _change(
+                env,
+                experiment_id,
+                change_path.DELETED,
+                f"Experiment deleted: {before['name']}",
+                before=before,
+            )
+        ],
+    )
+
+
+def _change(
+    env: Environment,
+    experiment_id: int,
+    action: str,
+    log: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> Change:
+    """A running experiment decides its feature's variants: any change reaches the
+    environment."""
+    return Change(
         resource_type=RESOURCE,
         resource_id=experiment_id,
-        log=f"Experiment deleted: {before['name']}",
-        before=before,
+        action=action,
+        log=log,
         project_id=env.project_id,
-        environment_id=env.id,
+        environment_ids=(env.id,),
+        before=before,
+        after=after,
     )

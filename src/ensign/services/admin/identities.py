@@ -8,15 +8,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import Conflict, NotFound
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.services.values import TraitValue, decode_trait_value, encode_trait_value
 from ensign.storage import identities as identity_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.faults import flush
-from ensign.storage.models import Identity, Trait
+from ensign.storage.models import Environment, Identity, Trait
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 
 def trait_snapshot(trait: Trait) -> dict[str, Any]:
@@ -47,51 +49,56 @@ def get_identity(
 
 
 def create_identity(
-    session: Session, principal: AdminPrincipal, api_key: str, *, identifier: str
+    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, *, identifier: str
 ) -> Identity:
+    session = unit.session
     environment = access.environment_for(session, principal, api_key)
     identity_id, created = identity_store.get_or_create_identity(
         session, environment.id, identifier
     )
     if not created:
         raise Conflict("identifier: this identity already exists.", field="identifier")
-    identity = session.get(Identity, identity_id)
+    identity = identity_store.identity_by_id(session, identity_id)
     assert identity is not None
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.CREATED,
-        resource_type="identity",
-        resource_id=identity.id,
-        log=f"Identity created: {identifier!r} in {environment.name!r}",
-        after=row_snapshot(identity),
-        project_id=environment.project_id,
-        environment_id=environment.id,
+        [
+            _change(
+                environment,
+                "identity",
+                identity.id,
+                change_path.CREATED,
+                f"Identity created: {identifier!r} in {environment.name!r}",
+                after=row_snapshot(identity),
+            )
+        ],
     )
     return identity
 
 
 def delete_identity(
-    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, identity_id: int
 ) -> None:
     """Delete an identity with its traits and overrides."""
+    session = unit.session
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
     before = row_snapshot(identity)
-    session.delete(identity)
-    session.flush()
-    session.expire_all()
-    touch_environments(session, environment_ids=[environment.id])
-    audit.record(
-        session,
+    identity_store.delete_identity(session, identity)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
-        resource_type="identity",
-        resource_id=identity_id,
-        log=f"Identity deleted: {before['identifier']!r} in {environment.name!r}",
-        before=before,
-        project_id=environment.project_id,
-        environment_id=environment.id,
+        [
+            _change(
+                environment,
+                "identity",
+                identity_id,
+                change_path.DELETED,
+                f"Identity deleted: {before['identifier']!r} in {environment.name!r}",
+                before=before,
+            )
+        ],
     )
 
 
@@ -103,7 +110,7 @@ def list_traits(
 
 
 def set_trait(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     api_key: str,
     identity_id: int,
@@ -112,6 +119,7 @@ def set_trait(
     value: TraitValue,
 ) -> Trait:
     """Create the trait, or change its value when the identity has it already."""
+    session = unit.session
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
     value_type, value_text = encode_trait_value(value)
@@ -121,46 +129,76 @@ def set_trait(
         trait = Trait(
             identity_id=identity.id, key=key, value_type=value_type, value_text=value_text
         )
-        session.add(trait)
+        identity_store.add_trait(session, trait)
     else:
         trait.value_type, trait.value_text = value_type, value_text
     flush(
         session, conflict="trait_key: this trait was just set by someone else.", field="trait_key"
     )
-    audit.record(
-        session,
+    change_path.apply(
+        unit,
         principal,
-        action=audit.CREATED if before is None else audit.UPDATED,
-        resource_type="trait",
-        resource_id=trait.id,
-        log=f"Trait {key!r} set for {identity.identifier!r} in {environment.name!r}",
-        before=before,
-        after=trait_snapshot(trait),
-        project_id=environment.project_id,
-        environment_id=environment.id,
+        [
+            _change(
+                environment,
+                "trait",
+                trait.id,
+                change_path.CREATED if before is None else change_path.UPDATED,
+                f"Trait {key!r} set for {identity.identifier!r} in {environment.name!r}",
+                before=before,
+                after=trait_snapshot(trait),
+            )
+        ],
     )
     return trait
 
 
 def delete_trait(
-    session: Session, principal: AdminPrincipal, api_key: str, identity_id: int, trait_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, api_key: str, identity_id: int, trait_id: int
 ) -> None:
+    session = unit.session
     environment = access.environment_for(session, principal, api_key)
     identity = access.identity_for(session, environment, identity_id)
-    trait = session.get(Trait, trait_id) if access.is_valid_id(trait_id) else None
+    trait = identity_store.trait_by_id(session, trait_id) if access.is_valid_id(trait_id) else None
     if trait is None or trait.identity_id != identity.id:
         raise NotFound("Trait not found.")
     before = trait_snapshot(trait)
-    session.delete(trait)
-    session.flush()
-    audit.record(
-        session,
+    identity_store.delete_trait(session, trait)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
-        resource_type="trait",
-        resource_id=trait_id,
-        log=f"Trait {before['trait_key']!r} deleted for {identity.identifier!r}",
-        before=before,
+        [
+            _change(
+                environment,
+                "trait",
+                trait_id,
+                change_path.DELETED,
+                f"Trait {before['trait_key']!r} deleted for {identity.identifier!r}",
+                before=before,
+            )
+        ],
+    )
+
+
+def _change(
+    environment: Environment,
+    resource_type: str,
+    resource_id: int,
+    action: str,
+    log: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> Change:
+    """Traits decide which segments an identity is in, and so which flags it is served: an
+    identity's or a trait's change reaches its environment."""
+    return Change(
+        resource_type=resource_type,
+        resource_id=resource_id,
+        action=action,
+        log=log,
         project_id=environment.project_id,
-        environment_id=environment.id,
+        environment_ids=(environment.id,),
+        before=before,
+        after=after,
     )

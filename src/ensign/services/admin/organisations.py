@@ -9,19 +9,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.errors import NotFound
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change, Reach
 from ensign.services.keys import AdminPrincipal, create_admin_key, hash_key
 from ensign.storage import environments as environment_store
 from ensign.storage import users as user_store
 from ensign.storage.audit import row_snapshot
 from ensign.storage.models import AdminApiKey, Organisation
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 ORGANISATION_FIELDS = ("name", "persist_trait_data", "stop_serving_flags", "feature_analytics")
 
 
 def create_organisation(
-    session: Session,
+    unit: UnitOfWork,
     *,
     name: str,
     persist_trait_data: bool = True,
@@ -29,47 +32,73 @@ def create_organisation(
     feature_analytics: bool = True,
 ) -> Organisation:
     """Create an organisation. There is no caller yet, so this is for set-up and the CLI."""
-    organisation = Organisation(
+    return add_organisation(
+        unit.session,
         name=name,
         persist_trait_data=persist_trait_data,
         stop_serving_flags=stop_serving_flags,
         feature_analytics=feature_analytics,
     )
-    session.add(organisation)
-    session.flush()
-    return organisation
 
 
-def get_organisation(session: Session, principal: AdminPrincipal, org_id: int) -> Organisation:
-    return access.organisation_for(session, principal, org_id)
+def add_organisation(
+    session: Session,
+    *,
+    name: str,
+    persist_trait_data: bool = True,
+    stop_serving_flags: bool = False,
+    feature_analytics: bool = True,
+) -> Organisation:
+    """An organisation's row, in a transaction that is not a use case's (the first run's)."""
+    return environment_store.add_organisation(
+        session,
+        Organisation(
+            name=name,
+            persist_trait_data=persist_trait_data,
+            stop_serving_flags=stop_serving_flags,
+            feature_analytics=feature_analytics,
+        ),
+    )
 
 
-def list_organisations(session: Session, principal: AdminPrincipal) -> list[Organisation]:
+def get_organisation(unit: UnitOfWork, principal: AdminPrincipal, org_id: int) -> Organisation:
+    return access.organisation_for(unit.session, principal, org_id)
+
+
+def list_organisations(unit: UnitOfWork, principal: AdminPrincipal) -> list[Organisation]:
     """An admin key belongs to one organisation, so that is all it sees."""
-    return [access.organisation_for(session, principal, principal.organisation_id)]
+    return [access.organisation_for(unit.session, principal, principal.organisation_id)]
 
 
 def update_organisation(
-    session: Session, principal: AdminPrincipal, org_id: int, changes: dict[str, Any]
+    unit: UnitOfWork, principal: AdminPrincipal, org_id: int, changes: dict[str, Any]
 ) -> Organisation:
     """Change the organisation's settings; flags of every environment may change with them."""
-    organisation = access.organisation_for(session, principal, org_id)
+    organisation = access.organisation_for(unit.session, principal, org_id)
     before = row_snapshot(organisation)
     for name in ORGANISATION_FIELDS:
         if name in changes:
             setattr(organisation, name, changes[name])
-    session.flush()
-    for project_id in environment_store.project_ids(session, organisation.id):
-        environment_store.touch_environments(session, project_id=project_id)
-    audit.record(
-        session,
+    environment_store.save(unit.session)
+    # Its settings (stop serving flags, trait persistence) reach every environment's
+    # snapshot, but its audit entry belongs to no project nor environment.
+    for project_id in environment_store.project_ids(unit.session, organisation.id):
+        unit.served_changed(project_id=project_id)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.UPDATED,
-        resource_type="organisation",
-        resource_id=organisation.id,
-        log=f"Organisation updated: {organisation.name}",
-        before=before,
-        after=row_snapshot(organisation),
+        [
+            Change(
+                resource_type="organisation",
+                resource_id=organisation.id,
+                action=change_path.UPDATED,
+                log=f"Organisation updated: {organisation.name}",
+                project_id=None,
+                before=before,
+                after=row_snapshot(organisation),
+                reach=Reach.AUDIT,
+            )
+        ],
     )
     return organisation
 
@@ -90,24 +119,37 @@ def _key_snapshot(row: AdminApiKey) -> dict[str, Any]:
 
 
 def list_master_keys(
-    session: Session, principal: AdminPrincipal, org_id: int, window: Window
+    unit: UnitOfWork, principal: AdminPrincipal, org_id: int, window: Window
 ) -> Page[AdminApiKey]:
-    access.organisation_for(session, principal, org_id)
-    return user_store.master_keys(session, org_id, window)
+    access.organisation_for(unit.session, principal, org_id)
+    return user_store.master_keys(unit.session, org_id, window)
 
 
 def master_key_for(
-    session: Session, principal: AdminPrincipal, org_id: int, key_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, org_id: int, key_id: int
 ) -> AdminApiKey:
-    access.organisation_for(session, principal, org_id)
-    row = session.get(AdminApiKey, key_id) if access.is_valid_id(key_id) else None
+    access.organisation_for(unit.session, principal, org_id)
+    row = user_store.master_key_by_id(unit.session, key_id) if access.is_valid_id(key_id) else None
     if row is None or row.organisation_id != org_id:
         raise NotFound("API key not found.")
     return row
 
 
+def _key_change(action: str, log: str, row: AdminApiKey, before: dict[str, Any] | None) -> Change:
+    return Change(
+        resource_type="master_api_key",
+        resource_id=row.id,
+        action=action,
+        log=log,
+        project_id=None,
+        before=before,
+        after=_key_snapshot(row),
+        reach=Reach.AUDIT,
+    )
+
+
 def create_master_key(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     org_id: int,
     *,
@@ -115,61 +157,38 @@ def create_master_key(
     expires_at: dt.datetime | None = None,
 ) -> NewMasterKey:
     """Create an admin key; its secret is in the answer and nowhere else."""
-    access.organisation_for(session, principal, org_id)
-    key = create_admin_key(session, org_id, name)
-    row = user_store.master_key_by_hash(session, hash_key(key))
+    access.organisation_for(unit.session, principal, org_id)
+    key = create_admin_key(unit, org_id, name)
+    row = user_store.master_key_by_hash(unit.session, hash_key(key))
     assert row is not None
     row.expires_at = expires_at
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        action=audit.CREATED,
-        resource_type="master_api_key",
-        resource_id=row.id,
-        log=f"Master API key created: {name}",
-        after=_key_snapshot(row),
-    )
+    user_store.save(unit.session)
+    change = _key_change(change_path.CREATED, f"Master API key created: {name}", row, None)
+    change_path.apply(unit, principal, [change])
     return NewMasterKey(row, key)
 
 
 def update_master_key(
-    session: Session, principal: AdminPrincipal, org_id: int, key_id: int, changes: dict[str, Any]
+    unit: UnitOfWork, principal: AdminPrincipal, org_id: int, key_id: int, changes: dict[str, Any]
 ) -> AdminApiKey:
-    row = master_key_for(session, principal, org_id, key_id)
+    row = master_key_for(unit, principal, org_id, key_id)
     before = _key_snapshot(row)
     for name in ("name", "active", "expires_at"):
         if name in changes:
             setattr(row, name, changes[name])
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        action=audit.UPDATED,
-        resource_type="master_api_key",
-        resource_id=row.id,
-        log=f"Master API key updated: {row.name}",
-        before=before,
-        after=_key_snapshot(row),
-    )
+    user_store.save(unit.session)
+    change = _key_change(change_path.UPDATED, f"Master API key updated: {row.name}", row, before)
+    change_path.apply(unit, principal, [change])
     return row
 
 
 def revoke_master_key(
-    session: Session, principal: AdminPrincipal, org_id: int, key_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, org_id: int, key_id: int
 ) -> None:
     """Revoke a key. The row stays, as the reference keeps revoked keys, for the record."""
-    row = master_key_for(session, principal, org_id, key_id)
+    row = master_key_for(unit, principal, org_id, key_id)
     before = _key_snapshot(row)
     row.active = False
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        action=audit.DELETED,
-        resource_type="master_api_key",
-        resource_id=row.id,
-        log=f"Master API key revoked: {row.name}",
-        before=before,
-        after=_key_snapshot(row),
-    )
+    user_store.save(unit.session)
+    change = _key_change(change_path.DELETED, f"Master API key revoked: {row.name}", row, before)
+    change_path.apply(unit, principal, [change])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,15 +9,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ensign.engine.operators import OPERATOR_NAMES, VALUELESS_OPERATORS
+from ensign.engine.patterns import pattern_problem
 from ensign.errors import InvalidInput
-from ensign.services.admin import access, audit
+from ensign.services import changes as change_path
+from ensign.services.admin import access
+from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.storage import experiments as experiment_store
 from ensign.storage import features as feature_store
+from ensign.storage import segments as segment_store
 from ensign.storage.audit import row_snapshot
-from ensign.storage.environments import touch_environments
 from ensign.storage.models import Segment, utcnow
 from ensign.storage.pagination import Page, Window
+from ensign.storage.unit_of_work import UnitOfWork
 
 RULE_TYPES = frozenset({"ALL", "ANY", "NONE"})
 MAX_RULE_DEPTH = 10
@@ -63,12 +66,10 @@ def check_condition(condition: ConditionInput, path: str) -> dict[str, Any]:
             f"{path}.property: this operator needs a property.", field=f"{path}.property"
         )
     if condition.operator == "REGEX":
-        try:
-            re.compile(value or "")
-        except re.error as error:
-            raise InvalidInput(
-                f"{path}.value: not a valid regular expression ({error}).", field=f"{path}.value"
-            ) from None
+        # What the engine would refuse to compile, and so never match, is refused here.
+        problem = pattern_problem(value or "")
+        if problem is not None:
+            raise InvalidInput(f"{path}.value: {problem}.", field=f"{path}.value")
     if condition.operator == "MODULO":
         parts = (value or "").split("|")
         numbers = [_number(p) for p in parts]
@@ -121,7 +122,7 @@ def get_segment(
 
 
 def create_segment(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     *,
@@ -132,41 +133,46 @@ def create_segment(
     managed_by: str | None = None,
 ) -> Segment:
     """Create a segment; `managed_by` marks one whose rules only its manager may change."""
+    session = unit.session
     project = access.project_for(session, principal, project_id)
     if feature_id is not None:
         access.referenced_feature(session, project.id, feature_id)
-    segment = Segment(
-        project_id=project.id,
-        name=name,
-        description=description,
-        feature_id=feature_id,
-        rules=check_rules(rules),
-        managed_by=managed_by,
-    )
-    session.add(segment)
-    session.flush()
-    touch_environments(session, project_id=project.id)
-    audit.record(
+    segment = segment_store.insert_segment(
         session,
+        Segment(
+            project_id=project.id,
+            name=name,
+            description=description,
+            feature_id=feature_id,
+            rules=check_rules(rules),
+            managed_by=managed_by,
+        ),
+    )
+    change_path.apply(
+        unit,
         principal,
-        action=audit.CREATED,
-        resource_type="segment",
-        resource_id=segment.id,
-        log=f"Segment created: {name}",
-        after=row_snapshot(segment),
-        project_id=project.id,
+        [
+            _change(
+                segment.id,
+                change_path.CREATED,
+                f"Segment created: {name}",
+                project.id,
+                after=row_snapshot(segment),
+            )
+        ],
     )
     return segment
 
 
 def update_segment(
-    session: Session,
+    unit: UnitOfWork,
     principal: AdminPrincipal,
     project_id: int,
     segment_id: int,
     changes: dict[str, Any],
 ) -> Segment:
     """Edit a segment. `changes["rules"]`, when given, is a sequence of `RuleInput`."""
+    session = unit.session
     segment = get_segment(session, principal, project_id, segment_id)
     before = row_snapshot(segment)
     if "rules" in changes:
@@ -184,41 +190,67 @@ def update_segment(
     for name in ("name", "description"):
         if name in changes:
             setattr(segment, name, changes[name])
-    session.flush()
-    touch_environments(session, project_id=segment.project_id)
-    audit.record(
-        session,
+    feature_store.save(session)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.UPDATED,
-        resource_type="segment",
-        resource_id=segment.id,
-        log=f"Segment updated: {segment.name}",
-        before=before,
-        after=row_snapshot(segment),
-        project_id=segment.project_id,
+        [
+            _change(
+                segment.id,
+                change_path.UPDATED,
+                f"Segment updated: {segment.name}",
+                segment.project_id,
+                before=before,
+                after=row_snapshot(segment),
+            )
+        ],
     )
     return segment
 
 
 def delete_segment(
-    session: Session, principal: AdminPrincipal, project_id: int, segment_id: int
+    unit: UnitOfWork, principal: AdminPrincipal, project_id: int, segment_id: int
 ) -> None:
     """Delete a segment and, through the database, its overrides."""
+    session = unit.session
     segment = get_segment(session, principal, project_id, segment_id)
     before = row_snapshot(segment)
     # An experiment limited to the segment would otherwise widen to everyone: it stops.
     experiment_store.stop_for_segment(session, segment_id, utcnow())
-    session.delete(segment)
-    session.flush()
-    session.expire_all()
-    touch_environments(session, project_id=project_id)
-    audit.record(
-        session,
+    segment_store.delete_segment(session, segment)
+    change_path.apply(
+        unit,
         principal,
-        action=audit.DELETED,
+        [
+            _change(
+                segment_id,
+                change_path.DELETED,
+                f"Segment deleted: {before['name']}",
+                project_id,
+                before=before,
+            )
+        ],
+    )
+
+
+def _change(
+    segment_id: int,
+    action: str,
+    log: str,
+    project_id: int,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> Change:
+    """A segment's rules decide who gets every override of it: a change reaches every
+    environment of its project."""
+    return Change(
         resource_type="segment",
         resource_id=segment_id,
-        log=f"Segment deleted: {before['name']}",
-        before=before,
+        action=action,
+        log=log,
         project_id=project_id,
+        project_wide=True,
+        before=before,
+        after=after,
     )

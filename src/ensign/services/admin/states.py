@@ -18,6 +18,7 @@ from ensign.services import changes as change_path
 from ensign.services.admin import access
 from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
+from ensign.services.text import check_text
 from ensign.services.values import FlagValue, encode_flag_value, flag_value_from_text
 from ensign.storage import experiments as experiment_store
 from ensign.storage import features as feature_store
@@ -237,10 +238,7 @@ def list_environment_states(
     if feature_id is not None and not access.is_valid_id(feature_id):
         return Page([], 0)
     if feature_name is not None:
-        if "\x00" in feature_name:
-            raise InvalidInput(
-                "feature_name: must not contain NUL characters.", field="feature_name"
-            )
+        check_text(feature_name, "feature_name")
         named = feature_store.feature_id_by_name(session, environment.project_id, feature_name)
         if named is None or (feature_id is not None and named != feature_id):
             return Page([], 0)

@@ -91,7 +91,7 @@ def update_tag(
         before=before,
         after=row_snapshot(tag),
         # Integrations select flags by tag label: the snapshots resolve that selection anew.
-        reach=Reach.SNAPSHOT,
+        reach=Reach.SERVED,
     )
     change_path.apply(unit, principal, [change])
     return tag
@@ -111,6 +111,6 @@ def delete_tag(unit: UnitOfWork, principal: AdminPrincipal, project_id: int, tag
         project_wide=True,
         before=before,
         # The features it labelled lose it, and with it an integration's selection.
-        reach=Reach.SNAPSHOT,
+        reach=Reach.SERVED,
     )
     change_path.apply(unit, principal, [change])

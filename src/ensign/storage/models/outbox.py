@@ -39,17 +39,21 @@ class IntegrationConfig(Base):
     api_key: Mapped[str] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(10), nullable=True)
     base_url: Mapped[str] = mapped_column(String(500))
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The settings every destination shares take their defaults from
+    # `integrations.common.DEFAULTS`, given by the service that creates a configuration; the
+    # server defaults below are what migration 0008 gave existing rows (a test pins them equal).
+    enabled: Mapped[bool] = mapped_column(Boolean)
     # Which flags are sent: all (both null), the named features, or the features with a tag.
     feature_names: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     tag_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    # Vendor options: Heap `event_name`, Mixpanel `ignore_time`.
+    # The destination's own options (`Schema.options`: Heap's `event_name`, Mixpanel's
+    # `ignore_time`, …), and the shared `exposures` and `events`.
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # "changes": an identity's flags are recorded only when they differ from the last ones
     # recorded for it, or `resend_after_hours` after those (0: never); "every_evaluation": on
     # every identify call.
-    deliver: Mapped[str] = mapped_column(String(20), default="changes", server_default="changes")
-    resend_after_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    deliver: Mapped[str] = mapped_column(String(20), server_default="changes")
+    resend_after_hours: Mapped[int] = mapped_column(Integer, server_default="24")
     delivered_count: Mapped[int] = mapped_column(BigInteger, default=0)
     failed_count: Mapped[int] = mapped_column(BigInteger, default=0)
     given_up_count: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -68,7 +72,7 @@ class RecordedEvaluation(Base):
     `OutboxDelivery` rows (one per integration) point here; the row is deleted with the last
     of them. `flags` is JSON text {feature name: value sent} (the value rule of
     `integrations.property_value` already applied), so delivery needs no per-flag work; for
-    destinations that record context (`catalog.Schema.record_context`) it is
+    destinations that record context (`integrations.schema.Schema.record_context`) it is
     {"traits", "flags": [{feature, enabled, value}], "segments"} instead.
     """
 

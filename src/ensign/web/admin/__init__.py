@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from ensign.web.admin import (
     audit,
+    cohorts,
     environments,
     events,
     experiment_results,
@@ -14,6 +15,7 @@ from ensign.web.admin import (
     features,
     identities,
     imports,
+    integrations,
     organisations,
     overrides,
     projects,
@@ -41,5 +43,7 @@ for _routes in (
     overrides.identity_routes,
     overrides.state_routes,
     audit.router,
+    integrations.router,
+    cohorts.router,
 ):
     router.include_router(_routes)

@@ -24,9 +24,9 @@ def list_audit(
     environment: str | None = None,
     search: str | None = None,
 ) -> dict[str, Any]:
-    with state.read() as session:
+    with state.units.read() as unit:
         page = audit.list_entries(
-            session,
+            unit,
             principal,
             paging.window,
             project_id=project,

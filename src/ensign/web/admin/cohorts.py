@@ -15,7 +15,7 @@ from ensign.web.admin.routing import Pages, admin_route, no_content, paginated, 
 from ensign.web.admin.schemas import Body, Name, NoNul
 from ensign.web.deps import Admin, State
 
-router = APIRouter(prefix="/api/v1", tags=["Cohort sync"])
+router = APIRouter(tags=["Cohort sync"])
 ENV = "/environments/{api_key}"
 
 MemberKey = Annotated[
@@ -93,17 +93,15 @@ def render_cohort(info: cohorts.CohortInfo) -> dict[str, Any]:
 )
 def create_key(api_key: str, body: KeyCreate, state: State, principal: Admin) -> dict[str, Any]:
     """The answer carries the key itself, this once: only its hash is kept."""
-    with state.write() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        row, secret = cohorts.create_key(session, environment, body.name, principal)
+    with state.units.write() as unit:
+        row, secret = cohorts.create_key(unit, principal, api_key, body.name)
         return {**render_key(row), "key": secret}
 
 
 @admin_route(router, ENV + "/cohort-sync-keys/", ["GET"], summary="List cohort-sync keys")
 def list_keys(api_key: str, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        return unpaginated(cohorts.list_keys(session, environment), render_key)
+    with state.units.read() as unit:
+        return unpaginated(cohorts.list_keys(unit, principal, api_key), render_key)
 
 
 @admin_route(
@@ -114,9 +112,8 @@ def list_keys(api_key: str, state: State, principal: Admin) -> dict[str, Any]:
     summary="Revoke a cohort-sync key",
 )
 def revoke_key(api_key: str, key_id: int, state: State, principal: Admin) -> Response:
-    with state.write() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        cohorts.revoke_key(session, environment, key_id, principal)
+    with state.units.write() as unit:
+        cohorts.revoke_key(unit, principal, api_key, key_id)
     return no_content()
 
 
@@ -124,9 +121,8 @@ def revoke_key(api_key: str, key_id: int, state: State, principal: Admin) -> Res
     router, ENV + "/cohort-sync-settings/", ["GET"], summary="How cohort members map to identities"
 )
 def read_settings(api_key: str, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        return {"member_key": cohorts.member_key(session, environment)}
+    with state.units.read() as unit:
+        return {"member_key": cohorts.member_key(unit, principal, api_key)}
 
 
 @admin_route(
@@ -138,24 +134,21 @@ def read_settings(api_key: str, state: State, principal: Admin) -> dict[str, Any
 def update_settings(
     api_key: str, body: SyncSettings, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.write() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        key = cohorts.set_member_key(session, environment, body.member_key, principal)
+    with state.units.write() as unit:
+        key = cohorts.set_member_key(unit, principal, api_key, body.member_key)
         return {"member_key": key}
 
 
 @admin_route(router, ENV + "/cohorts/", ["GET"], summary="Synced cohorts and their segments")
 def list_cohorts(api_key: str, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        return unpaginated(cohorts.list_cohorts(session, environment), render_cohort)
+    with state.units.read() as unit:
+        return unpaginated(cohorts.list_cohorts(unit, principal, api_key), render_cohort)
 
 
 @admin_route(router, ENV + "/cohort-sync-log/", ["GET"], summary="The cohort-sync log")
 def sync_log(
     request: Request, api_key: str, paging: Pages, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.read() as session:
-        environment = cohorts.admin_environment(session, principal, api_key)
-        page = cohorts.sync_log(session, environment, paging.window)
+    with state.units.read() as unit:
+        page = cohorts.sync_log(unit, principal, api_key, paging.window)
         return paginated(request, paging, page, render_log_entry)

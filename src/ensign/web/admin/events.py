@@ -16,8 +16,8 @@ router = APIRouter(tags=["Events"])
 def read_events(api_key: str, state: State, principal: Admin) -> dict[str, Any]:
     """Counters of `POST /v1/events` for the environment, and the newest exposures that no
     running experiment took (kept, never sent)."""
-    with state.read() as session:
-        status = events.event_status(session, principal, api_key)
+    with state.units.read() as unit:
+        status = events.event_status(unit.session, principal, api_key)
     return {
         **asdict(status.counts),
         "last_received_at": status.last_received_at and status.last_received_at.isoformat(),

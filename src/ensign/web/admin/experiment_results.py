@@ -45,6 +45,8 @@ def results(report: ExperimentReport) -> dict[str, Any]:
     summary="An experiment's exposures per variant and sample-ratio check",
 )
 def get_results(env_key: str, experiment_id: int, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        report = experiment_results.experiment_results(session, principal, env_key, experiment_id)
+    with state.units.read() as unit:
+        report = experiment_results.experiment_results(
+            unit.session, principal, env_key, experiment_id
+        )
         return results(report)

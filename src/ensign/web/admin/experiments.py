@@ -10,12 +10,27 @@ from ensign.services.admin import experiments
 from ensign.services.admin.experiments import ExperimentInput
 from ensign.web.admin import render
 from ensign.web.admin.routing import Pages, admin_route, no_content, paginated
-from ensign.web.admin.schemas import ExperimentCreate, ExperimentUpdate
+from ensign.web.admin.schemas import Body, Id, Name, Patch
 from ensign.web.deps import Admin, State
 
 router = APIRouter(tags=["Experiments"])
 route = admin_route
 BASE = "/environments/{env_key}/experiments/"
+
+
+class ExperimentCreate(Body):
+    name: Name
+    feature: Id
+    segment: Id | None = None
+    running: bool = True
+
+
+class ExperimentUpdate(Patch):
+    nullable = frozenset({"segment"})
+    name: Name | None = None
+    feature: Id | None = None
+    segment: Id | None = None
+    running: bool | None = None
 
 
 def _input(body: ExperimentCreate | ExperimentUpdate) -> ExperimentInput:
@@ -32,8 +47,8 @@ def _input(body: ExperimentCreate | ExperimentUpdate) -> ExperimentInput:
 def list_experiments(
     env_key: str, request: Request, paging: Pages, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.read() as session:
-        page = experiments.list_experiments(session, principal, env_key, paging.window)
+    with state.units.read() as unit:
+        page = experiments.list_experiments(unit.session, principal, env_key, paging.window)
         return paginated(request, paging, page, render.experiment)
 
 
@@ -41,8 +56,8 @@ def list_experiments(
 def create_experiment(
     env_key: str, body: ExperimentCreate, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.write() as session:
-        row = experiments.create_experiment(session, principal, env_key, _input(body))
+    with state.units.write() as unit:
+        row = experiments.create_experiment(unit, principal, env_key, _input(body))
         return render.experiment(row)
 
 
@@ -50,8 +65,8 @@ def create_experiment(
 def get_experiment(
     env_key: str, experiment_id: int, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.read() as session:
-        row = experiments.get_experiment(session, principal, env_key, experiment_id)
+    with state.units.read() as unit:
+        row = experiments.get_experiment(unit.session, principal, env_key, experiment_id)
         return render.experiment(row)
 
 
@@ -64,10 +79,8 @@ def get_experiment(
 def update_experiment(
     env_key: str, experiment_id: int, body: ExperimentUpdate, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.write() as session:
-        row = experiments.update_experiment(
-            session, principal, env_key, experiment_id, _input(body)
-        )
+    with state.units.write() as unit:
+        row = experiments.update_experiment(unit, principal, env_key, experiment_id, _input(body))
         return render.experiment(row)
 
 
@@ -75,6 +88,6 @@ def update_experiment(
     router, BASE + "{experiment_id}/", ["DELETE"], status_code=204, summary="Delete an experiment"
 )
 def delete_experiment(env_key: str, experiment_id: int, state: State, principal: Admin) -> Response:
-    with state.write() as session:
-        experiments.delete_experiment(session, principal, env_key, experiment_id)
+    with state.units.write() as unit:
+        experiments.delete_experiment(unit, principal, env_key, experiment_id)
     return no_content()

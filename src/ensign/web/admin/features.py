@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, field_validator
 
 from ensign.errors import InvalidInput
-from ensign.services.admin import features
+from ensign.services.admin import features, options
 from ensign.services.values import FlagValue
 from ensign.web.admin import render
 from ensign.web.admin.routing import Pages, admin_route, flag_value, id_list, no_content, paginated
@@ -199,7 +199,7 @@ def list_options(
     principal: Admin,
 ) -> dict[str, Any]:
     with state.units.read() as unit:
-        page = features.list_options(unit.session, principal, project_id, feature_id, paging.window)
+        page = options.list_options(unit.session, principal, project_id, feature_id, paging.window)
         return paginated(request, paging, page, render.option)
 
 
@@ -209,7 +209,7 @@ def create_option(
 ) -> dict[str, Any]:
     value = _option_value(state, body)
     with state.units.write() as unit:
-        row = features.create_option(
+        row = options.create_option(
             unit,
             principal,
             project_id,
@@ -226,7 +226,7 @@ def get_option(
     project_id: int, feature_id: int, option_id: int, state: State, principal: Admin
 ) -> dict[str, Any]:
     with state.units.read() as unit:
-        row = features.get_option(unit.session, principal, project_id, feature_id, option_id)
+        row = options.get_option(unit.session, principal, project_id, feature_id, option_id)
         return render.option(row)
 
 
@@ -248,7 +248,7 @@ def update_option(
     if "default_percentage_allocation" in body.model_fields_set:
         changes["default_percentage_allocation"] = body.default_percentage_allocation
     with state.units.write() as unit:
-        row = features.update_option(unit, principal, project_id, feature_id, option_id, changes)
+        row = options.update_option(unit, principal, project_id, feature_id, option_id, changes)
         return render.option(row)
 
 
@@ -263,5 +263,5 @@ def delete_option(
     project_id: int, feature_id: int, option_id: int, state: State, principal: Admin
 ) -> Response:
     with state.units.write() as unit:
-        features.delete_option(unit, principal, project_id, feature_id, option_id)
+        options.delete_option(unit, principal, project_id, feature_id, option_id)
     return no_content()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ensign.errors import InvalidInput
 from ensign.services.admin import identities
+from ensign.services.text import check_text
 from ensign.services.values import trait_value_from_json
 from ensign.web.admin import render
 from ensign.web.admin.routing import (
@@ -17,13 +18,22 @@ from ensign.web.admin.routing import (
     paginated,
     unpaginated,
 )
-from ensign.web.admin.schemas import IdentityCreate, TraitSet
+from ensign.web.admin.schemas import Body, Identifier, TraitKey
 from ensign.web.deps import Admin, State
 
 router = APIRouter(tags=["Identities"])
 route = admin_route
 IDENTITIES = "/environments/{api_key}/identities/"
 IDENTITY = IDENTITIES + "{identity_id}/"
+
+
+class IdentityCreate(Body):
+    identifier: Identifier
+
+
+class TraitSet(Body):
+    trait_key: TraitKey
+    trait_value: Any
 
 
 @route(router, IDENTITIES, ["GET"], summary="List or search identities")
@@ -35,8 +45,8 @@ def list_identities(
     principal: Admin,
     q: str | None = None,
 ) -> dict[str, Any]:
-    with state.read() as session:
-        page = identities.list_identities(session, principal, api_key, paging.window, search=q)
+    with state.units.read() as unit:
+        page = identities.list_identities(unit.session, principal, api_key, paging.window, search=q)
         return paginated(request, paging, page, render.identity)
 
 
@@ -47,21 +57,23 @@ def create_identity(
     limit = state.settings.max_identifier_length
     if len(body.identifier) > limit:
         raise InvalidInput(f"identifier: longer than {limit} characters.", field="identifier")
-    with state.write() as session:
-        row = identities.create_identity(session, principal, api_key, identifier=body.identifier)
+    with state.units.write() as unit:
+        row = identities.create_identity(unit, principal, api_key, identifier=body.identifier)
         return render.identity(row)
 
 
 @route(router, IDENTITY, ["GET"], summary="Read an identity")
 def get_identity(api_key: str, identity_id: int, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        return render.identity(identities.get_identity(session, principal, api_key, identity_id))
+    with state.units.read() as unit:
+        return render.identity(
+            identities.get_identity(unit.session, principal, api_key, identity_id)
+        )
 
 
 @route(router, IDENTITY, ["DELETE"], status_code=204, summary="Delete an identity")
 def delete_identity(api_key: str, identity_id: int, state: State, principal: Admin) -> Response:
-    with state.write() as session:
-        identities.delete_identity(session, principal, api_key, identity_id)
+    with state.units.write() as unit:
+        identities.delete_identity(unit, principal, api_key, identity_id)
     return no_content()
 
 
@@ -70,8 +82,8 @@ def delete_identity(api_key: str, identity_id: int, state: State, principal: Adm
 
 @route(router, IDENTITY + "traits/", ["GET"], summary="An identity's traits")
 def list_traits(api_key: str, identity_id: int, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        rows = identities.list_traits(session, principal, api_key, identity_id)
+    with state.units.read() as unit:
+        rows = identities.list_traits(unit.session, principal, api_key, identity_id)
         return unpaginated(rows, render.trait)
 
 
@@ -86,11 +98,11 @@ def set_trait(
     )
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise InvalidInput("trait_value: integers must fit in 64 bits.", field="trait_value")
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput("trait_value: must not contain NUL characters.", field="trait_value")
-    with state.write() as session:
+    if isinstance(value, str):
+        check_text(value, "trait_value")
+    with state.units.write() as unit:
         row = identities.set_trait(
-            session, principal, api_key, identity_id, key=body.trait_key, value=value
+            unit, principal, api_key, identity_id, key=body.trait_key, value=value
         )
         return render.trait(row)
 
@@ -101,6 +113,6 @@ def set_trait(
 def delete_trait(
     api_key: str, identity_id: int, trait_id: int, state: State, principal: Admin
 ) -> Response:
-    with state.write() as session:
-        identities.delete_trait(session, principal, api_key, identity_id, trait_id)
+    with state.units.write() as unit:
+        identities.delete_trait(unit, principal, api_key, identity_id, trait_id)
     return no_content()

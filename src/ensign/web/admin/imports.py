@@ -6,7 +6,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ensign.errors import InvalidInput
@@ -14,6 +13,7 @@ from ensign.services.import_checks import DocumentLimits
 from ensign.services.importing import import_document_in_batches
 from ensign.web.admin.routing import admin_route
 from ensign.web.deps import Admin, State
+from ensign.web.responses import OrjsonResponse
 
 router = APIRouter(tags=["Import"])
 
@@ -42,13 +42,12 @@ async def import_environment_document(
 
     def work() -> dict[str, Any]:
         result = import_document_in_batches(
-            state.write,
-            principal.organisation_id,
+            state.units,
+            principal,
             document,
             project_name=project,
-            actor=principal.actor,
             limits=DocumentLimits.from_settings(state.settings),
         )
         return result.as_json()
 
-    return JSONResponse(await run_in_threadpool(work), status_code=201)
+    return OrjsonResponse(await run_in_threadpool(work), status_code=201)

@@ -4,22 +4,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from starlette.concurrency import run_in_threadpool
 
-from ensign.integrations.catalog import SCHEMAS, Schema
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, MAX_RESEND_AFTER_HOURS
+from ensign.integrations.schema import Schema
 from ensign.services import integrations, test_events
 from ensign.services.integrations import IntegrationInput
-from ensign.storage.models import DeliveryAttempt, IntegrationConfig
-from ensign.web.deps import Admin, AppState, State
+from ensign.web.admin import render
+from ensign.web.admin.routing import Pages, admin_route, no_content, paginated
+from ensign.web.deps import Admin, State
+from ensign.web.responses import OrjsonResponse
 
-router = APIRouter(prefix="/api/v1", tags=["Integrations"])
+router = APIRouter(tags=["Integrations"])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 class IntegrationIn(BaseModel):
@@ -37,21 +43,23 @@ class IntegrationIn(BaseModel):
     tag: str | None = Field(default=None, description="Send only features with this tag label.")
     deliver: str | None = Field(
         default=None,
-        description='"changes" (default): record an identity\'s flags only when they changed; '
-        '"every_evaluation": on every identify call.',
+        description=f'"{DEFAULTS.deliver}" (default): record an identity\'s flags only when they '
+        'changed; "every_evaluation": on every identify call.',
     )
     # Any JSON value, checked by the service, so that a wrong one is a 400 naming the field.
     resend_after_hours: Any = Field(
         default=None,
         description="With deliver=changes, send unchanged flags again after this many hours "
-        "(default 24, 0: never, at most 8760).",
+        f"(default {DEFAULTS.resend_after_hours}, 0: never, at most {MAX_RESEND_AFTER_HOURS}).",
     )
     exposures: bool | None = Field(
-        default=None, description="Send experiment exposures (default true)."
+        default=None,
+        description=f"Send experiment exposures (default {_flag(DEFAULTS.exposures)}).",
     )
     events: bool | None = Field(
         default=None,
-        description="Also send the SDKs' custom events from `POST /v1/events` (default false).",
+        description="Also send the SDKs' custom events from `POST /v1/events` "
+        f"(default {_flag(DEFAULTS.events)}).",
     )
 
 
@@ -103,234 +111,136 @@ def _input(schema: Schema, body: IntegrationIn) -> IntegrationInput:
     )
 
 
-def _render(config: IntegrationConfig) -> dict[str, Any]:
-    schema = integrations.schema_of(config.kind)
-    body: dict[str, Any] = {
-        "id": config.id,
-        "api_key": config.api_key,
-        "base_url": config.base_url,
-        "region": config.region,
-        "enabled": config.enabled,
-        "feature_names": config.feature_names,
-        "tag": config.tag_label,
-        "deliver": config.deliver,
-        "resend_after_hours": config.resend_after_hours,
+def _render_test(result: test_events.TestEventResult | None) -> Response:
+    if result is None:
+        body: dict[str, Any] = {
+            "status": "queued",
+            "status_code": None,
+            "response": None,
+            "error": "No dispatcher answered in time; the test event stays queued.",
+        }
+        return _json(body, status=202)
+    body = {
+        "status": result.outcome,
+        "status_code": result.status_code,
+        "response": result.response,
+        "error": result.error,
     }
-    for alias, target in schema.aliases.items():
-        body[alias] = body[target]
-    options = config.options or {}
-    body["exposures"] = bool(options.get("exposures", True))
-    body["events"] = bool(options.get("events", False))
-    for option in schema.options:
-        value = options.get(option.name, option.default)
-        if option.secret:
-            body[f"{option.name}_set"] = bool(value)
-        else:
-            body[option.name] = value
-    return body
+    return _json(body)
 
 
-def _render_attempt(attempt: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": attempt.id,
-        "created_at": attempt.created_at.isoformat(),
-        "outcome": attempt.outcome,
-        "status_code": attempt.status_code,
-        "evaluations": attempt.evaluations,
-        "duration_ms": attempt.duration_ms,
-        "response": attempt.response,
-        "error": attempt.error,
-    }
-
-
-def _allow_private(state: AppState) -> bool:
-    return state.settings.allow_private_destinations
+def _json(body: dict[str, Any], *, status: int = 200) -> Response:
+    return OrjsonResponse(body, status_code=status)
 
 
 def _register(schema: Schema) -> None:
-    kind = schema.kind
+    """The routes of one destination kind: the kind is part of each path, operation id and
+    request body, so each kind has handlers of its own."""
+    kind, label, body_model = schema.kind, schema.label, _model(schema)
     base = f"/environments/{{api_key}}/integrations/{kind}"
-    label = schema.label
-    body_model = _model(schema)
 
+    def route(
+        path: str, methods: list[str], status_code: int, summary: str, name: str
+    ) -> Callable[[Endpoint], Endpoint]:
+        register = admin_route(
+            router,
+            base + path,
+            methods,
+            status_code=status_code,
+            summary=summary,
+            name=f"{kind}_{name}",
+        )
+
+        def with_body(endpoint: Endpoint) -> Endpoint:
+            # The body is this kind's model, which a string annotation could not name; FastAPI
+            # reads the annotations when the route is registered.
+            if "body" in endpoint.__annotations__:
+                endpoint.__annotations__["body"] = body_model
+            return register(endpoint)
+
+        return with_body
+
+    @route("/", ["GET"], 200, f"List {label} integrations", "list")
     def list_(api_key: str, state: State, principal: Admin) -> list[dict[str, Any]]:
-        with state.read() as session:
-            configs = integrations.list_integrations(session, principal, api_key, kind)
-            return [_render(c) for c in configs]
+        with state.units.read() as unit:
+            configs = integrations.list_integrations(unit, principal, api_key, kind)
+            return [render.integration(c) for c in configs]
 
+    @route("/", ["POST"], 201, f"Create the {label} integration", "create")
     def create(api_key: str, body: IntegrationIn, state: State, principal: Admin) -> dict[str, Any]:
-        with state.write() as session:
+        data, allow_private = _input(schema, body), state.settings.allow_private_destinations
+        with state.units.write() as unit:
             config = integrations.create_integration(
-                session,
-                principal,
-                api_key,
-                kind,
-                _input(schema, body),
-                allow_private=_allow_private(state),
+                unit, principal, api_key, kind, data, allow_private=allow_private
             )
-            return _render(config)
+            return render.integration(config)
 
+    @route("/{integration_id}/", ["GET"], 200, f"Read the {label} integration", "read")
     def read(api_key: str, integration_id: int, state: State, principal: Admin) -> dict[str, Any]:
-        with state.read() as session:
-            config = integrations.get_integration(session, principal, api_key, kind, integration_id)
-            return _render(config)
+        with state.units.read() as unit:
+            config = integrations.get_integration(unit, principal, api_key, kind, integration_id)
+            return render.integration(config)
 
+    @route("/{integration_id}/", ["PUT", "PATCH"], 200, f"Update the {label} integration", "update")
     def update(
         api_key: str, integration_id: int, body: IntegrationIn, state: State, principal: Admin
     ) -> dict[str, Any]:
-        with state.write() as session:
+        data, allow_private = _input(schema, body), state.settings.allow_private_destinations
+        with state.units.write() as unit:
             config = integrations.update_integration(
-                session,
-                principal,
-                api_key,
-                kind,
-                integration_id,
-                _input(schema, body),
-                allow_private=_allow_private(state),
+                unit, principal, api_key, kind, integration_id, data, allow_private=allow_private
             )
-            return _render(config)
+            return render.integration(config)
 
+    @route("/{integration_id}/", ["DELETE"], 204, f"Delete the {label} integration", "delete")
     def delete(api_key: str, integration_id: int, state: State, principal: Admin) -> Response:
-        with state.write() as session:
-            integrations.delete_integration(session, principal, api_key, kind, integration_id)
-        return Response(status_code=204)
+        with state.units.write() as unit:
+            integrations.delete_integration(unit, principal, api_key, kind, integration_id)
+        return no_content()
 
+    @route("/{integration_id}/deliveries/", ["GET"], 200, f"{label} delivery counts", "deliveries")
     def deliveries(
         api_key: str, integration_id: int, state: State, principal: Admin
     ) -> dict[str, Any]:
-        with state.read() as session:
+        with state.units.read() as unit:
             status = integrations.delivery_status(
-                session,
+                unit,
                 principal,
                 api_key,
                 kind,
                 integration_id,
                 unwritten_suppressed=state.identities.suppressed.pending,
             )
-        return {
-            "delivered": status.delivered,
-            "suppressed": status.suppressed,
-            "pending": status.pending,
-            "retrying": status.retrying,
-            "failed": status.failed,
-            "given_up": status.given_up,
-            "last_success_at": status.last_success_at and status.last_success_at.isoformat(),
-            "last_error_at": status.last_error_at and status.last_error_at.isoformat(),
-            "last_error": status.last_error,
-        }
+        return render.delivery_status(status)
 
+    @route("/{integration_id}/attempts/", ["GET"], 200, f"{label} delivery attempts", "attempts")
     def attempts(
         request: Request,
         api_key: str,
         integration_id: int,
         state: State,
         principal: Admin,
-        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-        page_size: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+        pages: Pages,
     ) -> dict[str, Any]:
-        size = min(page_size or state.settings.admin_page_size, state.settings.admin_max_page_size)
-        with state.read() as session:
-            items, count = integrations.delivery_attempts(
-                session,
-                principal,
-                api_key,
-                kind,
-                integration_id,
-                offset=(page - 1) * size,
-                limit=size,
+        with state.units.read() as unit:
+            found = integrations.delivery_attempts(
+                unit, principal, api_key, kind, integration_id, pages.window
             )
-            results = [_render_attempt(a) for a in items]
-        url = request.url
-        has_next = page * size < count
-        return {
-            "count": count,
-            "next": str(url.include_query_params(page=page + 1)) if has_next else None,
-            "previous": str(url.include_query_params(page=page - 1)) if page > 1 else None,
-            "results": results,
-        }
+            return paginated(request, pages, found, render.delivery_attempt)
 
+    @route("/{integration_id}/test/", ["POST"], 200, f"Send a test event to {label}", "send_test")
     async def send_test(
         api_key: str, integration_id: int, state: State, principal: Admin
     ) -> Response:
-        def queue() -> int:
-            with state.write() as session:
-                return test_events.request_test_event(
-                    session, principal, api_key, kind, integration_id
-                )
-
-        row_id = await run_in_threadpool(queue)
-        deadline = time.monotonic() + state.settings.delivery_timeout_seconds + 5
-        while time.monotonic() < deadline:
-            result = await run_in_threadpool(_test_result, state, row_id)
-            if result is not None:
-                await run_in_threadpool(_discard_test, state, row_id)
-                return _json(
-                    {
-                        "status": result.outcome,
-                        "status_code": result.status_code,
-                        "response": result.response,
-                        "error": result.error,
-                    }
-                )
-            await asyncio.sleep(0.1)
-        return _json(
-            {
-                "status": "queued",
-                "status_code": None,
-                "response": None,
-                "error": "No dispatcher answered in time; the test event stays queued.",
-            },
-            status=202,
+        result = await test_events.send_test_event(
+            state.units,
+            principal,
+            api_key,
+            kind,
+            integration_id,
+            wait_seconds=state.settings.test_event_wait,
         )
-
-    # The body is this kind's model, which a string annotation could not name.
-    create.__annotations__["body"] = body_model
-    update.__annotations__["body"] = body_model
-
-    routes: list[tuple[str, Any, list[str], int, str]] = [
-        ("/", list_, ["GET"], 200, f"List {label} integrations"),
-        ("/", create, ["POST"], 201, f"Create the {label} integration"),
-        ("/{integration_id}/", read, ["GET"], 200, f"Read the {label} integration"),
-        ("/{integration_id}/", update, ["PUT", "PATCH"], 200, f"Update the {label} integration"),
-        ("/{integration_id}/", delete, ["DELETE"], 204, f"Delete the {label} integration"),
-        ("/{integration_id}/deliveries/", deliveries, ["GET"], 200, f"{label} delivery counts"),
-        ("/{integration_id}/attempts/", attempts, ["GET"], 200, f"{label} delivery attempts"),
-        ("/{integration_id}/test/", send_test, ["POST"], 200, f"Send a test event to {label}"),
-    ]
-    for path, endpoint, methods, status_code, summary in routes:
-        name = f"{kind}_{endpoint.__name__.strip('_')}"
-        for method in methods:
-            # One route per method: FastAPI gives a multi-method route one operation id.
-            router.add_api_route(
-                base + path,
-                endpoint,
-                methods=[method],
-                status_code=status_code,
-                summary=summary,
-                name=name,
-                operation_id=f"{name}_{method.lower()}",
-            )
-        router.add_api_route(
-            base + path.rstrip("/"),
-            endpoint,
-            methods=methods,
-            status_code=status_code,
-            include_in_schema=False,
-        )
-
-
-def _test_result(state: AppState, row_id: int) -> test_events.TestEventResult | None:
-    with state.read() as session:
-        return test_events.test_event_result(session, row_id)
-
-
-def _discard_test(state: AppState, row_id: int) -> None:
-    with state.db.session() as session:
-        test_events.discard_test_event(session, row_id)
-
-
-def _json(body: dict[str, Any], *, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+        return _render_test(result)
 
 
 for _schema in SCHEMAS.values():

@@ -9,32 +9,53 @@ from fastapi import APIRouter, Request, Response
 from ensign.services.admin import organisations
 from ensign.web.admin import render
 from ensign.web.admin.routing import Pages, admin_route, no_content, paginated, unpaginated
-from ensign.web.admin.schemas import MasterKeyCreate, MasterKeyUpdate, OrganisationUpdate
+from ensign.web.admin.schemas import Body, Moment, Name, Patch
 from ensign.web.deps import Admin, State
 
 router = APIRouter(tags=["Organisations"])
+
+
+class OrganisationUpdate(Patch):
+    name: Name | None = None
+    persist_trait_data: bool | None = None
+    stop_serving_flags: bool | None = None
+    feature_analytics: bool | None = None
+
+
+class MasterKeyCreate(Body):
+    name: Name = "API key"
+    expiry_date: Moment | None = None
+
+
+class MasterKeyUpdate(Patch):
+    nullable = frozenset({"expiry_date"})
+    name: Name | None = None
+    revoked: bool | None = None
+    expiry_date: Moment | None = None
+
+
 route = admin_route
 
 
 @route(router, "/organisations/", ["GET"], summary="List organisations")
 def list_organisations(state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        rows = organisations.list_organisations(session, principal)
+    with state.units.read() as unit:
+        rows = organisations.list_organisations(unit, principal)
         return unpaginated(rows, render.organisation)
 
 
 @route(router, "/organisations/{org_id}/", ["GET"], summary="Read an organisation")
 def get_organisation(org_id: int, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        return render.organisation(organisations.get_organisation(session, principal, org_id))
+    with state.units.read() as unit:
+        return render.organisation(organisations.get_organisation(unit, principal, org_id))
 
 
 @route(router, "/organisations/{org_id}/", ["PUT", "PATCH"], summary="Update an organisation")
 def update_organisation(
     org_id: int, body: OrganisationUpdate, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.write() as session:
-        row = organisations.update_organisation(session, principal, org_id, body.changes())
+    with state.units.write() as unit:
+        row = organisations.update_organisation(unit, principal, org_id, body.changes())
         return render.organisation(row)
 
 
@@ -42,8 +63,8 @@ def update_organisation(
 def list_master_keys(
     org_id: int, request: Request, paging: Pages, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.read() as session:
-        page = organisations.list_master_keys(session, principal, org_id, paging.window)
+    with state.units.read() as unit:
+        page = organisations.list_master_keys(unit, principal, org_id, paging.window)
         return paginated(request, paging, page, render.master_key)
 
 
@@ -57,17 +78,17 @@ def list_master_keys(
 def create_master_key(
     org_id: int, body: MasterKeyCreate, state: State, principal: Admin
 ) -> dict[str, Any]:
-    with state.write() as session:
+    with state.units.write() as unit:
         created = organisations.create_master_key(
-            session, principal, org_id, name=body.name, expires_at=body.expiry_date
+            unit, principal, org_id, name=body.name, expires_at=body.expiry_date
         )
         return {**render.master_key(created.row), "key": created.key}
 
 
 @route(router, "/organisations/{org_id}/master-api-keys/{key_id}/", ["GET"], summary="Read a key")
 def get_master_key(org_id: int, key_id: int, state: State, principal: Admin) -> dict[str, Any]:
-    with state.read() as session:
-        return render.master_key(organisations.master_key_for(session, principal, org_id, key_id))
+    with state.units.read() as unit:
+        return render.master_key(organisations.master_key_for(unit, principal, org_id, key_id))
 
 
 @route(
@@ -84,8 +105,8 @@ def update_master_key(
         changes["active"] = not changes.pop("revoked")
     if "expiry_date" in changes:
         changes["expires_at"] = changes.pop("expiry_date")
-    with state.write() as session:
-        row = organisations.update_master_key(session, principal, org_id, key_id, changes)
+    with state.units.write() as unit:
+        row = organisations.update_master_key(unit, principal, org_id, key_id, changes)
         return render.master_key(row)
 
 
@@ -97,6 +118,6 @@ def update_master_key(
     summary="Revoke an admin key",
 )
 def revoke_master_key(org_id: int, key_id: int, state: State, principal: Admin) -> Response:
-    with state.write() as session:
-        organisations.revoke_master_key(session, principal, org_id, key_id)
+    with state.units.write() as unit:
+        organisations.revoke_master_key(unit, principal, org_id, key_id)
     return no_content()

@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ensign.integrations.common import CommonSettings
 from ensign.services.admin.environments import EvaluationCount
 from ensign.services.documents import drf_datetime, feature_type
+from ensign.services.integrations import DeliveryStatus, schema_of
 from ensign.services.values import decode_flag_value, decode_trait_value
 from ensign.storage.models import (
     AdminApiKey,
     AuditLog,
+    DeliveryAttempt,
     Environment,
     Experiment,
     Feature,
     FeatureState,
     Identity,
+    IntegrationConfig,
     MultivariateOption,
     Organisation,
     Project,
@@ -226,4 +230,62 @@ def evaluation_counts(counts: list[EvaluationCount], *, days: int) -> dict[str, 
         "results": [
             {"feature": c.feature, "day": c.day.isoformat(), "count": c.count} for c in counts
         ],
+    }
+
+
+# --- integrations ---------------------------------------------------------------------------
+
+
+def integration(config: IntegrationConfig) -> dict[str, Any]:
+    schema = schema_of(config.kind)
+    body: dict[str, Any] = {
+        "id": config.id,
+        "api_key": config.api_key,
+        "base_url": config.base_url,
+        "region": config.region,
+        "enabled": config.enabled,
+        "feature_names": config.feature_names,
+        "tag": config.tag_label,
+        "deliver": config.deliver,
+        "resend_after_hours": config.resend_after_hours,
+    }
+    for alias, target in schema.aliases.items():
+        body[alias] = body[target]
+    common = CommonSettings.of(config)
+    body["exposures"] = common.exposures
+    body["events"] = common.events
+    options = config.options or {}
+    for option in schema.options:
+        value = options.get(option.name, option.default)
+        if option.secret:
+            body[f"{option.name}_set"] = bool(value)
+        else:
+            body[option.name] = value
+    return body
+
+
+def delivery_attempt(attempt: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "created_at": attempt.created_at.isoformat(),
+        "outcome": attempt.outcome,
+        "status_code": attempt.status_code,
+        "evaluations": attempt.evaluations,
+        "duration_ms": attempt.duration_ms,
+        "response": attempt.response,
+        "error": attempt.error,
+    }
+
+
+def delivery_status(status: DeliveryStatus) -> dict[str, Any]:
+    return {
+        "delivered": status.delivered,
+        "suppressed": status.suppressed,
+        "pending": status.pending,
+        "retrying": status.retrying,
+        "failed": status.failed,
+        "given_up": status.given_up,
+        "last_success_at": status.last_success_at and status.last_success_at.isoformat(),
+        "last_error_at": status.last_error_at and status.last_error_at.isoformat(),
+        "last_error": status.last_error,
     }

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ensign.errors import InvalidInput, NotFound
+from ensign.services.text import check_text
 from ensign.services.values import FlagValue, flag_value_from_json
 from ensign.storage.pagination import Page, Window
 from ensign.web.deps import State
@@ -19,13 +20,26 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def admin_route(
-    router: APIRouter, path: str, methods: list[str], *, status_code: int = 200, summary: str
+    router: APIRouter,
+    path: str,
+    methods: list[str],
+    *,
+    status_code: int = 200,
+    summary: str,
+    name: str | None = None,
 ) -> Callable[[Endpoint], Endpoint]:
     """Register an admin route under its reference path (with the trailing slash) and, hidden,
-    without it: people typing curl often leave it off, and redirects lose request bodies."""
+    without it: people typing curl often leave it off, and redirects lose request bodies.
+
+    Operation ids are the endpoint's name, method and path, or with `name` (routes made for
+    each destination from one function) that name and the method."""
 
     def register(endpoint: Endpoint) -> Endpoint:
         for method in methods:
+            if name is None:
+                operation_id = re.sub(r"\W+", "_", f"{endpoint.__name__}_{method}{path}")
+            else:
+                operation_id = f"{name}_{method}"
             # One route per method: FastAPI gives a multi-method route one operation id.
             router.add_api_route(
                 path,
@@ -33,9 +47,8 @@ def admin_route(
                 methods=[method],
                 status_code=status_code,
                 summary=summary,
-                operation_id=re.sub(r"\W+", "_", f"{endpoint.__name__}_{method}{path}")
-                .strip("_")
-                .lower(),
+                name=name,
+                operation_id=operation_id.strip("_").lower(),
             )
         router.add_api_route(
             path.rstrip("/"),
@@ -112,8 +125,8 @@ def flag_value(raw: Any, *, field: str, max_bytes: int) -> FlagValue:
         if raw is not None and source == "integer_value" and not isinstance(raw, int):
             raise InvalidInput(f"{field}: integer_value must be an integer.", field=field)
     value = flag_value_from_json(raw, field=field, max_bytes=max_bytes)
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput(f"{field}: must not contain NUL characters.", field=field)
+    if isinstance(value, str):
+        check_text(value, field)
     return value
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -15,22 +15,20 @@ from pydantic import (
     field_validator,
 )
 
-from ensign.engine.operators import OPERATOR_NAMES
 from ensign.services.limits import (
-    CONDITIONS_PER_RULE,
     ID_MAX,
     LONG_NAME_LENGTH,
     NAME_LENGTH,
     OPTION_KEY_LENGTH,
     PROPERTY_LENGTH,
-    RULES_PER_LIST,
     TEXT_LENGTH,
 )
+from ensign.services.text import is_storable
 
 
 def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    if not is_storable(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
     return value
 
 
@@ -81,153 +79,3 @@ class Patch(Body):
 
     def changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
-
-
-# --- organisations --------------------------------------------------------------------------
-
-
-class OrganisationUpdate(Patch):
-    name: Name | None = None
-    persist_trait_data: bool | None = None
-    stop_serving_flags: bool | None = None
-    feature_analytics: bool | None = None
-
-
-class MasterKeyCreate(Body):
-    name: Name = "API key"
-    expiry_date: Moment | None = None
-
-
-class MasterKeyUpdate(Patch):
-    nullable = frozenset({"expiry_date"})
-    name: Name | None = None
-    revoked: bool | None = None
-    expiry_date: Moment | None = None
-
-
-# --- projects and environments --------------------------------------------------------------
-
-
-class ProjectCreate(Body):
-    name: Name
-    organisation: Id | None = None
-    hide_disabled_flags: bool = False
-    enable_realtime_updates: bool = False
-
-
-class ProjectUpdate(Patch):
-    name: Name | None = None
-    hide_disabled_flags: bool | None = None
-    enable_realtime_updates: bool | None = None
-
-
-class EnvironmentCreate(Body):
-    name: Name
-    project: Id
-    description: Text | None = None
-    allow_client_traits: bool = True
-    hide_sensitive_data: bool = False
-    hide_disabled_flags: bool | None = None
-    use_identity_composite_key_for_hashing: bool = True
-    use_identity_overrides_in_local_eval: bool = True
-
-
-class EnvironmentUpdate(Patch):
-    nullable = frozenset({"description", "hide_disabled_flags"})
-    name: Name | None = None
-    description: Text | None = None
-    allow_client_traits: bool | None = None
-    hide_sensitive_data: bool | None = None
-    hide_disabled_flags: bool | None = None
-    use_identity_composite_key_for_hashing: bool | None = None
-    use_identity_overrides_in_local_eval: bool | None = None
-
-
-class ServerKeyCreate(Body):
-    name: Name = "Server key"
-    expires_at: Moment | None = None
-
-
-class ServerKeyUpdate(Patch):
-    nullable = frozenset({"expires_at"})
-    name: Name | None = None
-    active: bool | None = None
-    expires_at: Moment | None = None
-
-
-# --- segments -------------------------------------------------------------------------------
-
-# The engine's operator table, as a Literal so that the OpenAPI document lists them as an enum.
-# Type checkers cannot read a Literal built from a variable; to them it is text.
-if TYPE_CHECKING:
-    Operator = str
-else:
-    Operator = Literal[OPERATOR_NAMES]
-
-
-def _condition_value_text(value: Any) -> Any:
-    """Condition values are text in the reference; numbers and booleans are accepted as it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
-    return value
-
-
-class ConditionIn(Body):
-    operator: Operator
-    property: Property | None = None
-    value: Text | None = None
-
-    _value = field_validator("value", mode="before")(_condition_value_text)
-
-
-class RuleIn(Body):
-    type: Literal["ALL", "ANY", "NONE"]
-    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
-    conditions: list[ConditionIn] = Field(default_factory=list, max_length=CONDITIONS_PER_RULE)
-
-
-class SegmentCreate(Body):
-    name: LongName
-    description: Text | None = None
-    feature: Id | None = None
-    rules: list[RuleIn] = Field(default_factory=list, max_length=RULES_PER_LIST)
-
-
-class SegmentUpdate(Patch):
-    nullable = frozenset({"description", "feature"})
-    name: LongName | None = None
-    description: Text | None = None
-    feature: Id | None = None
-    rules: list[RuleIn] | None = Field(default=None, max_length=RULES_PER_LIST)
-
-
-# --- experiments ----------------------------------------------------------------------------
-
-
-class ExperimentCreate(Body):
-    name: Name
-    feature: Id
-    segment: Id | None = None
-    running: bool = True
-
-
-class ExperimentUpdate(Patch):
-    nullable = frozenset({"segment"})
-    name: Name | None = None
-    feature: Id | None = None
-    segment: Id | None = None
-    running: bool | None = None
-
-
-# --- identities -----------------------------------------------------------------------------
-
-
-class IdentityCreate(Body):
-    identifier: Identifier
-
-
-class TraitSet(Body):
-    trait_key: TraitKey
-    trait_value: Any

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from ensign.services.admin import audit
 from ensign.storage.pagination import Window
-from ensign.web.dashboard.core import DashboardRoute, DashContext, reading, render
+from ensign.web.dashboard.core import DashboardRoute, DashContext, render
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -25,9 +25,9 @@ def show_audit(dash: DashContext) -> Response:
     page_text = dash.request.query_params.get("page", "1")
     page = max(1, min(int(page_text) if page_text.isdigit() else 1, 100_000))
     search = dash.request.query_params.get("q", "").strip()
-    with reading(dash.state) as session:
+    with dash.state.units.read() as unit:
         found = audit.list_entries(
-            session,
+            unit,
             dash.user,
             Window((page - 1) * PAGE_SIZE, PAGE_SIZE),
             search=search or None,

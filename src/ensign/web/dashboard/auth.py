@@ -32,6 +32,7 @@ STATIC = {
     "htmx.min.js": "text/javascript",
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 
 
@@ -89,8 +90,8 @@ async def _check_and_start_session(dash: Dash, email: str, password: str) -> str
     gate.admit(email, dash.request.client.host if dash.request.client else "")
 
     def read() -> accounts.Credentials | None:
-        with state.read() as session:
-            return accounts.credentials_for(session, email)
+        with state.units.read() as unit:
+            return accounts.credentials_for(unit.session, email)
 
     credentials = await run_in_threadpool(read)
     password_hash = await gate.verify(credentials, password)
@@ -98,8 +99,8 @@ async def _check_and_start_session(dash: Dash, email: str, password: str) -> str
     assert credentials is not None  # verify() refuses unknown emails
 
     def write() -> str:
-        with state.write() as session:
-            return accounts.start_session(session, credentials, password_hash)
+        with state.units.write() as unit:
+            return accounts.start_session(unit.session, credentials, password_hash)
 
     return await run_in_threadpool(write)
 
@@ -108,8 +109,8 @@ async def _check_and_start_session(dash: Dash, email: str, password: str) -> str
 def sign_out(dash: DashContext) -> Response:
     token = dash.session_token
     if token is not None:
-        with dash.state.write() as session:
-            accounts.end_session(session, token)
+        with dash.state.units.write() as unit:
+            accounts.end_session(unit.session, token)
     dash.sign_out()
     return redirect("/sign-in")
 
@@ -142,3 +143,8 @@ for _name in STATIC:
     static_router.add_api_route(
         f"/static/{_name}", _serve(_name), methods=["GET", "HEAD"], name=f"static_{_name}"
     )
+# Browsers ask for /favicon.ico whatever the page links to (before the link is read, and for
+# pages that are not HTML): the same icon, so the log holds no 404 for it.
+static_router.add_api_route(
+    "/favicon.ico", _serve("favicon.svg"), methods=["GET", "HEAD"], name="favicon"
+)

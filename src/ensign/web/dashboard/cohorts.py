@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.services import cohorts
+from ensign.services.text import is_storable
 from ensign.storage.models import CohortSyncKey
 from ensign.storage.pagination import Window
 from ensign.web.dashboard import nav
@@ -15,7 +16,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -57,15 +57,16 @@ def _page(
     """The cohort-sync page. `new_key` is a key just created, shown this once; `mapping` is
     the member-mapping form as submitted (choice, other property), when it is shown again."""
     page = _page_number(dash)
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "cohorts")
-        env = context["environment"]
-        current = cohorts.member_key(session, env)
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "cohorts")
+        window = Window((page - 1) * LOG_PAGE_SIZE, LOG_PAGE_SIZE)
+        overview = cohorts.overview(unit, dash.user, env_id, window)
+        current = overview.member_key
+        log = overview.log
         if mapping is None:
             mapping = (current, "") if current in MEMBER_KEYS else (OTHER, current)
-        log = cohorts.sync_log(session, env, Window((page - 1) * LOG_PAGE_SIZE, LOG_PAGE_SIZE))
         context.update(
-            keys=list(cohorts.list_keys(session, env)),
+            keys=list(overview.keys),
             new_key=new_key,
             destination_url=_destination_url(dash, MIXPANEL_PATH),
             amplitude_url=_destination_url(dash, AMPLITUDE_PATH),
@@ -76,7 +77,7 @@ def _page(
             other=OTHER,
             mapping_choice=mapping[0],
             mapping_other=mapping[1],
-            cohorts=cohorts.list_cohorts(session, env),
+            cohorts=overview.cohorts,
             log=list(log.items),
             log_count=log.count,
             page=page,
@@ -100,11 +101,10 @@ def create_key(env_id: int, dash: DashContext) -> Response:
     created: tuple[CohortSyncKey, str] | None = None
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                row, secret = cohorts.create_key(session, env, name, dash.user)
-                session.flush()
-                session.expunge(row)
+            with dash.state.units.write() as unit:
+                row, secret = cohorts.create_key(unit, dash.user, env_id, name)
+                # Shown after the unit ends: keep what was loaded.
+                unit.session.expunge(row)
                 created = (row, secret)
         except EnsignError as error:
             if error.field is None:
@@ -118,9 +118,8 @@ def create_key(env_id: int, dash: DashContext) -> Response:
 
 @router.get("/environments/{env_id}/cohorts/keys/{key_id}/revoke")
 def confirm_revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        key = next((k for k in cohorts.list_keys(session, env) if k.id == key_id), None)
+    with dash.state.units.read() as unit:
+        key = next((k for k in cohorts.list_keys(unit, dash.user, env_id) if k.id == key_id), None)
         if key is None or not key.active:
             return redirect(f"/environments/{env_id}/cohorts")
         return render(
@@ -139,10 +138,8 @@ def confirm_revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
 
 @router.post("/environments/{env_id}/cohorts/keys/{key_id}/revoke")
 def revoke_key(env_id: int, key_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        row = cohorts.revoke_key(session, env, key_id, dash.user)
-        name = row.name
+    with dash.state.units.write() as unit:
+        name = cohorts.revoke_key(unit, dash.user, env_id, key_id).name
     dash.flash(f"Cohort-sync key {name!r} revoked.")
     return redirect(f"/environments/{env_id}/cohorts")
 
@@ -160,8 +157,8 @@ def _mapping_input(dash: DashContext, errors: FormErrors) -> tuple[str, str, str
         errors.set("member_key_other", "Enter the member property that holds the identifier.")
     elif len(other) > 200:
         errors.set("member_key_other", "At most 200 characters.")
-    elif "\x00" in other:
-        errors.set("member_key_other", "Must not contain NUL characters.")
+    elif not is_storable(other):
+        errors.set("member_key_other", "Must not contain NUL characters or unpaired surrogates.")
     return choice, other, other
 
 
@@ -171,9 +168,8 @@ def update_member_mapping(env_id: int, dash: DashContext) -> Response:
     choice, other, key = _mapping_input(dash, errors)
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
-                cohorts.set_member_key(session, env, key, dash.user)
+            with dash.state.units.write() as unit:
+                cohorts.set_member_key(unit, dash.user, env_id, key)
         except EnsignError as error:
             if error.field is None:
                 raise

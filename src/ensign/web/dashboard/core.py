@@ -4,8 +4,7 @@ template rendering and form errors. Every dashboard route goes through `Dashboar
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -25,6 +23,7 @@ from ensign.services import accounts
 from ensign.services.accounts import UserPrincipal
 from ensign.web import errors
 from ensign.web.dashboard.headers import SECURITY_HEADERS
+from ensign.web.dashboard.markup import inline_code
 from ensign.web.deps import AppState
 from ensign.web.text import check_fields
 
@@ -37,6 +36,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/sign-in"})
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["code"] = inline_code
 
 
 class SignInRequired(Exception):
@@ -67,7 +67,8 @@ class Dash:
 
     @property
     def csrf(self) -> str:
-        token = self.session.get("csrf")
+        cookie = self.session
+        token = cookie.get("csrf")
         if not isinstance(token, str):
             token = secrets.token_urlsafe(32)
             self.session["csrf"] = token
@@ -88,7 +89,8 @@ class Dash:
     @property
     def session_token(self) -> str | None:
         """The server-side session this cookie names (see `accounts.start_session`)."""
-        token = self.session.get("sid")
+        cookie = self.session
+        token = cookie.get("sid")
         return token if isinstance(token, str) else None
 
     def sign_in(self, token: str) -> None:
@@ -112,17 +114,6 @@ class Dash:
         return message if isinstance(message, str) else None
 
 
-@contextmanager
-def reading(state: AppState) -> Iterator[Session]:
-    """A read-only session whose objects stay readable afterwards (detached, not expired), so
-    rendered pages and tests can use what was loaded."""
-    with state.read() as session:
-        try:
-            yield session
-        finally:
-            session.expunge_all()
-
-
 async def get_dash(request: Request) -> Dash:
     dash: Dash = request.state.dash
     return dash
@@ -144,8 +135,8 @@ async def _secret(request: Request, state: AppState) -> str:
 
 
 def _load_secret(state: AppState) -> str:
-    with state.write() as session:
-        return accounts.session_secret(session, state.settings.secret_key)
+    with state.units.write() as unit:
+        return accounts.session_secret(unit.session, state.settings.secret_key)
 
 
 async def _load_principal(state: AppState, token: str | None) -> UserPrincipal | None:
@@ -153,8 +144,8 @@ async def _load_principal(state: AppState, token: str | None) -> UserPrincipal |
         return None
 
     def load() -> UserPrincipal | None:
-        with state.read() as session:
-            return accounts.principal_for_session(session, token)
+        with state.units.read() as unit:
+            return accounts.principal_for_session(unit.session, token)
 
     return await run_in_threadpool(load)
 
@@ -270,7 +261,8 @@ def _write_cookie(request: Request, response: Response, secret: str, data: dict[
 
 
 def _check_csrf(request: Request, dash: Dash, form: FormData) -> None:
-    expected = dash.session.get("csrf")
+    cookie = dash.session
+    expected = cookie.get("csrf")
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     if (
         not isinstance(expected, str)

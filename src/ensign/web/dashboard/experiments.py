@@ -19,7 +19,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -33,13 +32,13 @@ MAX_NAME_LENGTH = 200
 def _page(
     dash: DashContext, env_id: int, experiment_id: int, errors: FormErrors | None = None
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "features")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "features")
         env = context["environment"]
         report = experiment_results.experiment_results(
-            session, dash.user, env.api_key, experiment_id
+            unit.session, dash.user, env.api_key, experiment_id
         )
-        event_status = events.event_status(session, dash.user, env.api_key)
+        event_status = events.event_status(unit.session, dash.user, env.api_key)
         context.update(
             experiment=report.experiment,
             feature=report.feature,
@@ -99,9 +98,9 @@ def stop_experiment(env_id: int, experiment_id: int, dash: DashContext) -> Respo
 def _set_running(dash: DashContext, env_id: int, experiment_id: int, *, running: bool) -> Response:
     errors = FormErrors()
     try:
-        with dash.state.write() as session:
-            env = nav.environment(session, dash.user, env_id)
-            experiment_results.set_running(session, dash.user, env.api_key, experiment_id, running)
+        with dash.state.units.write() as unit:
+            env = nav.environment(unit.session, dash.user, env_id)
+            experiment_results.set_running(unit, dash.user, env.api_key, experiment_id, running)
     except EnsignError as error:
         errors.add(error, "running")
     if errors:
@@ -120,10 +119,10 @@ def create_experiment(env_id: int, feature_id: int, dash: DashContext) -> Respon
         errors.set("experiment_name", f"At most {MAX_NAME_LENGTH} characters.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
+                env = nav.environment(unit.session, dash.user, env_id)
                 experiment = experiments.create_experiment(
-                    session,
+                    unit,
                     dash.user,
                     env.api_key,
                     ExperimentInput(name=name, feature=feature_id, running=True),

@@ -6,7 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
-from ensign.services.admin import experiments, features, overrides, segments, states
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import CommonSettings
+from ensign.services import integrations
+from ensign.services.admin import experiments, features, options, overrides, segments, states
 from ensign.services.admin import tags as admin_tags
 from ensign.services.admin.states import Allocation, StateChanges
 from ensign.web.dashboard import forms, nav
@@ -14,7 +17,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -26,8 +28,8 @@ router = APIRouter(route_class=DashboardRoute)
 def feature_page(
     dash: DashContext, env_id: int, feature_id: int, errors: FormErrors | None = None
 ) -> Response:
-    # `reading`: what the page shows stays readable after the session ends (tests read it).
-    with reading(dash.state) as session:
+    with dash.state.units.read() as unit:
+        session = unit.session
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
         feature = features.get_feature(session, dash.user, env.project_id, feature_id)
@@ -80,6 +82,15 @@ def feature_page(
             ],
             experiments=feature_experiments,
             experiment_running=any(e.running for e in feature_experiments),
+            # Named from what is configured: the destinations an experiment's exposures reach.
+            exposure_destinations=[
+                schema.label
+                for kind, schema in SCHEMAS.items()
+                if any(
+                    CommonSettings.of(config).sends_exposures
+                    for config in integrations.list_integrations(unit, dash.user, env.api_key, kind)
+                )
+            ],
             value_types=forms.VALUE_TYPES,
             errors=errors or FormErrors(),
             form=dash,
@@ -177,7 +188,7 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
     if not errors:
         try:
             with dash.state.units.write() as unit:
-                features.create_option_in_environment(
+                options.create_option_in_environment(
                     unit,
                     dash.user,
                     env_id,
@@ -200,7 +211,7 @@ def add_option(env_id: int, feature_id: int, dash: DashContext) -> Response:
 @router.post("/environments/{env_id}/features/{feature_id}/options/{option_id}/delete")
 def delete_option(env_id: int, feature_id: int, option_id: int, dash: DashContext) -> Response:
     with dash.state.units.write() as unit:
-        features.delete_option_in_environment(unit, dash.user, env_id, feature_id, option_id)
+        options.delete_option_in_environment(unit, dash.user, env_id, feature_id, option_id)
     dash.flash("Variant deleted.")
     return redirect(f"/environments/{env_id}/features/{feature_id}")
 

@@ -21,7 +21,6 @@ from ensign.web.dashboard.core import (
     DashContext,
     FormErrors,
     is_htmx,
-    reading,
     redirect,
     render,
 )
@@ -70,8 +69,8 @@ def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int =
     search = dash.request.query_params.get("q", "").strip()
     tag_text = dash.request.query_params.get("tag", "")
     tag_id = int(tag_text) if tag_text.isdigit() else None
-    # `reading`: the rendered rows stay readable after the session ends (tests read them).
-    with reading(dash.state) as session:
+    with dash.state.units.read() as unit:
+        session = unit.session
         context = nav.environment_context(session, dash.user, env_id, "features")
         env = context["environment"]
         rows = _rows(session, dash.user, env, search, tag_id)
@@ -137,7 +136,8 @@ def toggle_feature(env_id: int, feature_id: int, dash: DashContext) -> Response:
         )
     if not is_htmx(dash.request):
         return redirect(f"/environments/{env_id}/features")
-    with reading(dash.state) as session:
+    with dash.state.units.read() as unit:
+        session = unit.session
         env = nav.environment(session, dash.user, env_id)
         feature = features.get_environment_feature(session, dash.user, env_id, feature_id)
         state = states.default_state(session, dash.user, env_id, feature_id)

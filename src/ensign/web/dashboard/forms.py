@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ensign.services.values import INT32_MAX, INT32_MIN, FlagValue, TraitValue
+from ensign.services.values import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    FlagValue,
+    TraitValue,
+)
 from ensign.web.dashboard.core import FormErrors
+from ensign.web.limits import nests_too_deeply
 
 VALUE_TYPES = ("string", "integer", "boolean", "none")
 
@@ -32,6 +40,8 @@ def value_text(value: Any) -> str:
 def pretty_json(value: Any) -> str | None:
     """A string value that holds a JSON object or array, indented; otherwise None."""
     if not isinstance(value, str) or not value.strip().startswith(("{", "[")):
+        return None
+    if nests_too_deeply(value):  # shown as stored
         return None
     try:
         return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
@@ -80,18 +90,48 @@ def parse_weight(errors: FormErrors, text: str, field: str) -> float:
     return weight
 
 
-def parse_trait_value(errors: FormErrors, text: str, field: str = "trait_value") -> TraitValue:
-    """A trait typed in a text box: numbers and booleans are recognised, as JSON would."""
+# A trait's stored types (`services.values.encode_trait_value`), as the trait form names them.
+TRAIT_TYPES = {"str": "string", "int": "integer", "float": "float", "bool": "boolean"}
+
+
+def parse_trait_value(
+    errors: FormErrors, text: str, field: str = "trait_value", kind: str = ""
+) -> TraitValue:
+    """A trait typed in a text box. With a type chosen the value keeps it (so a string "42"
+    stays a string and saving a boolean unchanged keeps it a boolean); without one, numbers
+    and booleans are recognised, as JSON would."""
+    if kind and kind not in TRAIT_TYPES:
+        errors.set(field, "Choose string, integer, float or boolean.")
+        return text
     stripped = text.strip()
-    if stripped in ("true", "false"):
-        return stripped == "true"
-    try:
-        return int(stripped)
-    except ValueError:
-        pass
+    if kind == "str":
+        return text
+    if kind == "bool":
+        lowered = stripped.lower()
+        if lowered not in ("true", "false"):
+            errors.set(field, "A boolean trait is true or false.")
+        return lowered == "true"
+    if kind == "int":
+        try:
+            whole = int(stripped)
+        except ValueError:
+            errors.set(field, "Enter a whole number, such as 42.")
+            return text
+        if not INT64_MIN <= whole <= INT64_MAX:
+            errors.set(field, "Integers must fit in 64 bits; use a string for larger numbers.")
+        return whole
+    if not kind:
+        if stripped in ("true", "false"):
+            return stripped == "true"
+        try:
+            return int(stripped)
+        except ValueError:
+            pass
     try:
         number = float(stripped)
     except ValueError:
+        if kind == "float":
+            errors.set(field, "Enter a number, such as 2.5.")
         return text
     if number != number or number in (float("inf"), float("-inf")):
         errors.set(field, "Not a usable number.")
@@ -105,8 +145,10 @@ def parse_traits(errors: FormErrors, text: str, field: str = "traits") -> dict[s
         return {}
     if stripped.startswith("{"):
         try:
-            data = json.loads(stripped)
+            data = None if nests_too_deeply(stripped) else json.loads(stripped)
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             errors.set(field, "Not valid JSON: write key=value lines or a JSON object.")
             return {}
         traits: dict[str, TraitValue] = {}

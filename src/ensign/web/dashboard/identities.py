@@ -16,7 +16,6 @@ from ensign.web.dashboard.core import (
     DashContext,
     FormErrors,
     is_htmx,
-    reading,
     redirect,
     render,
 )
@@ -28,10 +27,10 @@ PAGE_SIZE = 50
 
 def _list_page(dash: DashContext, env_id: int, errors: FormErrors, status: int = 200) -> Response:
     search = dash.request.query_params.get("q", "").strip()
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "identities")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "identities")
         page = identities.list_identities(
-            session,
+            unit.session,
             dash.user,
             context["environment"].api_key,
             Window(0, PAGE_SIZE),
@@ -59,10 +58,10 @@ def create_identity(env_id: int, dash: DashContext) -> Response:
         errors.set("identifier", "Too long.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
+                env = nav.environment(unit.session, dash.user, env_id)
                 identity = identities.create_identity(
-                    session, dash.user, env.api_key, identifier=identifier
+                    unit, dash.user, env.api_key, identifier=identifier
                 )
                 identity_id = identity.id
         except EnsignError as error:
@@ -75,16 +74,18 @@ def create_identity(env_id: int, dash: DashContext) -> Response:
 def _identity_page(
     dash: DashContext, env_id: int, identity_id: int, errors: FormErrors | None = None
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "identities")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "identities")
         env = context["environment"]
-        identity = identities.get_identity(session, dash.user, env.api_key, identity_id)
-        traits = list(identities.list_traits(session, dash.user, env.api_key, identity_id))
+        identity = identities.get_identity(unit.session, dash.user, env.api_key, identity_id)
+        traits = list(identities.list_traits(unit.session, dash.user, env.api_key, identity_id))
         trait_values = {t.key: decode_trait_value(t.value_type, t.value_text) for t in traits}
         override_states = overrides.list_identity_overrides(
-            session, dash.user, env.api_key, identity_id, nav.ALL
+            unit.session, dash.user, env.api_key, identity_id, nav.ALL
         ).items
-        all_features = features.list_features(session, dash.user, env.project_id, nav.ALL).items
+        all_features = features.list_features(
+            unit.session, dash.user, env.project_id, nav.ALL
+        ).items
         names = {f.id: f.name for f in all_features}
         context.update(
             identity=identity,
@@ -134,15 +135,17 @@ def set_trait(env_id: int, identity_id: int, dash: DashContext) -> Response:
         errors.set("trait_key", "Enter a trait key.")
     elif len(key) > dash.state.settings.max_trait_key_length:
         errors.set("trait_key", "Too long.")
-    value = forms.parse_trait_value(errors, dash.value("trait_value"))
+    value = forms.parse_trait_value(
+        errors, dash.value("trait_value"), kind=dash.value("trait_type")
+    )
     if isinstance(value, str) and len(value) > dash.state.settings.max_trait_value_length:
         errors.set("trait_value", "Too long.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
+                env = nav.environment(unit.session, dash.user, env_id)
                 identities.set_trait(
-                    session, dash.user, env.api_key, identity_id, key=key, value=value
+                    unit, dash.user, env.api_key, identity_id, key=key, value=value
                 )
         except EnsignError as error:
             errors.add(error, "trait_value")
@@ -154,9 +157,9 @@ def set_trait(env_id: int, identity_id: int, dash: DashContext) -> Response:
 
 @router.post("/environments/{env_id}/identities/{identity_id}/traits/{trait_id}/delete")
 def delete_trait(env_id: int, identity_id: int, trait_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        identities.delete_trait(session, dash.user, env.api_key, identity_id, trait_id)
+    with dash.state.units.write() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        identities.delete_trait(unit, dash.user, env.api_key, identity_id, trait_id)
     dash.flash("Trait deleted.")
     return redirect(f"/environments/{env_id}/identities/{identity_id}")
 
@@ -239,8 +242,8 @@ def delete_override(env_id: int, identity_id: int, state_id: int, dash: DashCont
 
 @router.post("/environments/{env_id}/identities/{identity_id}/delete")
 def delete_identity(env_id: int, identity_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        identities.delete_identity(session, dash.user, env.api_key, identity_id)
+    with dash.state.units.write() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        identities.delete_identity(unit, dash.user, env.api_key, identity_id)
     dash.flash("Identity deleted.")
     return redirect(f"/environments/{env_id}/identities")

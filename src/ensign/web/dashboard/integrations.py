@@ -4,25 +4,19 @@ dispatcher, whose answer is shown)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError, NotFound
-from ensign.integrations.catalog import BOOL, SCHEMAS
-from ensign.services import events, integrations, test_events
-from ensign.services.admin import features, tags
+from ensign.integrations.catalog import SCHEMAS
+from ensign.integrations.common import DEFAULTS, CommonSettings
+from ensign.integrations.schema import BOOL
+from ensign.services import integration_overview, integrations, test_events
+from ensign.services.integration_overview import Destination
 from ensign.services.integrations import IntegrationInput
 from ensign.web.dashboard import nav
-from ensign.web.dashboard.core import (
-    DashboardRoute,
-    DashContext,
-    FormErrors,
-    reading,
-    redirect,
-    render,
-)
+from ensign.web.dashboard.core import DashboardRoute, DashContext, FormErrors, redirect, render
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -42,63 +36,51 @@ def _page(
     errors: FormErrors | None = None,
     error_kind: str | None = None,
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "integrations")
-        env = context["environment"]
-        cards: list[dict[str, Any]] = []
-        for kind, schema in SCHEMAS.items():
-            configs = integrations.list_integrations(session, dash.user, env.api_key, kind)
-            config = configs[0] if configs else None
-            options = (config.options or {}) if config is not None else {}
-            card: dict[str, Any] = {
-                "kind": kind,
-                "label": schema.label,
-                "schema": schema,
-                "key_label": schema.key_label,
-                "regions": list(schema.regions),
-                "config": config,
-                "options": {o.name: options.get(o.name, o.default) for o in schema.options},
-            }
-            if config is not None:
-                card["status"] = integrations.delivery_status(
-                    session,
-                    dash.user,
-                    env.api_key,
-                    kind,
-                    config.id,
-                    unwritten_suppressed=dash.state.identities.suppressed.pending,
-                )
-                card["attempts"] = integrations.delivery_attempts(
-                    session,
-                    dash.user,
-                    env.api_key,
-                    kind,
-                    config.id,
-                    offset=0,
-                    limit=RECENT_ATTEMPTS,
-                )[0]
-                card["exposures"] = bool((config.options or {}).get("exposures", True))
-                card["events"] = bool((config.options or {}).get("events", False))
-            cards.append(card)
-        event_status = events.event_status(session, dash.user, env.api_key)
-        context.update(
-            cards=cards,
-            feature_names=[
-                f.name
-                for f in features.list_features(session, dash.user, env.project_id, nav.ALL).items
-            ],
-            tag_labels=[
-                t.label for t in tags.list_tags(session, dash.user, env.project_id, nav.ALL).items
-            ],
-            event_counts=event_status.counts,
-            event_last_received_at=event_status.last_received_at,
-            unmatched_exposures=event_status.unmatched[:10],
-            errors=errors or FormErrors(),
-            error_kind=error_kind,
-            form=dash,
-            custom=CUSTOM,
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "integrations")
+        overview = integration_overview.overview(
+            unit,
+            dash.user,
+            env_id,
+            recent_attempts=RECENT_ATTEMPTS,
+            unwritten_suppressed=dash.state.identities.suppressed.pending,
         )
-        return render(dash, "pages/integrations.html", context, status_code=400 if errors else 200)
+    context.update(
+        cards=[_card(d) for d in overview.destinations],
+        feature_names=overview.feature_names,
+        tag_labels=overview.tag_labels,
+        event_counts=overview.events.counts,
+        event_last_received_at=overview.events.last_received_at,
+        unmatched_exposures=overview.events.unmatched[:10],
+        errors=errors or FormErrors(),
+        error_kind=error_kind,
+        form=dash,
+        custom=CUSTOM,
+    )
+    return render(dash, "pages/integrations.html", context, status_code=400 if errors else 200)
+
+
+def _card(destination: Destination) -> dict[str, Any]:
+    schema, config = destination.schema, destination.config
+    options = (config.options or {}) if config is not None else {}
+    # What the form shows: the configuration's settings, or the defaults for a new one.
+    common = CommonSettings.of(config) if config is not None else DEFAULTS
+    card: dict[str, Any] = {
+        "kind": destination.kind,
+        "label": schema.label,
+        "schema": schema,
+        "key_label": schema.key_label,
+        "regions": list(schema.regions),
+        "config": config,
+        "options": {o.name: options.get(o.name, o.default) for o in schema.options},
+        "settings": common,
+        "exposures": common.exposures,
+        "events": common.events,
+    }
+    if config is not None:
+        card["status"] = destination.status
+        card["attempts"] = destination.attempts
+    return card
 
 
 @router.get("/environments/{env_id}/integrations")
@@ -146,7 +128,7 @@ def _input(dash: DashContext, kind: str, errors: FormErrors) -> IntegrationInput
         enabled=dash.value("enabled") == "on",
         feature_names=names or None,
         tag=dash.value("tag").strip() or None,
-        deliver=dash.value("deliver", integrations.CHANGES),
+        deliver=dash.value("deliver", DEFAULTS.deliver),
         resend_after_hours=_whole_number(dash.value("resend_after_hours").strip()),
         exposures=dash.value("exposures") == "on",
         events=dash.value("events") == "on",
@@ -159,7 +141,7 @@ def _whole_number(text: str) -> object:
     """The form's text as an int when it is one; anything else goes to the service as it is,
     which rejects it naming the field. Blank means the default."""
     if not text:
-        return integrations.DEFAULT_RESEND_AFTER_HOURS
+        return DEFAULTS.resend_after_hours
     return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else text
 
 
@@ -170,12 +152,11 @@ def create_integration(env_id: int, kind: str, dash: DashContext) -> Response:
     data = _input(dash, kind, errors)
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
                 integrations.create_integration(
-                    session,
+                    unit,
                     dash.user,
-                    env.api_key,
+                    env_id,
                     kind,
                     data,
                     allow_private=dash.state.settings.allow_private_destinations,
@@ -195,12 +176,11 @@ def update_integration(env_id: int, kind: str, integration_id: int, dash: DashCo
     data = _input(dash, kind, errors)
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
                 integrations.update_integration(
-                    session,
+                    unit,
                     dash.user,
-                    env.api_key,
+                    env_id,
                     kind,
                     integration_id,
                     data,
@@ -217,29 +197,23 @@ def update_integration(env_id: int, kind: str, integration_id: int, dash: DashCo
 @router.post("/environments/{env_id}/integrations/{kind}/{integration_id}/delete")
 def delete_integration(env_id: int, kind: str, integration_id: int, dash: DashContext) -> Response:
     kind = _kind(kind)
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        integrations.delete_integration(session, dash.user, env.api_key, kind, integration_id)
+    with dash.state.units.write() as unit:
+        integrations.delete_integration(unit, dash.user, env_id, kind, integration_id)
     dash.flash(f"{SCHEMAS[kind].label} integration removed.")
     return redirect(f"/environments/{env_id}/integrations")
 
 
 @router.post("/environments/{env_id}/integrations/{kind}/{integration_id}/test")
-def send_test_event(env_id: int, kind: str, integration_id: int, dash: DashContext) -> Response:
-    kind = _kind(kind)
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        row_id = test_events.request_test_event(
-            session, dash.user, env.api_key, kind, integration_id
-        )
-    result = None
-    deadline = time.monotonic() + dash.state.settings.delivery_timeout_seconds + 5
-    while time.monotonic() < deadline:
-        with reading(dash.state) as session:
-            result = test_events.test_event_result(session, row_id)
-        if result is not None:
-            with dash.state.write() as session:
-                test_events.discard_test_event(session, row_id)
-            break
-        time.sleep(0.1)
+async def send_test_event(
+    env_id: int, kind: str, integration_id: int, dash: DashContext
+) -> Response:
+    # Async, so that the wait for the vendor's answer holds no worker thread.
+    result = await test_events.send_test_event(
+        dash.state.units,
+        dash.user,
+        env_id,
+        _kind(kind),
+        integration_id,
+        wait_seconds=dash.state.settings.test_event_wait,
+    )
     return render(dash, "partials/test_event.html", {"result": result})

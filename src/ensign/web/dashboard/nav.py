@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ensign.services.admin import access, environments, projects
+from ensign.services.admin import access
 from ensign.services.keys import AdminPrincipal
+from ensign.storage import environments as environment_store
 from ensign.storage.models import Environment, Project
 from ensign.storage.pagination import Window
 
@@ -16,8 +17,8 @@ ALL = Window(0, 1000)
 
 
 def project_context(session: Session, principal: AdminPrincipal, project_id: int) -> dict[str, Any]:
-    project = projects.get_project(session, principal, project_id)
-    envs = environments.list_environments(session, principal, ALL, project_id=project.id).items
+    project = access.project_for(session, principal, project_id)
+    envs = environment_store.environments(session, [project.id], ALL).items
     return {"project": project, "environments": list(envs)}
 
 
@@ -35,6 +36,6 @@ def environment_context(
 
 
 def project_of(session: Session, env: Environment) -> Project:
-    project = session.get(Project, env.project_id)
+    project = environment_store.project_by_id(session, env.project_id)
     assert project is not None
     return project

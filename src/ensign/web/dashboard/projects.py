@@ -12,7 +12,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -32,9 +31,11 @@ def check_name(errors: FormErrors, value: str, field: str = "name") -> str:
 
 
 def _projects_page(dash: DashContext, errors: FormErrors, status: int = 200) -> Response:
-    with reading(dash.state) as session:
-        items = projects.list_projects(session, dash.user, nav.ALL).items
-        rows = [(p, nav.project_context(session, dash.user, p.id)["environments"]) for p in items]
+    with dash.state.units.read() as unit:
+        items = projects.list_projects(unit, dash.user, nav.ALL).items
+        rows = [
+            (p, nav.project_context(unit.session, dash.user, p.id)["environments"]) for p in items
+        ]
         return render(
             dash,
             "pages/projects.html",
@@ -54,11 +55,8 @@ def create_project(dash: DashContext) -> Response:
     name = check_name(errors, dash.value("name"))
     if errors:
         return _projects_page(dash, errors, 400)
-    with dash.state.write() as session:
-        project = projects.create_project(session, dash.user, name=name)
-        environments.create_environment(
-            session, dash.user, project_id=project.id, name="Development"
-        )
+    with dash.state.units.write() as unit:
+        project = projects.start_project(unit, dash.user, name=name, environment_name="Development")
         project_id = project.id
     dash.flash(f"Project {name!r} created with a Development environment.")
     return redirect(f"/projects/{project_id}")
@@ -67,9 +65,9 @@ def create_project(dash: DashContext) -> Response:
 def _project_page(
     dash: DashContext, project_id: int, errors: FormErrors | None = None, status: int = 200
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.project_context(session, dash.user, project_id)
-        context["tags"] = admin_tags.list_tags(session, dash.user, project_id, nav.ALL).items
+    with dash.state.units.read() as unit:
+        context = nav.project_context(unit.session, dash.user, project_id)
+        context["tags"] = admin_tags.list_tags(unit.session, dash.user, project_id, nav.ALL).items
         return render(
             dash,
             "pages/project.html",
@@ -89,16 +87,16 @@ def rename_project(project_id: int, dash: DashContext) -> Response:
     name = check_name(errors, dash.value("name"))
     if errors:
         return _project_page(dash, project_id, errors, 400)
-    with dash.state.write() as session:
-        projects.update_project(session, dash.user, project_id, {"name": name})
+    with dash.state.units.write() as unit:
+        projects.update_project(unit, dash.user, project_id, {"name": name})
     dash.flash("Project renamed.")
     return redirect(f"/projects/{project_id}")
 
 
 @router.get("/projects/{project_id}/delete")
 def confirm_delete_project(project_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        project = projects.get_project(session, dash.user, project_id)
+    with dash.state.units.read() as unit:
+        project = projects.get_project(unit, dash.user, project_id)
         return render(
             dash,
             "pages/confirm.html",
@@ -114,8 +112,8 @@ def confirm_delete_project(project_id: int, dash: DashContext) -> Response:
 
 @router.post("/projects/{project_id}/delete")
 def delete_project(project_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        projects.delete_project(session, dash.user, project_id)
+    with dash.state.units.write() as unit:
+        projects.delete_project(unit, dash.user, project_id)
     dash.flash("Project deleted.")
     return redirect("/projects")
 
@@ -126,8 +124,8 @@ def create_environment(project_id: int, dash: DashContext) -> Response:
     name = check_name(errors, dash.value("environment_name"), "environment_name")
     if errors:
         return _project_page(dash, project_id, errors, 400)
-    with dash.state.write() as session:
-        env = environments.create_environment(session, dash.user, project_id=project_id, name=name)
+    with dash.state.units.write() as unit:
+        env = environments.create_environment(unit, dash.user, project_id=project_id, name=name)
         env_id = env.id
     dash.flash(f"Environment {name!r} created.")
     return redirect(f"/environments/{env_id}/features")
@@ -164,11 +162,9 @@ def delete_tag(project_id: int, tag_id: int, dash: DashContext) -> Response:
 def _environment_page(
     dash: DashContext, env_id: int, errors: FormErrors | None = None, status: int = 200
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "settings")
-        keys = environments.list_server_keys(
-            session, dash.user, context["environment"].api_key, nav.ALL
-        ).items
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "settings")
+        keys = environments.list_server_keys(unit, dash.user, env_id, nav.ALL).items
         return render(
             dash,
             "pages/environment.html",
@@ -188,17 +184,16 @@ def rename_environment(env_id: int, dash: DashContext) -> Response:
     name = check_name(errors, dash.value("name"))
     if errors:
         return _environment_page(dash, env_id, errors, 400)
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        environments.update_environment(session, dash.user, env.api_key, {"name": name})
+    with dash.state.units.write() as unit:
+        environments.update_environment(unit, dash.user, env_id, {"name": name})
     dash.flash("Environment renamed.")
     return redirect(f"/environments/{env_id}")
 
 
 @router.get("/environments/{env_id}/delete")
 def confirm_delete_environment(env_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
+    with dash.state.units.read() as unit:
+        env = environments.get_environment(unit, dash.user, env_id)
         return render(
             dash,
             "pages/confirm.html",
@@ -214,10 +209,8 @@ def confirm_delete_environment(env_id: int, dash: DashContext) -> Response:
 
 @router.post("/environments/{env_id}/delete")
 def delete_environment(env_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        project_id = env.project_id
-        environments.delete_environment(session, dash.user, env.api_key)
+    with dash.state.units.write() as unit:
+        project_id = environments.delete_environment(unit, dash.user, env_id)
     dash.flash("Environment deleted.")
     return redirect(f"/projects/{project_id}")
 
@@ -228,17 +221,15 @@ def create_server_key(env_id: int, dash: DashContext) -> Response:
     name = check_name(errors, dash.value("key_name"), "key_name")
     if errors:
         return _environment_page(dash, env_id, errors, 400)
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        environments.create_server_key(session, dash.user, env.api_key, name=name)
+    with dash.state.units.write() as unit:
+        environments.create_server_key(unit, dash.user, env_id, name=name)
     dash.flash(f"Server key {name!r} created.")
     return redirect(f"/environments/{env_id}")
 
 
 @router.post("/environments/{env_id}/server-keys/{key_id}/revoke")
 def revoke_server_key(env_id: int, key_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        environments.delete_server_key(session, dash.user, env.api_key, key_id)
+    with dash.state.units.write() as unit:
+        environments.delete_server_key(unit, dash.user, env_id, key_id)
     dash.flash("Server key revoked.")
     return redirect(f"/environments/{env_id}")

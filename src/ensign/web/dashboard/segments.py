@@ -14,7 +14,6 @@ from ensign.web.dashboard.core import (
     DashboardRoute,
     DashContext,
     FormErrors,
-    reading,
     redirect,
     render,
 )
@@ -55,12 +54,12 @@ def _editor(
     errors: FormErrors | None = None,
     status: int = 200,
 ) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "segments")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "segments")
         segment = None
         if segment_id is not None:
             segment = segments.get_segment(
-                session, dash.user, context["environment"].project_id, segment_id
+                unit.session, dash.user, context["environment"].project_id, segment_id
             )
         context.update(
             segment=segment,
@@ -81,10 +80,10 @@ def _editor(
 
 @router.get("/environments/{env_id}/segments")
 def list_segments(env_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        context = nav.environment_context(session, dash.user, env_id, "segments")
+    with dash.state.units.read() as unit:
+        context = nav.environment_context(unit.session, dash.user, env_id, "segments")
         items = segments.list_segments(
-            session, dash.user, context["environment"].project_id, nav.ALL
+            unit.session, dash.user, context["environment"].project_id, nav.ALL
         ).items
         context["segments"] = items
         return render(dash, "pages/segments.html", context)
@@ -97,9 +96,9 @@ def new_segment(env_id: int, dash: DashContext) -> Response:
 
 @router.get("/environments/{env_id}/segments/{segment_id}")
 def show_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         editor = rule_editor.from_rules(list(segment.rules))
         name, description = segment.name, segment.description or ""
     return _editor(dash, env_id, segment_id, name=name, description=description, editor=editor)
@@ -129,11 +128,11 @@ def _save(dash: DashContext, env_id: int, segment_id: int | None) -> Response:
         errors.set("rules", "Add at least one condition.")
     if not errors:
         try:
-            with dash.state.write() as session:
-                env = nav.environment(session, dash.user, env_id)
+            with dash.state.units.write() as unit:
+                env = nav.environment(unit.session, dash.user, env_id)
                 if segment_id is None:
                     saved = segments.create_segment(
-                        session,
+                        unit,
                         dash.user,
                         env.project_id,
                         name=name,
@@ -142,7 +141,7 @@ def _save(dash: DashContext, env_id: int, segment_id: int | None) -> Response:
                     )
                 else:
                     saved = segments.update_segment(
-                        session,
+                        unit,
                         dash.user,
                         env.project_id,
                         segment_id,
@@ -182,9 +181,9 @@ def test_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
         errors.set("identifier", "Enter an identifier.")
     traits = forms.parse_traits(errors, dash.value("traits"))
     matched = None
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         if not errors:
             matched = explanations.segment_matches(
                 list(segment.rules),
@@ -202,9 +201,9 @@ def test_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
 
 @router.get("/environments/{env_id}/segments/{segment_id}/delete")
 def confirm_delete_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
-    with reading(dash.state) as session:
-        env = nav.environment(session, dash.user, env_id)
-        segment = segments.get_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.read() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segment = segments.get_segment(unit.session, dash.user, env.project_id, segment_id)
         return render(
             dash,
             "pages/confirm.html",
@@ -219,8 +218,8 @@ def confirm_delete_segment(env_id: int, segment_id: int, dash: DashContext) -> R
 
 @router.post("/environments/{env_id}/segments/{segment_id}/delete")
 def delete_segment(env_id: int, segment_id: int, dash: DashContext) -> Response:
-    with dash.state.write() as session:
-        env = nav.environment(session, dash.user, env_id)
-        segments.delete_segment(session, dash.user, env.project_id, segment_id)
+    with dash.state.units.write() as unit:
+        env = nav.environment(unit.session, dash.user, env_id)
+        segments.delete_segment(unit, dash.user, env.project_id, segment_id)
     dash.flash("Segment deleted.")
     return redirect(f"/environments/{env_id}/segments")

@@ -32,7 +32,10 @@ class FlagsFastPath:
             for name, value in scope["headers"]:
                 if name == b"x-environment-key":
                     key = value.decode("latin-1")
-                elif name == b"origin":
+                elif name == b"origin" or (
+                    # A body, which no SDK sends here: the app checks it like any other.
+                    name in (b"content-length", b"transfer-encoding") and value != b"0"
+                ):
                     key = ""
                     break
             snapshot = self.state.cache.peek(key) if key else None

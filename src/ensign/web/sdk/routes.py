@@ -31,7 +31,6 @@ from ensign.services import (
     traits,
 )
 from ensign.services.event_requests import EventLimits
-from ensign.services.sdk_requests import Limits
 from ensign.services.snapshots import Snapshot
 from ensign.web.deps import AppState
 from ensign.web.sdk import wire
@@ -70,16 +69,6 @@ def json_response(
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.ensign
     return state
-
-
-def limits_of(state: AppState) -> Limits:
-    s = state.settings
-    return Limits(
-        identifier_length=s.max_identifier_length,
-        trait_key_length=s.max_trait_key_length,
-        trait_value_length=s.max_trait_value_length,
-        traits_per_request=s.max_traits_per_request,
-    )
 
 
 async def environment_for(request: Request, *, server_only: bool = False) -> tuple[Snapshot, bool]:
@@ -133,7 +122,7 @@ async def deprecated_identity_flags(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     query = sdk_requests.IdentityFlagsRequest(
-        sdk_requests.check_identifier(request.path_params["identifier"], limits_of(state)),
+        sdk_requests.check_identifier(request.path_params["identifier"], state.sdk_limits),
         is_server,
         recorded=False,
     )
@@ -153,7 +142,7 @@ async def get_identity(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     query = sdk_requests.identity_flags_request(
-        request.query_params, limits_of(state), is_server=is_server
+        request.query_params, state.sdk_limits, is_server=is_server
     )
     if query is None:
         # The reference answers 200 here, and clients rely on it.
@@ -174,7 +163,7 @@ async def post_identity(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     body = sdk_requests.identify_request(
-        await json_body(request), limits_of(state), is_server=is_server
+        await json_body(request), state.sdk_limits, is_server=is_server
     )
     result = await state.run_identity_work(
         lambda: identify.identify(state.identities, snapshot, body, state.clock())
@@ -192,7 +181,7 @@ async def set_trait(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     body = sdk_requests.trait_request(
-        await json_body(request), limits_of(state), is_server=is_server
+        await json_body(request), state.sdk_limits, is_server=is_server
     )
     await state.run_identity_work(lambda: traits.set_traits(state.identities, snapshot, body))
     return json_response(wire.trait_written(body.traits[0]))
@@ -203,7 +192,7 @@ async def bulk_traits(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     body = sdk_requests.bulk_traits_request(
-        await json_body(request), limits_of(state), is_server=is_server
+        await json_body(request), state.sdk_limits, is_server=is_server
     )
     await run_in_threadpool(traits.set_traits, state.identities, snapshot, body)
     return json_response([wire.trait_written(trait) for trait in body.traits])
@@ -214,7 +203,7 @@ async def increment_trait(request: Request) -> Response:
     snapshot, is_server = await environment_for(request)
     state = app_state(request)
     body = sdk_requests.increment_request(
-        await json_body(request), limits_of(state), is_server=is_server
+        await json_body(request), state.sdk_limits, is_server=is_server
     )
     value = await state.run_identity_work(
         lambda: traits.increment_trait(state.identities, snapshot, body)

@@ -39,3 +39,12 @@ function paintTags(root) {
 }
 document.addEventListener("DOMContentLoaded", () => paintTags(document));
 document.addEventListener("htmx:load", (event) => paintTags(event.detail.elt));
+
+// <p data-scroll-here>: a page that answers a rejected form opens at that form's card, where
+// the user was looking, rather than at the top.
+document.addEventListener("DOMContentLoaded", () => {
+  const here = document.querySelector("[data-scroll-here]");
+  if (here) {
+    (here.closest(".card") || here).scrollIntoView({ block: "start" });
+  }
+});

@@ -1,10 +1,10 @@
 """RudderStack's HTTP API (analytics-apis.md §4.3): Segment's protocol, sent to the customer's
 own data plane, with RudderStack's limits and answers.
 
-The messages, the batching and the Basic authentication are Segment's (`segment.py`); only the
-limits and the reading of the answer differ. The write key always comes from the integration
-being delivered, never from anything shared, so two environments cannot send with each other's
-key.
+The messages, the batching and the Basic authentication are Segment's
+(`vendors/segment/requests.py`); only the limits and the reading of the answer differ. The
+write key always comes from the integration being delivered, never from anything shared, so
+two environments cannot send with each other's key.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ensign.integrations.base import DeliveryOutcome, Outcome, classify_http
-from ensign.integrations.segment import Limits, SegmentCompatible
+from ensign.integrations.vendors.rudderstack.schema import SCHEMA
+from ensign.integrations.vendors.segment.requests import Limits, SegmentCompatible
 
 # The gateway refuses requests over its `MaxReqSizeInKB`, 4000 KB by default, and takes
 # messages as large as that. It documents no count limit: Segment's 2500 keeps a batch of
@@ -33,6 +34,4 @@ def classify_rudderstack(
     return outcome
 
 
-RUDDERSTACK = SegmentCompatible(
-    "rudderstack", "RudderStack", RUDDERSTACK_LIMITS, classify_rudderstack
-)
+DESTINATION = SegmentCompatible(SCHEMA, RUDDERSTACK_LIMITS, classify_rudderstack)

@@ -46,6 +46,8 @@ from ensign.integrations.base import (
     retry_after_seconds,
     sent_values,
 )
+from ensign.integrations.schema import Schema
+from ensign.integrations.vendors.segment.schema import SCHEMA
 
 EXPERIMENT_VIEWED = "Experiment Viewed"
 
@@ -247,12 +249,12 @@ Classifier = Callable[[int, Mapping[str, str], bytes], DeliveryOutcome]
 
 
 class SegmentCompatible:
-    """A vendor taking Segment's `/v1/batch`: its settings kind, name, limits and reading of
-    answers; everything else is this module's."""
+    """A vendor taking Segment's `/v1/batch`: its settings schema (for its kind and name),
+    limits and reading of answers; everything else is this module's."""
 
-    def __init__(self, kind: str, name: str, limits: Limits, classify: Classifier) -> None:
-        self.kind = kind
-        self.name = name
+    def __init__(self, schema: Schema, limits: Limits, classify: Classifier) -> None:
+        self.kind = schema.kind
+        self.name = schema.label
         self.limits = limits
         self.max_batch = limits.messages
         self._classify = classify
@@ -272,4 +274,4 @@ class SegmentCompatible:
 
 
 # Segment answers 200 to anything it can parse; see `classify_segment`.
-SEGMENT = SegmentCompatible("segment", "Segment", SEGMENT_LIMITS, classify_segment)
+DESTINATION = SegmentCompatible(SCHEMA, SEGMENT_LIMITS, classify_segment)

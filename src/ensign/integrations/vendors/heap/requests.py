@@ -28,9 +28,10 @@ from ensign.integrations.base import (
     iso_timestamp,
     sent_values,
 )
+from ensign.integrations.vendors.heap.schema import SCHEMA
 
-DEFAULT_EVENT_NAME = "Flagsmith Feature Flags"
-EXPERIMENT_VIEWED = "Experiment Viewed"
+DEFAULT_EVENT_NAME = str(SCHEMA.default("event_name"))
+EXPERIMENT_VIEWED = SCHEMA.exposure_name
 MAX_EVENTS = 1000
 MAX_IDENTITY_CHARS = 255
 # Heap wants property names and string values under 1024 characters.
@@ -126,7 +127,7 @@ def encode_event(evaluation: Evaluation, event_name_json: bytes) -> bytes:
 
 
 class Heap:
-    kind = "heap"
+    kind = SCHEMA.kind
     max_batch = MAX_EVENTS
 
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
@@ -169,4 +170,4 @@ class Heap:
         return classify_http(status_code, headers, body)
 
 
-HEAP = Heap()
+DESTINATION = Heap()

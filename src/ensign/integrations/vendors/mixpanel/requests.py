@@ -42,9 +42,10 @@ from ensign.integrations.base import (
     sent_values,
     truncate,
 )
+from ensign.integrations.vendors.mixpanel.schema import SCHEMA
 
 MAX_UPDATES = 2000
-EXPERIMENT_STARTED = "$experiment_started"
+EXPERIMENT_STARTED = SCHEMA.exposure_name
 # Mixpanel truncates every string to 255 characters.
 MAX_STRING_CHARS = 255
 
@@ -138,7 +139,7 @@ def build_exposure_event(evaluation: Evaluation, token: str) -> dict[str, Any]:
 
 
 class Mixpanel:
-    kind = "mixpanel"
+    kind = SCHEMA.kind
     max_batch = MAX_UPDATES
 
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
@@ -153,7 +154,7 @@ class Mixpanel:
         if endpoint == "events":
             return self._events(target, same, deferred)
         evaluations = same
-        ignore_time = bool(target.options.get("ignore_time", True))
+        ignore_time = bool(target.options.get("ignore_time", SCHEMA.default("ignore_time")))
         token = orjson.dumps(target.api_key)
         updates = [
             encode_update(e, token, ignore_time=ignore_time)
@@ -216,4 +217,4 @@ class Mixpanel:
         )
 
 
-MIXPANEL = Mixpanel()
+DESTINATION = Mixpanel()

@@ -42,6 +42,7 @@ from ensign.integrations.base import (
     exposure_feature,
     iso_timestamp,
 )
+from ensign.integrations.vendors.webhook.schema import SCHEMA
 
 MAX_ITEMS = 500
 # The body's size limit, in bytes: small enough for any receiver's default request limit.
@@ -96,7 +97,7 @@ def build_item(evaluation: Evaluation) -> dict[str, Any] | None:
 
 
 class Webhook:
-    kind = "webhook"
+    kind = SCHEMA.kind
     max_batch = MAX_ITEMS
 
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
@@ -164,4 +165,4 @@ class Webhook:
         return classify_http(status_code, headers, body)
 
 
-WEBHOOK = Webhook()
+DESTINATION = Webhook()

@@ -44,10 +44,11 @@ from ensign.integrations.base import (
     sent_values,
     truncate,
 )
+from ensign.integrations.vendors.amplitude.schema import SCHEMA
 
 PATH = "/2/httpapi"
 IDENTIFY = "$identify"
-EXPOSURE_EVENT = "$exposure"
+EXPOSURE_EVENT = SCHEMA.exposure_name
 # The HTTP V2 API takes at most 2000 events, and requests "under 1 MB", a request; past
 # either it answers 413.
 MAX_EVENTS = 2000
@@ -146,7 +147,7 @@ def refusal(evaluation: Evaluation) -> str | None:
 
 
 class Amplitude:
-    kind = "amplitude"
+    kind = SCHEMA.kind
     max_batch = MAX_EVENTS
 
     def build(self, target: Target, evaluations: Sequence[Evaluation]) -> PreparedBatch:
@@ -321,4 +322,4 @@ def _throttled(
     return DeliveryOutcome(Outcome.RETRY, 429, message, retry_after_seconds=0.0, by_key=by_key)
 
 
-AMPLITUDE = Amplitude()
+DESTINATION = Amplitude()

@@ -1,0 +1,1 @@
+"""Amplitude: its settings schema (`schema`) and its requests (`requests`)."""

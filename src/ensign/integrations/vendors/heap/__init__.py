@@ -1,0 +1,1 @@
+"""Heap: its settings schema (`schema`) and its requests (`requests`)."""

@@ -1,0 +1,1 @@
+"""Mixpanel: its settings schema (`schema`) and its requests (`requests`)."""

@@ -1,0 +1,1 @@
+"""RudderStack: its settings schema (`schema`) and its requests (`requests`)."""

@@ -1,0 +1,1 @@
+"""Segment: its settings schema (`schema`) and its requests (`requests`)."""

@@ -1,0 +1,1 @@
+"""The webhook: its settings schema (`schema`) and its requests (`requests`)."""
