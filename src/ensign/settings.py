@@ -59,6 +59,19 @@ class Settings(BaseSettings):
         description="Users per variant below which an experiment's metric figures are marked "
         "`insufficient_data` in its results.",
     )
+    events_per_second: int = Field(
+        default=5000,
+        ge=0,
+        description="Events each environment key may send to `POST /v1/events` per second on "
+        "average (per server process); a batch over the limit gets 429 with `Retry-After` and "
+        "nothing of it is stored. 0: no limit.",
+    )
+    events_burst: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most events one environment key may send in a burst: at most this many in "
+        "any `events_burst / events_per_second` seconds.",
+    )
     events_dedupe_hours: float = Field(
         default=48.0,
         description="How long the key of each event received is kept, so that an SDK "

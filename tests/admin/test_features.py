@@ -231,3 +231,62 @@ def test_feature_states__mv_allocations__validated_and_replaced(admin: Admin) ->
         (mv["multivariate_feature_option"], mv["percentage_allocation"])
         for mv in ok.json()["multivariate_feature_state_values"]
     ] == [(a["id"], 100)]
+
+
+def test_mv_weights__experiment_running__changes_refused_naming_the_field(admin: Admin) -> None:
+    # Given a multivariate feature with an experiment running on it in Production only
+    project, first, second = _setup(admin)
+    feature = admin.feature(project["id"], "colour")
+    base = f"/api/v1/projects/{project['id']}/features/{feature['id']}/mv-options/"
+    a = admin.made(base, {"value": "a", "default_percentage_allocation": 30})
+    b = admin.made(base, {"value": "b", "default_percentage_allocation": 30})
+    experiment = admin.made(
+        f"/api/v1/environments/{first['api_key']}/experiments/",
+        {"name": "Colour test", "feature": feature["id"]},
+    )
+
+    def weights(api_key: str, a_weight: float, b_weight: float) -> Any:
+        state = _default_state(admin, api_key, feature["id"])
+        return admin.patch(
+            f"/api/v1/environments/{api_key}/featurestates/{state['id']}/",
+            {
+                "multivariate_feature_state_values": [
+                    {"multivariate_feature_option": a["id"], "percentage_allocation": a_weight},
+                    {"multivariate_feature_option": b["id"], "percentage_allocation": b_weight},
+                ]
+            },
+        )
+
+    # When its weights are changed there, an option with a weight is added or one deleted
+    changed = weights(first["api_key"], 50, 10)
+    unchanged = weights(first["api_key"], 30, 30)
+    added = admin.post(base, {"value": "c", "default_percentage_allocation": 10})
+    added_unweighted = admin.post(base, {"value": "d", "default_percentage_allocation": 0})
+    deleted = admin.delete(f"{base}{a['id']}/")
+    elsewhere = weights(second["api_key"], 50, 10)
+
+    # Then each change of the running experiment's weights is a 400 naming the field
+    assert changed.status_code == 400
+    assert changed.json()["field"] == "multivariate_feature_state_values"
+    assert "'Colour test'" in changed.json()["detail"]
+    assert added.status_code == 400
+    assert added.json()["field"] == "default_percentage_allocation"
+    assert deleted.status_code == 400
+    assert deleted.json()["field"] == "option"
+    # and what leaves them as they are, or another environment's, is not
+    assert unchanged.status_code == 200
+    assert added_unweighted.status_code == 201
+    assert elsewhere.status_code == 200
+    state = _default_state(admin, first["api_key"], feature["id"])
+    assert {
+        mv["multivariate_feature_option"]: mv["percentage_allocation"]
+        for mv in state["multivariate_feature_state_values"]
+        if mv["percentage_allocation"]
+    } == {a["id"]: 30, b["id"]: 30}
+    # Once the experiment is stopped, the weights may change
+    stop = admin.patch(
+        f"/api/v1/environments/{first['api_key']}/experiments/{experiment['id']}/",
+        {"running": False},
+    )
+    assert stop.status_code == 200
+    assert weights(first["api_key"], 50, 10).status_code == 200

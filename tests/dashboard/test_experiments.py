@@ -232,3 +232,32 @@ def test_experiment__another_organisations__not_found_and_not_stoppable(
         ).json()["running"]
         is True
     )
+
+
+def test_experiment__forged_sdk_exposure__counted_by_reason_on_the_page(
+    signed_in: Browser, seeded: Seeded, state: AppState
+) -> None:
+    # Given a running experiment, and an SDK claiming a variant the feature does not have
+    location = _start(signed_in, seeded)
+    state.cache.check_now()
+    forged = {
+        "event": "$flag_exposure",
+        "feature_name": "checkout",
+        "identifier": "mallory",
+        "value": "free_upgrade",
+        "timestamp": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
+    }
+    response = signed_in.client.post(
+        "/api/v1/events",
+        json={"events": [forged]},
+        headers={"X-Environment-Key": seeded.client_key},
+    )
+    assert response.status_code == 202, response.text
+
+    page = signed_in.get(location)
+
+    # Then the page counts it as an unknown variant and lists it, and nothing was exposed
+    assert re.search(r'data-count="unknown_variant">1<', page.text)
+    assert '<tr data-reason="unknown_variant">' in page.text
+    assert "mallory" in page.text
+    assert [v.exposures for v in page.context["results"].variants] == [0, 0, 0]

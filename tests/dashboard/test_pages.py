@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from typer.testing import CliRunner
@@ -460,3 +461,32 @@ def test_integrations__exposures_checkbox__saved(signed_in: Browser, seeded: See
     cards = {c["kind"]: c for c in page.context["cards"]}
     assert (cards["heap"]["exposures"], cards["mixpanel"]["exposures"]) == (True, False)
     assert "Send experiment exposures" in page.text
+
+
+def test_feature__weights_changed_while_an_experiment_runs__refused_next_to_the_weights(
+    signed_in: Browser, seeded: Seeded
+) -> None:
+    env = seeded.environment_id
+    feature = signed_in.get(f"/environments/{env}/features?q=checkout").context["rows"][0][
+        "feature"
+    ]
+    started = signed_in.post(
+        f"/environments/{env}/features/{feature.id}/experiments",
+        {"experiment_name": "Checkout test"},
+    )
+    assert started.status_code == 303, started.text
+    first, second = (o.id for o in feature.options)
+
+    response = signed_in.post(
+        f"/environments/{env}/features/{feature.id}/state",
+        {
+            "value_type": "string",
+            "value": "control",
+            f"weight_{first}": "50",
+            f"weight_{second}": "10",
+        },
+    )
+
+    assert response.status_code == 400
+    message = html.unescape(_field_error(response.text, "weights"))
+    assert "while the experiment 'Checkout test' runs" in message

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
@@ -19,9 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ensign.services.importing import import_document
+from ensign.services.keys import AdminPrincipal
+from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess, free_port, wait_for
+from tests.documents import feature_state, standard_document
 from tests.fakes.fixtures import SERVER_ENV, Env, Served
 from tests.fakes.script import ServedApp
+from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
@@ -201,18 +207,22 @@ def test_sdk_events__retry_after_a_5xx__nothing_doubled_at_the_vendor(
     assert counters(served, organisation, env)["duplicates"] >= 5
 
 
-def test_sdk_events__bad_event__whole_batch_refused_with_index(
-    served: ServerProcess, env: Env
+def test_sdk_events__bad_event__refused_alone_with_index_field_and_reason(
+    served: ServerProcess, env: Env, organisation: Organisation
 ) -> None:
     now = int(time.time() * 1000)
     good = {"event": "purchase", "identifier": "u", "value": "1", "timestamp": now}
     response = httpx.post(
         f"{served.url}/v1/events",
-        json={"events": [good, good | {"event": "$identify"}]},
-        headers={"X-Environment-Key": env.client_key},
+        content=b'{"events": [%s, %s, {"event": "purchase", "identifier": "v", "timestamp": 1, '
+        b'"value": 1e999}]}' % (orjson.dumps(good), orjson.dumps(good | {"event": "$identify"})),
+        headers={"X-Environment-Key": env.client_key, "Content-Type": "application/json"},
     )
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("events[1].event:")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [(r["index"], r["field"]) for r in body["refused"]] == [(1, "event"), (2, "value")]
+    assert counters(served, organisation, env)["rejected"] == 2
 
 
 def test_sdk_events__sigkill_after_the_202__nothing_lost(
@@ -245,3 +255,71 @@ def test_sdk_events__sigkill_after_the_202__nothing_lost(
         assert vendors.heap.duplicates == 0
     finally:
         process.stop()
+
+
+def test_sdk_events__exposures_checked_against_ensigns_evaluation__only_the_real_one_recorded(
+    served: ServerProcess, organisation: Organisation, state: AppState, vendors: Served
+) -> None:
+    # Given an environment where gold users get a segment override of the experiment's feature
+    # (no variants), Mixpanel sending exposures, and an experiment running on that feature
+    document = standard_document()
+    gold = next(s for s in document["project"]["segments"] if s["name"] == "gold_users")
+    gold["feature_states"].append(
+        feature_state(4, "checkout", value="gold_checkout", django_id=34, priority=1)
+    )
+    with state.units.write() as unit, unit_session(unit) as session:
+        imported = import_document(session, organisation.id, document)
+    env = Env(
+        imported.environment_key,
+        imported.server_key,
+        imported.environment_id,
+        AdminPrincipal(organisation.id, 0, "tests"),
+    )
+    response = httpx.post(
+        f"{served.api_url}environments/{env.client_key}/integrations/mixpanel/",
+        headers=organisation.headers,
+        json={"api_key": "mixpanel-key", "base_url": vendors.mixpanel_url, "events": True},
+    )
+    assert response.status_code == 201, response.text
+    start_experiment(served, organisation, env)
+    # The SDK's own local evaluation of Ensign's document says what each user is served
+    local = sdk(env.server_key, served.api_url, f"{served.url}/api/", local=True)
+    variants = {
+        user: local.get_identity_flags(user).get_flag("checkout").variant
+        for user in ("real", "forger", "mistaken")
+    }
+    gold_flag = local.get_identity_flags("goldie", traits={"plan": "gold"}).get_flag("checkout")
+    assert gold_flag.value == "gold_checkout"
+    wrong = next(v for v in ("one", "two", "control") if v != variants["mistaken"])
+    # When an application reports exposures through the SDK: one true, one forged variant,
+    # one wrong variant, one user outside the experiment, one feature without an experiment
+    app = sdk(env.client_key, served.api_url, served.url)
+    app.track_exposure_event("checkout", identifier="real", value=variants["real"])
+    app.track_exposure_event("checkout", identifier="forger", value="free_upgrade")
+    app.track_exposure_event("checkout", identifier="mistaken", value=wrong)
+    app.track_exposure_event("checkout", identifier="goldie", value="one", traits={"plan": "gold"})
+    app.track_exposure_event("banner", identifier="real", value="control")
+    wait_for(lambda: counters(served, organisation, env)["exposures"] == 5)
+    # Then only the real exposure reaches Mixpanel, once
+    wait_for(lambda: len(vendors.mixpanel.events) >= 1)
+    time.sleep(0.5)  # anything else would arrive now
+    assert [
+        (e["properties"]["distinct_id"], e["properties"]["Variant name"])
+        for e in vendors.mixpanel.events
+    ] == [("real", variants["real"])]
+    # And the others are counted by reason and kept for inspection
+    counts = counters(served, organisation, env)
+    assert counts["unmatched"] == 4
+    reasons = ("not_in_experiment", "wrong_variant", "unknown_variant", "no_running_experiment")
+    assert {r: counts[r] for r in reasons} == dict.fromkeys(reasons, 1)
+    refused = {e["identifier"] + ":" + e["feature_name"]: e for e in counts["unmatched_exposures"]}
+    assert refused["forger:checkout"]["reason"] == "unknown_variant"
+    assert refused["mistaken:checkout"]["reason"] == "wrong_variant"
+    assert refused["mistaken:checkout"]["served_variant"] == variants["mistaken"]
+    assert refused["goldie:checkout"]["reason"] == "not_in_experiment"
+    assert refused["real:banner"]["reason"] == "no_running_experiment"
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert (
+        f'ensign_sdk_events_total{{environment_id="{env.environment_id}",counter="wrong_variant"}} 1'
+        in metrics
+    )

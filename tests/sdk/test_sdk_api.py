@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from flagsmith import Flagsmith
+from flagsmith.offline_handlers import LocalFileHandler
 from sqlalchemy import func, select
 
 from ensign.storage.models import FlagEvaluationCount, Identity, Trait
@@ -445,10 +448,60 @@ def test_post_identities__identity_override__wins_and_names_identity(
     )
     assert flags["banner"]["feature_state_value"] == "just for you"
     assert flags["banner"]["identity"] is not None
+    # An override without options is no split: no variant
     assert (flags["checkout"]["feature_state_value"], flags["checkout"]["variant"]) == (
         "vip_checkout",
-        "control",
+        None,
     )
+
+
+def test_post_identities__variant_only_for_a_split__as_the_sdks_local_evaluation(
+    client: TestClient, make_env: Callable[..., Env], tmp_path: Path
+) -> None:
+    # Given gold users overriding the multivariate feature (no options), an identity override
+    # of it, and everyone else on its split
+    doc = standard_document(
+        identity_overrides=[
+            {
+                "identifier": "vip",
+                "identity_features": [feature_state(4, "checkout", value="vip_checkout")],
+            }
+        ]
+    )
+    gold = next(s for s in doc["project"]["segments"] if s["name"] == "gold_users")
+    gold["feature_states"].append(
+        feature_state(4, "checkout", value="gold_checkout", django_id=34, priority=1)
+    )
+    env = make_env(doc)
+    document = client.get("/api/v1/environment-document/", headers=env.server)
+    assert document.status_code == 200, document.text
+    path = tmp_path / "document.json"
+    path.write_bytes(document.content)
+    local = Flagsmith(offline_mode=True, offline_handler=LocalFileHandler(str(path)))
+    users = {"goldie": {"plan": "gold"}, "vip": {}, **{f"user-{n}": {} for n in range(20)}}
+    remote = {}
+    for identifier, traits in users.items():
+        # When the server evaluates each identity remotely, and the SDK locally
+        flag = by_name(
+            client.post(
+                "/api/v1/identities/",
+                headers=env.client,
+                json={
+                    "identifier": identifier,
+                    "traits": [{"trait_key": k, "trait_value": v} for k, v in traits.items()],
+                },
+            ).json()["flags"]
+        )["checkout"]
+        remote[identifier] = (flag["feature_state_value"], flag["variant"])
+    local_flags = {
+        identifier: local.get_identity_flags(identifier, traits=traits).get_flag("checkout")
+        for identifier, traits in users.items()
+    }
+    # Then both agree, and the overrides carry no variant
+    assert remote == {i: (f.value, f.variant) for i, f in local_flags.items()}
+    assert remote["goldie"] == ("gold_checkout", None)
+    assert remote["vip"] == ("vip_checkout", None)
+    assert {v for k, (_, v) in remote.items() if k.startswith("user-")} <= {"one", "two", "control"}
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 The official SDKs (Python `flagsmith` 6.3 `EventProcessor`, the JS client) send
 `{"events": [{"event", "feature_name", "identifier", "value", "traits", "metadata",
-"timestamp"}]}` with `timestamp` in epoch milliseconds. A batch is accepted or refused whole:
-the first bad event is named by its index and field, and nothing of the batch is stored.
+"timestamp"}]}` with `timestamp` in epoch milliseconds. Each event is accepted or refused on
+its own: a refused one is named by its index, field and reason, and the others are stored.
 
 Each event gets a dedupe key hashed from everything the SDK sends for it. When a POST fails
 (a 5xx, a timeout) the SDKs put the same event objects back in their buffer and send them
@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from ensign.errors import InvalidInput
+from ensign.services.event_json import marker_in
 from ensign.services.text import is_storable
 
 EXPOSURE_EVENT = "$flag_exposure"
@@ -61,6 +62,9 @@ class SdkEvent:
     timestamp_ms: int
     occurred_at: dt.datetime
     adjusted: str | None
+    # The traits the SDK evaluated with (its scalar ones), None when it sent none: an
+    # exposure is checked against Ensign's evaluation with these, else the stored traits.
+    traits: dict[str, Scalar] | None = None
 
     @property
     def is_exposure(self) -> bool:
@@ -86,35 +90,41 @@ class _Bad(Exception):
         self.message = message
 
 
-def batch_size(body: Any) -> int:
-    """How many events a refused body carried, for the `rejected` counter (at least one)."""
-    if isinstance(body, dict) and isinstance(body.get("events"), list):
-        return max(1, len(body["events"]))
-    return 1
+@dataclass(frozen=True)
+class Refused:
+    """An event of a batch that was not accepted, and why (the 202 answer lists them)."""
+
+    index: int
+    field: str
+    reason: str
 
 
 def parse_batch(
     body: Any, environment_id: int, limits: EventLimits, now: dt.datetime
-) -> list[SdkEvent]:
-    """The batch's events, or InvalidInput naming the first bad event's index and field."""
+) -> tuple[list[SdkEvent], list[Refused]]:
+    """The batch's good events, and the others refused one by one with their index, field and
+    reason; InvalidInput only when the body is not a batch (an object with an `events` list).
+
+    An SDK drops a batch answered 2xx or 4xx alike, and re-sends one answered 5xx forever: one
+    odd event must neither cost it the others nor strand it."""
     if not isinstance(body, dict) or "events" not in body:
         raise InvalidInput('The body must be an object {"events": [...]}.')
     events = body["events"]
     if not isinstance(events, list):
         raise InvalidInput("events: must be a list.")
-    if len(events) > limits.events_per_request:
-        raise InvalidInput(
-            f"events: at most {limits.events_per_request} events per request "
-            f"(this one has {len(events)})."
-        )
-    parsed = []
+    parsed: list[SdkEvent] = []
+    refused: list[Refused] = []
     for index, raw in enumerate(events):
+        if index >= limits.events_per_request:
+            refused.append(
+                Refused(index, "", f"at most {limits.events_per_request} events per request.")
+            )
+            continue
         try:
             parsed.append(_parse_event(raw, environment_id, limits, now))
         except _Bad as bad:
-            where = f"events[{index}].{bad.field}" if bad.field else f"events[{index}]"
-            raise InvalidInput(f"{where}: {bad.message}") from None
-    return parsed
+            refused.append(Refused(index, bad.field, bad.message))
+    return parsed, refused
 
 
 def _optional_text(raw: dict[str, Any], field: str, limit: int) -> str | None:
@@ -133,6 +143,10 @@ def _optional_text(raw: dict[str, Any], field: str, limit: int) -> str | None:
 def _parse_event(raw: Any, environment_id: int, limits: EventLimits, now: dt.datetime) -> SdkEvent:
     if not isinstance(raw, dict):
         raise _Bad("", "each event must be an object.")
+    for field, item in raw.items():
+        odd = marker_in(item)
+        if odd is not None:
+            raise _Bad(field, f"{odd}.")
     name = raw.get("event")
     if not isinstance(name, str) or not name:
         raise _Bad("event", "a non-empty string is required.")
@@ -160,6 +174,10 @@ def _parse_event(raw: Any, environment_id: int, limits: EventLimits, now: dt.dat
     timestamp = raw.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
         raise _Bad("timestamp", "required: epoch milliseconds (a number).")
+    if not -(2**53) <= timestamp <= 2**53:
+        # Kept as a property beside the receive time (`sdk_timestamp`): it must stay a number
+        # every JSON reader takes exactly.
+        raise _Bad("timestamp", "out of range for epoch milliseconds.")
     try:
         occurred = dt.datetime.fromtimestamp(timestamp / 1000, dt.UTC)
     except (OverflowError, OSError, ValueError):
@@ -171,8 +189,27 @@ def _parse_event(raw: Any, environment_id: int, limits: EventLimits, now: dt.dat
         adjusted, occurred = FUTURE, now
     key = event_key(environment_id, raw)
     return SdkEvent(
-        key, name, feature_name, identifier, value, metadata, int(timestamp), occurred, adjusted
+        key,
+        name,
+        feature_name,
+        identifier,
+        value,
+        metadata,
+        int(timestamp),
+        occurred,
+        adjusted,
+        _scalar_traits(traits) if traits else None,
     )
+
+
+def _scalar_traits(traits: dict[str, Any]) -> dict[str, Scalar]:
+    # A trait the engine cannot compare (an object, a list, null) is left out, as the SDK's
+    # own evaluation would find no value there.
+    return {
+        k: v
+        for k, v in traits.items()
+        if isinstance(v, str | int | float | bool) and (not isinstance(v, str) or is_storable(v))
+    }
 
 
 def _metadata(metadata: Any) -> dict[str, Any]:

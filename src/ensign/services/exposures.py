@@ -3,7 +3,10 @@ experiment, recorded once and sent to the integrations that take exposures.
 
 The identify path records them in its own transaction (`record_identify_exposures`); the SDK
 events API records the exposures SDKs report through `record_exposure`, with the same unique
-key, so that an exposure seen both ways is sent once.
+key, so that an exposure seen both ways is sent once. An SDK's exposure is a claim: it is
+recorded only when Ensign's own evaluation agrees (`verify_exposure`), so that a forged or
+mistaken one (a variant the identity was not served, an identity outside the experiment)
+cannot skew the results.
 """
 
 from __future__ import annotations
@@ -11,15 +14,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 
-from ensign.services.flags import IdentifyResult
+from ensign.services.flags import IdentifyResult, evaluate
+from ensign.services.identities import PreparedIdentity
 from ensign.services.snapshots import ExperimentInfo, Snapshot
 from ensign.storage.outbox import OutboxRecord
 
 EXPOSURE = "exposure"
+
+# Why an SDK's exposure was not recorded (also the names of the events API's counters).
+NOT_IN_EXPERIMENT = "not_in_experiment"
+WRONG_VARIANT = "wrong_variant"
+UNKNOWN_VARIANT = "unknown_variant"
+NO_RUNNING_EXPERIMENT = "no_running_experiment"
+REFUSAL_REASONS = (NOT_IN_EXPERIMENT, WRONG_VARIANT, UNKNOWN_VARIANT, NO_RUNNING_EXPERIMENT)
+# A multivariate feature's variant when no option was chosen.
+CONTROL = "control"
 
 
 class ExposureWriter(Protocol):
@@ -107,3 +121,52 @@ def record_identify_exposures(
                 known.clear()
             known.add(key)
     return new
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an SDK's exposure stands: `reason` is None when it does, else why not;
+    `served` is the variant Ensign's evaluation gave the identity (None outside the
+    experiment)."""
+
+    reason: str | None
+    served: str | None = None
+
+
+def variant_keys(snapshot: Snapshot, feature: str) -> frozenset[str]:
+    """The variants a feature's own split can serve: its options' keys, and `control`."""
+    keys = {CONTROL}
+    for state in snapshot.document.get("feature_states") or ():
+        if state["feature"]["name"] != feature:
+            continue
+        for mv in state.get("multivariate_feature_state_values") or ():
+            key = mv["multivariate_feature_option"].get("key")
+            if isinstance(key, str):
+                keys.add(key)
+    return frozenset(keys)
+
+
+def verify_exposure(
+    snapshot: Snapshot,
+    experiment: ExperimentInfo,
+    identity: PreparedIdentity,
+    claimed: object,
+    known: frozenset[str],
+) -> Verdict:
+    """Check an SDK's claim that `identity` was served `claimed` of `experiment` against
+    Ensign's own evaluation of the feature (the snapshot the identify path uses, the identity's
+    overrides, the traits given). `known` is `variant_keys` of the experiment's feature."""
+    if not isinstance(claimed, str) or claimed not in known:
+        return Verdict(UNKNOWN_VARIANT)
+    result = evaluate(snapshot, identity, is_server=True)
+    outcome = result.experiments.get(experiment.feature_name)
+    if (
+        outcome is None
+        or outcome.experiment.id != experiment.id
+        or not (outcome.in_experiment and outcome.enabled)
+        or outcome.variant is None
+    ):
+        return Verdict(NOT_IN_EXPERIMENT)
+    if outcome.variant != claimed:
+        return Verdict(WRONG_VARIANT, outcome.variant)
+    return Verdict(None, outcome.variant)

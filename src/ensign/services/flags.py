@@ -149,14 +149,12 @@ def evaluate(snapshot: Snapshot, prepared: PreparedIdentity, *, is_server: bool)
 def _served(flag: FlagOutcome, identity_id: int | None, multivariate: bool | None) -> ServedFlag:
     """A flag as served; `multivariate` is None for environment flags, which carry no variant.
 
-    Flagsmith's variant differs from the engine's: a multivariate feature's flag is `control`
-    whenever no option was chosen (an override, or a state without options), and other
-    features have none."""
+    The variant is the engine's, as the SDK's local evaluation of Ensign's document gives it:
+    the chosen option's key, `control` when the state served has options but none was chosen,
+    and None when it has none (a segment's or an identity's override without options), as for
+    any other feature."""
     source = flag.source
-    if multivariate:
-        variant = flag.variant if flag.kind is ReasonKind.SPLIT else "control"
-    else:
-        variant = None
+    variant = flag.variant if multivariate else None
     # `feature_segment` names the segment's state only when it served its plain value, as the
     # reference does: a segment override's split reports the option, not the segment.
     segment_state = (

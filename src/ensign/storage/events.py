@@ -1,4 +1,4 @@
-"""The events endpoint's tables: dedupe keys, counters, the unmatched-exposure log.
+"""The events endpoint's tables: dedupe keys, counters, the log of exposures not recorded.
 
 A batch is recorded on the session's raw driver cursor (one multi-row statement per table),
 because a full SDK batch is a thousand rows and the ORM's per-row work would cost more than
@@ -33,8 +33,13 @@ class Counts:
     duplicates: int = 0
     rejected: int = 0
     skipped: int = 0
+    # Exposures not recorded: their total, then by reason.
     unmatched: int = 0
     time_adjusted: int = 0
+    not_in_experiment: int = 0
+    wrong_variant: int = 0
+    unknown_variant: int = 0
+    no_running_experiment: int = 0
 
 
 COUNTER_NAMES = tuple(f.name for f in fields(Counts))
@@ -47,6 +52,9 @@ class Unmatched:
     variant: str | None
     experiment_id: int | None
     occurred_at: dt.datetime
+    # Why it was not recorded (a `Counts` field name), and what Ensign served the identity.
+    reason: str | None = None
+    served_variant: str | None = None
 
 
 def _stamp(moment: dt.datetime, postgres: bool) -> object:
@@ -143,6 +151,8 @@ def log_unmatched(
                 "variant": e.variant,
                 "experiment_id": e.experiment_id,
                 "occurred_at": e.occurred_at,
+                "reason": e.reason,
+                "served_variant": e.served_variant,
                 "received_at": now,
             }
             for e in entries[-UNMATCHED_KEPT:]

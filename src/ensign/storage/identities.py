@@ -221,6 +221,22 @@ class IdentityStore:
         )
 
 
+def load_identities(
+    session: Session, environment_id: int, identifiers: Sequence[str]
+) -> dict[str, StoredIdentity]:
+    """The stored ones of these identities with their traits, by identifier, read with the
+    identify path's statement on the session's connection (the events API checks an SDK's
+    exposures against them)."""
+    found: dict[str, StoredIdentity] = {}
+    with dialect.driver_cursor(session) as cursor:
+        store = IdentityStore(cursor, is_postgres=dialect.is_postgres(session))
+        for identifier in dict.fromkeys(identifiers):
+            stored = store.load_identity(environment_id, identifier)
+            if stored is not None:
+                found[identifier] = stored
+    return found
+
+
 def get_or_create_identity(
     session: Session, environment_id: int, identifier: str
 ) -> tuple[int, bool]:

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 
 from ensign.errors import AuthenticationFailed
+from ensign.services.event_rates import EventRates
 from ensign.services.keys import AdminPrincipal, authenticate_admin
 from ensign.services.realtime import RealtimeHub
 from ensign.services.sdk_requests import Limits
@@ -44,9 +45,12 @@ class AppState:
     _committer: GroupCommitter | None = field(default=None, init=False, repr=False)
     # Every admin and dashboard use case runs in one of these (see `storage.unit_of_work`).
     units: Units = field(init=False, repr=False)
+    # The events API's per-key rate limit (`services.event_rates`).
+    event_rates: EventRates = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.units = Units(self.db, after_commit=self.cache.check_now)
+        self.event_rates = EventRates(self.settings.events_per_second, self.settings.events_burst)
 
     @property
     def sdk_limits(self) -> Limits:

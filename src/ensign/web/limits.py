@@ -96,6 +96,11 @@ MAX_JSON_DEPTH = 256
 _FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 
 
+# The SDKs' events API decodes its batches itself without recursing (`services.event_json`)
+# and refuses a deep event alone: a 400 would cost the SDK the batch's other events.
+_OWN_DEPTH_CHECK = frozenset({"/api/v1/events", "/v1/events"})
+
+
 def nests_too_deeply(body: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether `body`, read as JSON, nests arrays and objects more than `limit` deep.
 
@@ -144,7 +149,11 @@ class JsonDepthLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not is_json_surface(path) or _content_type(scope).startswith(_FORM_TYPES):
+        if (
+            not is_json_surface(path)
+            or _content_type(scope).startswith(_FORM_TYPES)
+            or path.rstrip("/") in _OWN_DEPTH_CHECK
+        ):
             await self.app(scope, receive, send)
             return
         first = await receive()

@@ -92,6 +92,14 @@ def create_option(
     _check_option_defaults(feature)
     feature_store.save(session)
     for state in feature_store.default_states_of_feature(session, feature.id):
+        states.check_weights_frozen(
+            session,
+            feature,
+            state.environment_id,
+            field=ALLOCATION_FIELD,
+            before={},
+            after={option.id: default_percentage_allocation},
+        )
         total = sum(mv.percentage_allocation for mv in state.mv_values)
         if total + default_percentage_allocation > 100:
             raise InvalidInput(
@@ -181,6 +189,19 @@ def delete_option(
     session = unit.session
     feature = get_feature(session, principal, project_id, feature_id)
     option = access.option_for(session, feature, option_id)
+    for state in feature_store.default_states_of_feature(session, feature.id):
+        states.check_weights_frozen(
+            session,
+            feature,
+            state.environment_id,
+            field="option",
+            before={mv.option_id: mv.percentage_allocation for mv in state.mv_values},
+            after={
+                mv.option_id: mv.percentage_allocation
+                for mv in state.mv_values
+                if mv.option_id != option_id
+            },
+        )
     before = option_snapshot(option)
     change = _option_change(
         feature,

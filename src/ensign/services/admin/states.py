@@ -20,6 +20,7 @@ from ensign.services.changes import Change
 from ensign.services.keys import AdminPrincipal
 from ensign.services.text import check_text
 from ensign.services.values import FlagValue, encode_flag_value, flag_value_from_text
+from ensign.storage import experiments as experiment_store
 from ensign.storage import features as feature_store
 from ensign.storage.audit import row_snapshot
 from ensign.storage.models import (
@@ -81,6 +82,31 @@ def check_allocations(
             raise InvalidInput(f"{field}: allocations lie between 0 and 100.", field=field)
     if sum(a.percentage for a in allocations) > 100:
         raise InvalidInput(f"{field}: the allocations add up to more than 100.", field=field)
+
+
+def check_weights_frozen(
+    session: Session,
+    feature: Feature,
+    environment_id: int,
+    *,
+    field: str,
+    before: dict[int, float],
+    after: dict[int, float],
+) -> None:
+    """Refuse a change of the weights of a feature's own split (`before` → `after`, option id
+    → percentage) while an experiment runs on it in the environment: the sample-ratio check
+    compares the exposures with one set of weights, so a change mid-experiment would make it
+    meaningless. Stopping the experiment, changing the weights and starting a new one keeps
+    each experiment's results honest."""
+    if {k: v for k, v in before.items() if v} == {k: v for k, v in after.items() if v}:
+        return
+    experiment = experiment_store.running_experiment(session, environment_id, feature.id)
+    if experiment is not None:
+        raise InvalidInput(
+            f"{field}: the weights of {feature.name!r} cannot change while the experiment "
+            f"{experiment.name!r} runs on it in this environment: stop the experiment first.",
+            field=field,
+        )
 
 
 def new_uuid() -> str:
@@ -167,6 +193,15 @@ def apply_state_changes(session: Session, state: FeatureState, changes: StateCha
         state.value_type, state.value_text = encode_flag_value(changes.value)
     if changes.allocations is not None:
         check_allocations(feature, changes.allocations)
+        if state.segment_id is None and state.identity_id is None:
+            check_weights_frozen(
+                session,
+                feature,
+                state.environment_id,
+                field=ALLOCATIONS_FIELD,
+                before={mv.option_id: mv.percentage_allocation for mv in state.mv_values},
+                after={a.option_id: a.percentage for a in changes.allocations},
+            )
         _set_allocations(state, changes.allocations)
     state.updated_at = utcnow()
     feature_store.save(session)

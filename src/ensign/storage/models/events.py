@@ -45,12 +45,18 @@ class EventCounters(Base):
     skipped: Mapped[int] = mapped_column(BigInteger, default=0)
     unmatched: Mapped[int] = mapped_column(BigInteger, default=0)
     time_adjusted: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The exposures not recorded (`unmatched` is their total), by why Ensign refused them.
+    not_in_experiment: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    wrong_variant: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    unknown_variant: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    no_running_experiment: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_received_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class UnmatchedExposure(Base):
-    """An exposure for a feature with no running experiment: kept (the newest few per
-    environment) so that someone can see what the SDKs report, never sent."""
+    """An exposure Ensign did not record, with the reason: no running experiment, or its own
+    evaluation did not put the identity in the experiment on the variant claimed. Kept (the
+    newest few per environment) so that someone can see what the SDKs report, never sent."""
 
     __tablename__ = "unmatched_exposures"
     __table_args__ = (Index("ix_unmatched_exposures_environment_id_id", "environment_id", "id"),)
@@ -61,5 +67,10 @@ class UnmatchedExposure(Base):
     identifier: Mapped[str | None] = mapped_column(Text, nullable=True)
     variant: Mapped[str | None] = mapped_column(Text, nullable=True)
     experiment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # `not_in_experiment`, `wrong_variant`, `unknown_variant` or `no_running_experiment`
+    # (None for the rows from before reasons were recorded, which had no experiment).
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The variant Ensign's evaluation served the identity, when it differs from the claim.
+    served_variant: Mapped[str | None] = mapped_column(Text, nullable=True)
     occurred_at: Mapped[dt.datetime] = mapped_column()
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,5 +1,6 @@
 """One experiment's page: exposures per variant as a bar chart against the weights, the
-sample-ratio warning, where its exposure events stand per integration, and start/stop. A
+sample-ratio warning, where its exposure events stand per integration, the SDKs' exposures
+Ensign refused, and start/stop. A
 feature's page starts experiments on it and links to them."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from ensign.errors import EnsignError
 from ensign.integrations.catalog import SCHEMAS
-from ensign.services import experiment_results
+from ensign.services import events, experiment_results
 from ensign.services.admin import experiments
 from ensign.services.admin.experiments import ExperimentInput
 from ensign.services.experiment_results import ExperimentReport
@@ -37,6 +38,7 @@ def _page(
         report = experiment_results.experiment_results(
             unit.session, dash.user, env.api_key, experiment_id
         )
+        event_status = events.event_status(unit.session, dash.user, env.api_key)
         context.update(
             experiment=report.experiment,
             feature=report.feature,
@@ -44,6 +46,10 @@ def _page(
             results=report.results,
             identities=report.identities,
             chart=_chart(report),
+            event_counts=event_status.counts,
+            unmatched_exposures=[
+                e for e in event_status.unmatched if e.feature_name == report.feature.name
+            ][:20],
             deliveries=[
                 {
                     "kind": d.kind,

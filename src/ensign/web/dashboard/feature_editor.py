@@ -138,6 +138,10 @@ def update_state(env_id: int, feature_id: int, dash: DashContext) -> Response:
                 )
         except EnsignError as error:
             errors.add(error, "value")
+            # The API's name for the weights (refused while an experiment runs) is this form's
+            # "weights".
+            if "multivariate_feature_state_values" in errors.fields:
+                errors.set("weights", errors.fields.pop("multivariate_feature_state_values"))
     if errors:
         return feature_page(dash, env_id, feature_id, errors)
     dash.flash("Saved; SDKs get the new value now.")

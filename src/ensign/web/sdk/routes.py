@@ -21,7 +21,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ensign.errors import AuthenticationFailed, InvalidInput, PermissionDenied
-from ensign.services import evaluation_counts, events, flags, identify, sdk_requests, traits
+from ensign.services import (
+    evaluation_counts,
+    event_json,
+    events,
+    flags,
+    identify,
+    sdk_requests,
+    traits,
+)
 from ensign.services.event_requests import EventLimits
 from ensign.services.snapshots import Snapshot
 from ensign.web.deps import AppState
@@ -244,10 +252,24 @@ async def flag_analytics(request: Request) -> Response:
 
 
 async def receive_events(request: Request) -> Response:
-    """The SDKs' event pipeline (`enable_events=True`): 202 once the batch is committed."""
+    """The SDKs' event pipeline (`enable_events=True`): 202 once the batch's good events are
+    committed, with each refused event's index, field and reason; 429 over the key's rate."""
     snapshot, _ = await environment_for(request)
     state = app_state(request)
-    body = await json_body(request)
+    raw = await request.body()
+    try:
+        body = event_json.decode(raw) if raw.strip() else {}
+    except event_json.NotJson as error:
+        raise InvalidInput(f"JSON parse error - {error}") from None
+    key = request.headers.get("x-environment-key", "")
+    events_sent = body.get("events") if isinstance(body, dict) else None
+    refusal = state.event_rates.admit(key, len(events_sent) if isinstance(events_sent, list) else 1)
+    if refusal is not None:
+        return json_response(
+            {"detail": "Too many events for this key: retry later."},
+            status=429,
+            headers={"Retry-After": str(refusal.retry_after)},
+        )
     limits = EventLimits(
         events_per_request=state.settings.max_events_per_request,
         identifier_length=state.settings.max_identifier_length,
@@ -255,7 +277,14 @@ async def receive_events(request: Request) -> Response:
     now = dt.datetime.now(dt.UTC)
     received = await run_in_threadpool(events.receive_events, state.db, snapshot, body, limits, now)
     return json_response(
-        {"accepted": received.accepted, "duplicates": received.duplicates}, status=202
+        {
+            "accepted": received.accepted,
+            "duplicates": received.duplicates,
+            "refused": [
+                {"index": r.index, "field": r.field, "reason": r.reason} for r in received.refused
+            ],
+        },
+        status=202,
     )
 
 
