@@ -11,6 +11,7 @@ from ensign.web.deps import AppState
 from tests.conftest import Organisation
 from tests.dashboard.conftest import Browser, Seeded
 from tests.documents import feature_state, standard_document
+from tests.units import unit_session
 
 
 def deep(levels: int) -> str:
@@ -24,7 +25,7 @@ def deep_object(levels: int) -> str:
 def test_dashboard__deep_json_traits__form_error_not_500(
     signed_in: Browser, seeded: Seeded, state: AppState
 ) -> None:
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         segment_id = session.scalars(
             select(Segment.id).where(Segment.project_id == seeded.project_id)
         ).first()
@@ -42,7 +43,7 @@ def test_dashboard__flag_value_of_deep_json_text__page_shows_it(
     value = deep(5000)
     document = standard_document()
     document["feature_states"].append(feature_state(6, "deep", value=value, django_id=16))
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         result = import_document(session, organisation.id, document)
     page = signed_in.get(f"/environments/{result.environment_id}/features")
     assert page.status_code == 200

@@ -17,6 +17,7 @@ from ensign.services.importing import import_document
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess, free_port
 from tests.documents import standard_document
+from tests.units import unit_session
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_stalled_requests__connection_closed_after_the_header_timeout(
 def test_sdk_requests__unaffected(
     served: ServerProcess, state: AppState, organisation: Organisation
 ) -> None:
-    with state.write() as session:
+    with state.units.write() as unit, unit_session(unit) as session:
         key = import_document(session, organisation.id, standard_document()).environment_key
     with httpx.Client(base_url=served.api_url, headers={"X-Environment-Key": key}) as client:
         for _ in range(3):  # one kept-alive connection, past the header timeout

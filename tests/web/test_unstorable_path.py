@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from ensign.storage.models import Identity
 from ensign.web.deps import AppState
 from tests.sdk.conftest import Env, env, make_env
+from tests.units import unit_session
 
 __all__ = ["env", "make_env"]
 
@@ -49,7 +50,7 @@ def test_sdk_identity_flags_path__nul_in_the_identifier__400_nothing_stored(
 ) -> None:
     response = client.get("/api/v1/flags/a%00b", headers=env.client)
     assert (response.status_code, response.json()) == (400, {"identifier": [rule("identifier")]})
-    with state.read() as session:
+    with state.units.read() as unit, unit_session(unit) as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 0
 
 
