@@ -10,7 +10,9 @@ from ensign.storage import environments as repo
 from ensign.storage.db import Database
 
 
-def count_evaluations(db: Database, snapshot: Snapshot, request: EvaluationCountsRequest) -> None:
+def count_evaluations(
+    db: Database, snapshot: Snapshot, request: EvaluationCountsRequest, now: dt.datetime
+) -> None:
     """`POST /api/v1/analytics/flags/`: add each known feature's count to today's; unknown
     names are dropped silently, as the reference drops them."""
     counts: dict[int, int] = {}
@@ -21,6 +23,4 @@ def count_evaluations(db: Database, snapshot: Snapshot, request: EvaluationCount
     if not counts:
         return
     with db.session() as session:
-        repo.add_evaluation_counts(
-            session, snapshot.environment_id, counts, dt.datetime.now(dt.UTC).date()
-        )
+        repo.add_evaluation_counts(session, snapshot.environment_id, counts, now.date())

@@ -244,7 +244,9 @@ async def flag_analytics(request: Request) -> Response:
     state = app_state(request)
     body = sdk_requests.evaluation_counts_request(await json_body(request))
     if body.counts:
-        await run_in_threadpool(evaluation_counts.count_evaluations, state.db, snapshot, body)
+        await run_in_threadpool(
+            evaluation_counts.count_evaluations, state.db, snapshot, body, state.clock()
+        )
     return Response(status_code=200)
 
 
@@ -274,7 +276,7 @@ async def receive_events(request: Request) -> Response:
         events_per_request=state.settings.max_events_per_request,
         identifier_length=state.settings.max_identifier_length,
     )
-    now = dt.datetime.now(dt.UTC)
+    now = state.clock()
     received = await run_in_threadpool(events.receive_events, state.db, snapshot, body, limits, now)
     return json_response(
         {
