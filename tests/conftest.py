@@ -22,6 +22,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from ensign.services.admin.organisations import create_organisation
 from ensign.services.keys import create_admin_key
@@ -170,22 +171,55 @@ def fresh_database(template: str, directory: Path) -> str:
     """A migrated, empty database: PostgreSQL's tables emptied, or a copy of the SQLite
     template in `directory`."""
     if PG_URL:
-        engine = create_engine(normalise_url(PG_URL))
-        with engine.begin() as connection:
-            tables = connection.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            ).scalars()
-            names = ", ".join(f'"{t}"' for t in tables)
-            if names:
-                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        _empty_postgres(PG_URL)
         return PG_URL
     path = directory / "ensign.sqlite3"
     shutil.copy(template, path)
     return f"sqlite:///{path}"
+
+
+# The statement that empties the migrated PostgreSQL database, made once per session.
+_EMPTYING: dict[str, str] = {}
+
+
+def _empty_postgres(url: str) -> None:
+    """Every table emptied and every sequence back at 1, as in a fresh copy. DELETE with the
+    foreign keys' triggers off (`session_replication_role`, a superuser's setting) takes
+    milliseconds where TRUNCATE takes most of a second per test; TRUNCATE otherwise."""
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    with engine.begin() as connection:
+        if url not in _EMPTYING:
+            tables = list(
+                connection.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version' ORDER BY 1"
+                    )
+                ).scalars()
+            )
+            superuser = connection.execute(text("SHOW is_superuser")).scalar() == "on"
+            if not tables:
+                _EMPTYING[url] = ""
+            elif superuser:
+                sequences = connection.execute(
+                    text(
+                        "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences "
+                        "WHERE schemaname = 'public'"
+                    )
+                ).scalars()
+                _EMPTYING[url] = "; ".join(
+                    [
+                        "SET LOCAL session_replication_role = replica",
+                        *(f'DELETE FROM "{table}"' for table in tables),
+                        *(f"SELECT setval('{sequence}', 1, false)" for sequence in sequences),
+                    ]
+                )
+            else:
+                names = ", ".join(f'"{table}"' for table in tables)
+                _EMPTYING[url] = f"TRUNCATE {names} RESTART IDENTITY CASCADE"
+        if _EMPTYING[url]:
+            connection.execute(text(_EMPTYING[url]))
+    engine.dispose()
 
 
 @pytest.fixture

@@ -73,6 +73,10 @@ def test_claim__database_with_someones_table__refused_and_left_as_it_was(
 
     assert _run(url, "SELECT name FROM customers") == ["Ada"]
     assert _comment(name) is None
+    # Once it holds nothing, there is nothing to lose: the tests mark it theirs.
+    _run(url, "DROP TABLE customers")
+    claim_test_database(url)
+    assert _comment(name) == TEST_DATABASE_MARK
 
 
 def test_claim__missing_database__created_and_marked(scratch: tuple[str, str]) -> None:
@@ -84,12 +88,3 @@ def test_claim__missing_database__created_and_marked(scratch: tuple[str, str]) -
     # Marked, it is the tests' own from now on, tables or not.
     _run(url, "CREATE TABLE leftovers (id int)")
     claim_test_database(url)
-
-
-def test_claim__empty_unmarked_database__marked(scratch: tuple[str, str]) -> None:
-    name, url = scratch
-    _admin_run(f'CREATE DATABASE "{name}"')
-
-    claim_test_database(url)
-
-    assert _comment(name) == TEST_DATABASE_MARK
