@@ -5,6 +5,8 @@ Settings are built once at start-up and passed down; nothing else reads the envi
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -202,6 +204,17 @@ class Settings(BaseSettings):
     signin_window_seconds: int = Field(
         default=300,
         description="The moving window, in seconds, over which sign-in attempts are counted.",
+    )
+
+    password_hash_profile: Literal["RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST"] = (
+        Field(
+            default="RFC_9106_LOW_MEMORY",
+            description="The Argon2 parameters that hash dashboard passwords, one of argon2-cffi's "
+            "profiles: `RFC_9106_LOW_MEMORY` (3 passes over 64 MiB, a large part of a second "
+            "of CPU), `RFC_9106_HIGH_MEMORY` (1 pass over 2 GiB), or `CHEAPEST`, which makes "
+            "passwords easy to crack and exists for the test suite only. A password hashed "
+            "under other parameters is hashed again at its next sign-in.",
+        )
     )
 
     cohort_session_expiry_minutes: float = Field(

@@ -3,15 +3,13 @@ SDK sees a segment override on the cohort's segment for members only."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from flagsmith import Flagsmith
 
 from ensign.web.deps import AppState
 from tests.cohorts.conftest import Sync, create_key, envelope, make_env, members
-from tests.conftest import Organisation, ServerProcess
+from tests.conftest import Organisation, ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +42,11 @@ def test_official_sdk__cohort_segment_override__members_only_and_flips_back(
 
         # When: the cohort is renamed in Mixpanel
         sync.ok(envelope("add_members", members("dave"), name="Renamed", session="s3"))
-        deadline = time.monotonic() + 5
-        while flagsmith.get_identity_flags("dave").get_feature_value("banner") != "for cohort":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for(
+            lambda: flagsmith.get_identity_flags("dave").get_feature_value("banner")
+            == "for cohort",
+            timeout=5,
+        )
         segment = client.get(
             f"/api/v1/projects/{env.project_id}/segments/{cohort['segment']}/",
             headers=organisation.headers,

@@ -87,7 +87,8 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, s
         ).environment_key
     db.dispose()
     process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
-    process.start()
+    # Production's Argon2 cost (the other tests hash cheaply): the flood is its password checks.
+    process.start(extra_env={"ENSIGN_PASSWORD_HASH_PROFILE": "RFC_9106_LOW_MEMORY"})
     yield process, environment_key
     process.stop()
 

@@ -1,3 +1,3 @@
-from tests.fakes.fixtures import env, segment_vendors, served, settings, vendors
+from tests.fakes.fixtures import connect, env, segment_vendors, served, settings, vendors
 
-__all__ = ["env", "segment_vendors", "served", "settings", "vendors"]
+__all__ = ["connect", "env", "segment_vendors", "served", "settings", "vendors"]

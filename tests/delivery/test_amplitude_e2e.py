@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
 from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
@@ -16,29 +15,22 @@ from flagsmith.models import Flag
 from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.documents import standard_document
 from tests.events.test_sdk_events import start_experiment
-from tests.fakes.fixtures import Env, Served
+from tests.fakes.fixtures import Connector, Env, Served
 from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
 
-def connect(
-    served: ServerProcess, organisation: Organisation, env_key: str, api_key: str, url: str
-) -> None:
-    response = httpx.post(
-        f"{served.api_url}environments/{env_key}/integrations/amplitude/",
-        headers=organisation.headers,
-        json={"api_key": api_key, "base_url": url, "events": True},
-    )
-    assert response.status_code == 201, response.text
-
-
 def test_official_sdk__two_environments_outage_lost_answer__each_user_once_in_its_project(
-    served: ServerProcess, state: AppState, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess,
+    state: AppState,
+    organisation: Organisation,
+    env: Env,
+    vendors: Served,
+    connect: Connector,
 ) -> None:
     # Given two environments sending to two Amplitude projects, Amplitude down at first and
     # then losing one answer after ingesting its batch
@@ -48,11 +40,10 @@ def test_official_sdk__two_environments_outage_lost_answer__each_user_once_in_it
         ).environment_key
     amplitude = vendors.amplitude
     amplitude.api_keys = {"key-a", "key-b"}
-    connect(served, organisation, env.client_key, "key-a", vendors.amplitude_url)
-    connect(served, organisation, other, "key-b", vendors.amplitude_url)
+    for env_key, api_key in ((env.client_key, "key-a"), (other, "key-b")):
+        connect(env_key, "amplitude", api_key=api_key, base_url=vendors.amplitude_url, events=True)
     amplitude.script.fail(3, 503, body=b'{"code":503,"error":"unavailable"}')
     amplitude.lose_answers = 1
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
     expected: dict[tuple[str, str], dict[str, Any]] = {}
 
     # When the SDK identifies 20 users in one environment, 10 in the other, one in both
@@ -72,7 +63,7 @@ def test_official_sdk__two_environments_outage_lost_answer__each_user_once_in_it
     # Then each project holds one $identify per identify call, each user's flags as its user
     # properties, and nothing from the other environment
     wait_for(lambda: len(amplitude.events) == 32)
-    time.sleep(0.5)  # anything doubled would arrive now
+    connect.settled()  # anything doubled would have arrived by then
     assert amplitude.users == expected
     for api_key, count in (("key-a", 21), ("key-b", 11)):
         events = amplitude.projects[api_key]
@@ -86,11 +77,17 @@ def test_official_sdk__two_environments_outage_lost_answer__each_user_once_in_it
 
 
 def test_official_sdk__experiment_flag_and_track_event__exposure_and_event_in_amplitude(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess, connect: Connector, env: Env, vendors: Served
 ) -> None:
     # Given Amplitude taking exposures and custom events, and a running experiment
-    connect(served, organisation, env.client_key, "amplitude-key", vendors.amplitude_url)
-    start_experiment(served, organisation, env)
+    connect(
+        env.client_key,
+        "amplitude",
+        api_key="amplitude-key",
+        base_url=vendors.amplitude_url,
+        events=True,
+    )
+    start_experiment(connect, env)
     flagsmith = Flagsmith(
         environment_key=env.client_key,
         api_url=served.api_url,
@@ -115,7 +112,7 @@ def test_official_sdk__experiment_flag_and_track_event__exposure_and_event_in_am
         return [e for e in vendors.amplitude.events if e["event_type"] == event_type]
 
     wait_for(lambda: len(of_type("$exposure")) == 3 and len(of_type("purchase")) == 1)
-    time.sleep(0.5)  # anything doubled would arrive now
+    connect.settled()  # anything doubled would have arrived by then
     after = int(time.time() * 1000)
     assert all(variants.values()), variants
     exposures = {e["user_id"]: e for e in of_type("$exposure")}

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Organisation, ServerProcess, free_port, wait_for
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import ServerProcess, free_port, wait_for
+from tests.fakes.fixtures import Connector, Env, Served
 
 pytestmark = pytest.mark.slow
 
@@ -55,16 +53,10 @@ def identify(served: ServerProcess, env: Env, identifier: str) -> None:
 
 
 def test_delivery_process__killed__started_again_and_delivers(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess, connect: Connector, env: Env, vendors: Served
 ) -> None:
     # Given a Heap integration, and serve's one delivery process
-    response = httpx.post(
-        f"{served.api_url}environments/{env.client_key}/integrations/heap/",
-        headers=organisation.headers,
-        json={"api_key": "heap-key", "base_url": vendors.heap_url},
-    )
-    assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+    connect(env.client_key, "heap", api_key="heap-key", base_url=vendors.heap_url)
     assert served.process is not None
     wait_for(lambda: len(delivery_processes(served.process.pid)) == 1)
     (first,) = delivery_processes(served.process.pid)
@@ -94,7 +86,7 @@ def test_serve__stopped_or_killed__its_delivery_process_and_metrics_files_go_too
     serve_pid = served.process.pid
     wait_for(lambda: len(delivery_processes(serve_pid)) == 1)
     (delivery,) = delivery_processes(serve_pid)
-    assert metrics_directories(serve_pid)
+    assert metrics_directories(served)
 
     served.process.send_signal(how)
     code = served.process.wait(timeout=20)
@@ -102,16 +94,19 @@ def test_serve__stopped_or_killed__its_delivery_process_and_metrics_files_go_too
     wait_for(lambda: not alive(delivery), timeout=10)
     if how is signal.SIGTERM:
         assert code == 0
-        assert metrics_directories(serve_pid) == []
+        assert metrics_directories(served, serve_pid) == []
     else:
         # Left behind by the killed process: the next `serve` removes them.
-        assert metrics_directories(serve_pid)
+        assert metrics_directories(served, serve_pid)
         served.start()
-        assert metrics_directories(serve_pid) == []
+        assert metrics_directories(served, serve_pid) == []
 
 
-def metrics_directories(serve_pid: int) -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob(f"ensign-metrics-{serve_pid}-*"))
+def metrics_directories(served: ServerProcess, serve_pid: int | None = None) -> list[Path]:
+    if serve_pid is None:
+        assert served.process is not None
+        serve_pid = served.process.pid
+    return list(served.tmp_dir.glob(f"ensign-metrics-{serve_pid}-*"))
 
 
 def test_serve__delivery_off__no_delivery_process(database_url: str, tmp_path: Path) -> None:
@@ -119,7 +114,7 @@ def test_serve__delivery_off__no_delivery_process(database_url: str, tmp_path: P
     process.start(extra_env={"ENSIGN_DELIVERY_IN_SERVE": "false"})
     try:
         assert process.process is not None
-        time.sleep(1)
+        # `serve` starts its delivery process before it serves: there would be one by now.
         assert delivery_processes(process.process.pid) == []
     finally:
         process.stop()

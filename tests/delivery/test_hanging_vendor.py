@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import Organisation, ServerProcess, wait_for
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import ServerProcess, wait_for
+from tests.fakes.fixtures import Connector, Env, Served
 from tests.fakes.script import Answer
 
 pytestmark = pytest.mark.slow
@@ -35,17 +35,11 @@ def median_identify_ms(client: httpx.Client, prefix: str) -> float:
 
 
 def test_hanging_vendor__identify_latency__within_noise_of_healthy(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess, connect: Connector, env: Env, vendors: Served
 ) -> None:
     # Given both integrations on a running server
     for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
-        response = httpx.post(
-            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
-            headers=organisation.headers,
-            json={"api_key": f"{kind}-key", "base_url": base},
-        )
-        assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base)
     with httpx.Client(
         base_url=served.api_url, headers={"X-Environment-Key": env.client_key}, timeout=10
     ) as client:

@@ -3,32 +3,23 @@ with the generic OFREP provider, and fake Heap and Mixpanel on sockets."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from openfeature import api as openfeature_api
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import ServerProcess, wait_for
+from tests.fakes.fixtures import Connector, Env, Served
 
 pytestmark = pytest.mark.slow
 
 
 def test_ofrep__identified_evaluations__reach_heap_and_mixpanel(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess, connect: Connector, env: Env, vendors: Served
 ) -> None:
     for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
-        response = httpx.post(
-            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
-            headers=organisation.headers,
-            json={"api_key": f"{kind}-key", "base_url": base},
-        )
-        assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base)
     provider = OFREPProvider(served.url, headers_factory=lambda: {"X-API-Key": env.client_key})
     openfeature_api.set_provider(provider, domain="ofrep-delivery")
     client = openfeature_api.get_client("ofrep-delivery")

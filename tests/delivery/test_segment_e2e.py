@@ -4,7 +4,6 @@ custom events arriving as `track` messages."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -15,32 +14,20 @@ from flagsmith.analytics import EventProcessorConfig
 from ensign.integrations.values import property_value
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.documents import standard_document
-from tests.fakes.fixtures import Env, SegmentServed
+from tests.fakes.fixtures import Connector, Env, SegmentServed
 from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
 
-def connect(
-    served: ServerProcess, organisation: Organisation, env_key: str, kind: str, **body: Any
-) -> None:
-    response = httpx.post(
-        f"{served.api_url}environments/{env_key}/integrations/{kind}/",
-        headers=organisation.headers,
-        json=body,
-    )
-    assert response.status_code == 201, response.text
-
-
 def test_official_sdk__two_environments_and_an_outage__each_key_gets_only_its_users_once(
-    served: ServerProcess,
     organisation: Organisation,
     env: Env,
     state: AppState,
     segment_vendors: SegmentServed,
+    connect: Connector,
 ) -> None:
     # Given two environments, each with Segment and RudderStack under write keys of its own
     with state.units.write() as unit, unit_session(unit) as session:
@@ -50,26 +37,14 @@ def test_official_sdk__two_environments_and_an_outage__each_key_gets_only_its_us
     segment.write_keys.update({"seg-a", "seg-b"})
     rudder.write_keys.update({"rs-a", "rs-b"})
     for env_key, (segment_key, rudder_key) in keys.items():
+        connect(env_key, "segment", api_key=segment_key, base_url=segment_vendors.segment_url)
         connect(
-            served,
-            organisation,
-            env_key,
-            "segment",
-            api_key=segment_key,
-            base_url=segment_vendors.segment_url,
+            env_key, "rudderstack", api_key=rudder_key, base_url=segment_vendors.rudderstack_url
         )
-        connect(
-            served,
-            organisation,
-            env_key,
-            "rudderstack",
-            api_key=rudder_key,
-            base_url=segment_vendors.rudderstack_url,
-        )
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
     # and both vendors down for the first requests
     segment.script.fail(4, 503)
     rudder.script.fail(4, 502)
+    served = connect.server
     clients = {k: Flagsmith(environment_key=k, api_url=served.api_url) for k in keys}
     expected: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in keys}
     # When the SDK identifies 15 users in each environment, interleaved, twice
@@ -83,7 +58,7 @@ def test_official_sdk__two_environments_and_an_outage__each_key_gets_only_its_us
                     name: property_value(f.enabled, f.value) for name, f in flags.flags.items()
                 }
     wait_for(lambda: len(segment.messages) == 30 and len(rudder.messages) == 30)
-    time.sleep(0.5)  # anything doubled or crossed would arrive now
+    connect.settled()  # anything doubled or crossed would have arrived by then
     # Then each write key holds exactly its environment's users, each once, with its flags
     for env_key, (segment_key, rudder_key) in keys.items():
         assert segment.identifies(segment_key) == expected[env_key]
@@ -93,31 +68,27 @@ def test_official_sdk__two_environments_and_an_outage__each_key_gets_only_its_us
 
 
 def test_official_sdk__experiment_flag_and_track_event__experiment_viewed_and_track(
-    served: ServerProcess, organisation: Organisation, env: Env, segment_vendors: SegmentServed
+    served: ServerProcess,
+    organisation: Organisation,
+    env: Env,
+    segment_vendors: SegmentServed,
+    connect: Connector,
 ) -> None:
     # Given both destinations taking exposures and events, and a running experiment
     for kind, url in (
         ("segment", segment_vendors.segment_url),
         ("rudderstack", segment_vendors.rudderstack_url),
     ):
-        connect(
-            served,
-            organisation,
-            env.client_key,
-            kind,
-            api_key=f"{kind}-key",
-            base_url=url,
-            events=True,
-        )
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=url, events=True)
     flags = httpx.get(f"{served.api_url}flags/", headers={"X-Environment-Key": env.client_key})
     feature = next(f["feature"]["id"] for f in flags.json() if f["feature"]["name"] == "checkout")
-    created = httpx.post(
-        f"{served.api_url}environments/{env.client_key}/experiments/",
-        headers=organisation.headers,
-        json={"name": "Checkout test", "feature": feature},
-    )
-    assert created.status_code == 201, created.text
-    time.sleep(0.5)
+    with connect.change(env.client_key):
+        created = httpx.post(
+            f"{served.api_url}environments/{env.client_key}/experiments/",
+            headers=organisation.headers,
+            json={"name": "Checkout test", "feature": feature},
+        )
+        assert created.status_code == 201, created.text
     flagsmith = Flagsmith(
         environment_key=env.client_key,
         api_url=served.api_url,
@@ -136,7 +107,7 @@ def test_official_sdk__experiment_flag_and_track_event__experiment_viewed_and_tr
     # purchase as a track under its own name
     for fake in (segment_vendors.segment, segment_vendors.rudderstack):
         wait_for(lambda f=fake: len(f.tracks()) == 4)
-    time.sleep(0.5)
+    connect.settled()  # anything doubled would have arrived by then
     experiment_id = str(created.json()["id"])
     for fake in (segment_vendors.segment, segment_vendors.rudderstack):
         viewed = fake.tracks("Experiment Viewed")

@@ -3,16 +3,14 @@ integrations configured through the admin API, the fake vendors on sockets."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 from flagsmith import Flagsmith
 
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
-from tests.fakes.fixtures import Env, Served
+from tests.conftest import Organisation, ServerProcess, wait_for
+from tests.fakes.fixtures import Connector, Env, Served
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +39,11 @@ def _set_limit(served: ServerProcess, org: Organisation, env: Env, value: int) -
 
 
 def test_official_sdk__repeat_identities__changes_sent_once_every_evaluation_each_time(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess,
+    organisation: Organisation,
+    env: Env,
+    vendors: Served,
+    connect: Connector,
 ) -> None:
     # Given Heap sending on change (the default) and Mixpanel on every evaluation
     ids = {}
@@ -49,14 +51,7 @@ def test_official_sdk__repeat_identities__changes_sent_once_every_evaluation_eac
         ("heap", vendors.heap_url, {}),
         ("mixpanel", vendors.mixpanel_url, {"deliver": "every_evaluation"}),
     ):
-        response = httpx.post(
-            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
-            headers=organisation.headers,
-            json={"api_key": f"{kind}-key", "base_url": base, **extra},
-        )
-        assert response.status_code == 201, response.text
-        ids[kind] = response.json()["id"]
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        ids[kind] = connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base, **extra)
     flagsmith = Flagsmith(environment_key=env.server_key, api_url=served.api_url)
 
     # When 50 users are each identified three times with the same traits

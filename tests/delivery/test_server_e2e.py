@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import httpx
 import pytest
 from flagsmith import Flagsmith
 
 from ensign.integrations.values import property_value
-from tests.conftest import Organisation, ServerProcess, wait_for
-from tests.fakes.fixtures import SERVER_ENV, Env, Served
+from tests.conftest import ServerProcess, wait_for
+from tests.fakes.fixtures import SERVER_ENV, Connector, Env, Served
 
 pytestmark = pytest.mark.slow
 
 
 def test_official_sdk__identity_calls_and_sigkill__every_evaluation_arrives(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess, connect: Connector, env: Env, vendors: Served
 ) -> None:
     # Given both integrations, configured through the admin API, and Heap failing at first
     for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
-        response = httpx.post(
-            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
-            headers=organisation.headers,
-            json={"api_key": f"{kind}-key", "base_url": base},
-        )
-        assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base)
     vendors.heap.script.fail(5, 503)
     flagsmith = Flagsmith(environment_key=env.client_key, api_url=served.api_url)
     expected: dict[str, dict[str, object]] = {}

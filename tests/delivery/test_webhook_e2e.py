@@ -3,18 +3,14 @@ the fake receiver on a socket checking every signature."""
 
 from __future__ import annotations
 
-import time
-
-import httpx
 import pytest
 from flagsmith import Flagsmith
 
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.documents import standard_document
-from tests.fakes.fixtures import Env, Served
+from tests.fakes.fixtures import Connector, Env, Served
 from tests.fakes.webhook import documented_verify
 from tests.units import unit_session
 
@@ -27,19 +23,14 @@ def test_official_sdk__two_environments_and_an_outage__each_receiver_gets_its_si
     organisation: Organisation,
     env: Env,
     vendors: Served,
+    connect: Connector,
 ) -> None:
     # Given a second environment, and each sending to its own receiver with its own secret
     with state.units.write() as unit, unit_session(unit) as session:
         second = import_document(session, organisation.id, standard_document()).environment_key
     vendors.webhook.secrets.update({"a": "secret-of-a", "b": "secret-of-b"})
     for key, path in ((env.client_key, "a"), (second, "b")):
-        response = httpx.post(
-            f"{served.api_url}environments/{key}/integrations/webhook/",
-            headers=organisation.headers,
-            json={"url": f"{vendors.webhook_url}/{path}", "secret": f"secret-of-{path}"},
-        )
-        assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        connect(key, "webhook", url=f"{vendors.webhook_url}/{path}", secret=f"secret-of-{path}")
     # And the receiver down for its first three requests
     vendors.webhook.script.fail(2, 503).fail(1, 500, headers={"Retry-After": "0"})
     # When the SDK identifies users with traits in both environments

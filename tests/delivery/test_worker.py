@@ -213,7 +213,6 @@ def test_dispatcher__vendor_answers_400__not_retried_and_message_shown(
     for i in range(3):
         identify(sdk, env, i)
     drive(state, lambda: status_of(state, env, "heap", heap_id).failed == 3)
-    time.sleep(0.3)
     assert len(vendors.heap.requests) == 1
     (attempt,) = attempts_of(state, env, "heap", heap_id)
     assert attempt.outcome == "failed"

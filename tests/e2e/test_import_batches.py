@@ -16,7 +16,7 @@ import pytest
 
 from ensign.services.importing import import_document
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess
+from tests.conftest import Organisation, ServerProcess, wait_for
 from tests.documents import document, feature_state, standard_document
 from tests.units import unit_session
 
@@ -103,16 +103,15 @@ def test_import__5000_identities_via_cli__live_identifies_stay_fast_and_env_hidd
     # Until the last transaction the key is unknown (an answer may race the final commit).
     assert hidden_answers <= {401, 403, 200} and hidden_answers & {401, 403}
 
-    deadline = time.monotonic() + 5
-    while True:
-        response = httpx.post(
+    def identify() -> httpx.Response:
+        return httpx.post(
             f"{server.api_url}identities/",
             headers={"X-Environment-Key": new_key},
             json={"identifier": f"user-{IDENTITIES - 1}"},
         )
-        if response.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+
+    wait_for(lambda: identify().status_code == 200, timeout=5)
+    response = identify()
     assert response.status_code == 200, response.text
     flags = {f["feature"]["name"]: f["feature_state_value"] for f in response.json()["flags"]}
     assert flags["banner"] == f"v{IDENTITIES - 1}"

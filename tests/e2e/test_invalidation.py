@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Organisation, ServerProcess, free_port
 
 
+@pytest.mark.slow  # starts `ensign serve`
 def test_admin_change__in_another_process__served_within_one_second(
     client: TestClient, organisation: Organisation, database_url: str, tmp_path: Path
 ) -> None:

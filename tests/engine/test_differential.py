@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ensign.engine import compile_environment, evaluate
+from ensign.engine.operators import OPERATOR_NAMES
 
 from .conftest import Reference
 
@@ -96,22 +97,6 @@ CONDITION_VALUES = [
     "(a|b)",
     "Tr",
 ]
-OPERATORS = [
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "MODULO",
-    "IN",
-    "IS_SET",
-    "IS_NOT_SET",
-    "PERCENTAGE_SPLIT",
-]
 PROPERTIES = [
     *TRAIT_NAMES,
     "$.identity.key",
@@ -142,7 +127,7 @@ flag_values = st.one_of(
 
 @st.composite
 def conditions(draw: st.DrawFn) -> dict[str, Any]:
-    operator = draw(st.sampled_from(OPERATORS))
+    operator = draw(st.sampled_from(OPERATOR_NAMES))
     prop = draw(st.sampled_from(PROPERTIES))
     if operator == "PERCENTAGE_SPLIT" and draw(st.booleans()):
         prop = draw(st.sampled_from(["", None]))

@@ -3,26 +3,20 @@
 import json
 import subprocess
 import sys
+import tomllib
 
-FORBIDDEN = (
-    "sqlalchemy",
-    "fastapi",
-    "starlette",
-    "httpx",
-    "pydantic",
-    "jinja2",
-    "typer",
-    "requests",
-    "ensign.storage",
-    "ensign.services",
-    "ensign.web",
-    "ensign.integrations",
-    "ensign.delivery",
-    "ensign.cli",
-    "ensign.settings",
-    "flag_engine",
-    "flagsmith",
+from tests.conftest import REPO
+
+# The import contract's forbidden modules (pyproject.toml, checked statically by lint-imports),
+# and the Flagsmith engine and the HTTP client it would bring.
+CONTRACT = next(
+    c
+    for c in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"
+    ]
+    if c["name"] == "The engine is pure"
 )
+FORBIDDEN = (*CONTRACT["forbidden_modules"], "requests", "flag_engine", "flagsmith")
 
 
 def test_import__engine__loads_no_forbidden_module() -> None:

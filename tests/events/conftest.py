@@ -1,3 +1,3 @@
-from tests.fakes.fixtures import env, served, settings, vendors
+from tests.fakes.fixtures import connect, env, served, settings, vendors
 
-__all__ = ["env", "served", "settings", "vendors"]
+__all__ = ["connect", "env", "served", "settings", "vendors"]

@@ -25,24 +25,16 @@ from ensign.services.keys import AdminPrincipal
 from ensign.web.deps import AppState
 from tests.conftest import Organisation, ServerProcess, free_port, wait_for
 from tests.documents import feature_state, standard_document
-from tests.fakes.fixtures import SERVER_ENV, Env, Served
+from tests.fakes.fixtures import SERVER_ENV, Connector, Env, Served
 from tests.fakes.script import ServedApp
 from tests.units import unit_session
 
 pytestmark = pytest.mark.slow
 
 
-def connect_vendors(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
-) -> None:
+def connect_vendors(connect: Connector, env: Env, vendors: Served) -> None:
     for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
-        response = httpx.post(
-            f"{served.api_url}environments/{env.client_key}/integrations/{kind}/",
-            headers=organisation.headers,
-            json={"api_key": f"{kind}-key", "base_url": base, "events": True},
-        )
-        assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base, events=True)
 
 
 def sdk(key: str, api_url: str, events_api_url: str, *, local: bool = False) -> Flagsmith:
@@ -66,28 +58,34 @@ def counters(served: ServerProcess, organisation: Organisation, env: Env) -> dic
     return body
 
 
-def start_experiment(served: ServerProcess, organisation: Organisation, env: Env) -> None:
+def start_experiment(connect: Connector, env: Env) -> None:
+    served = connect.server
     features = httpx.get(
         f"{served.api_url}flags/", headers={"X-Environment-Key": env.client_key}
     ).json()
     feature_id = next(f["feature"]["id"] for f in features if f["feature"]["name"] == "checkout")
-    response = httpx.post(
-        f"{served.api_url}environments/{env.client_key}/experiments/",
-        headers=organisation.headers,
-        json={"name": "Checkout test", "feature": feature_id},
-    )
-    assert response.status_code == 201, response.text
-    time.sleep(0.5)  # the server's snapshot follows within its poll interval
+    with connect.change(env.client_key):
+        response = httpx.post(
+            f"{served.api_url}environments/{env.client_key}/experiments/",
+            headers=connect.organisation.headers,
+            json={"name": "Checkout test", "feature": feature_id},
+        )
+        assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize("mode", ["remote", "local"])
 def test_sdk_events__experiment_flag_and_track_event__reach_the_vendors(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served, mode: str
+    served: ServerProcess,
+    organisation: Organisation,
+    env: Env,
+    vendors: Served,
+    connect: Connector,
+    mode: str,
 ) -> None:
     # Given both integrations sending events, a running experiment, and the SDK pointed at
     # Ensign's events API (the API URL in local mode, the host's in remote mode)
-    connect_vendors(served, organisation, env, vendors)
-    start_experiment(served, organisation, env)
+    connect_vendors(connect, env, vendors)
+    start_experiment(connect, env)
     local = mode == "local"
     key = env.server_key if local else env.client_key
     flagsmith = sdk(key, served.api_url, f"{served.url}/api/" if local else served.url, local=local)
@@ -115,7 +113,7 @@ def test_sdk_events__experiment_flag_and_track_event__reach_the_vendors(
         return [e for e in vendors.heap.events if e["event"] != "Flagsmith Feature Flags"]
 
     wait_for(lambda: len(heap_events()) == 4 and len(vendors.mixpanel.events) == 4)
-    time.sleep(0.5)  # anything doubled would arrive now
+    connect.settled()  # anything doubled would have arrived by then
     after = int(time.time() * 1000)
     # One exposure per user although both the server (remote identify) and the SDK saw it
     assert len(vendors.mixpanel.events) == 4
@@ -179,9 +177,13 @@ class FailAfterForwarding:
 
 
 def test_sdk_events__retry_after_a_5xx__nothing_doubled_at_the_vendor(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess,
+    organisation: Organisation,
+    env: Env,
+    vendors: Served,
+    connect: Connector,
 ) -> None:
-    connect_vendors(served, organisation, env, vendors)
+    connect_vendors(connect, env, vendors)
     proxy = FailAfterForwarding(served.url)
     proxied = ServedApp(proxy.app)
     proxied.start()
@@ -196,7 +198,7 @@ def test_sdk_events__retry_after_a_5xx__nothing_doubled_at_the_vendor(
             flagsmith.track_event("purchase", identifier=f"u{i}", value=i)
         wait_for(lambda: counters(served, organisation, env)["received"] == 8)
         wait_for(lambda: len(vendors.heap.events) == 8 and len(vendors.mixpanel.events) == 8)
-        time.sleep(0.5)  # anything doubled would arrive now
+        connect.settled()  # anything doubled would have arrived by then
     finally:
         proxied.stop()
     assert len(vendors.heap.events) == 8
@@ -232,7 +234,7 @@ def test_sdk_events__sigkill_after_the_202__nothing_lost(
     process = ServerProcess(database_url, free_port(), log_path=tmp_path / "server.log")
     process.start(extra_env={**SERVER_ENV, "ENSIGN_DELIVERY_IN_SERVE": "false"})
     try:
-        connect_vendors(process, organisation, env, vendors)
+        connect_vendors(Connector(process, organisation), env, vendors)
         now = int(time.time() * 1000)
         batch = [
             {"event": "purchase", "identifier": f"k{i}", "value": str(i), "timestamp": now + i}

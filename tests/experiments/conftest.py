@@ -2,6 +2,6 @@
 environment."""
 
 from tests.admin.conftest import admin, world
-from tests.fakes.fixtures import env, served, settings, vendors
+from tests.fakes.fixtures import connect, env, served, settings, vendors
 
-__all__ = ["admin", "env", "served", "settings", "vendors", "world"]
+__all__ = ["admin", "connect", "env", "served", "settings", "vendors", "world"]

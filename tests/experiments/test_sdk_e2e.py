@@ -4,7 +4,6 @@ down while exposures are recorded and the server killed before it could deliver 
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
 import httpx
@@ -13,9 +12,8 @@ from flagsmith import Flagsmith
 from flagsmith.analytics import EventProcessorConfig
 from flagsmith.models import Flag
 
-from tests.conftest import Organisation, ServerProcess
-from tests.delivery.test_server_e2e import wait_for
-from tests.fakes.fixtures import SERVER_ENV, Env, Served
+from tests.conftest import Organisation, ServerProcess, wait_for
+from tests.fakes.fixtures import SERVER_ENV, Connector, Env, Served
 
 pytestmark = pytest.mark.slow
 
@@ -31,30 +29,28 @@ def _admin(
 
 
 def test_get_experiment_flag__outage_and_sigkill__one_exposure_per_user_in_each_vendor(
-    served: ServerProcess, organisation: Organisation, env: Env, vendors: Served
+    served: ServerProcess,
+    organisation: Organisation,
+    env: Env,
+    vendors: Served,
+    connect: Connector,
 ) -> None:
     # Given both integrations, a running experiment on "checkout", and both vendors down
     for kind, base in (("heap", vendors.heap_url), ("mixpanel", vendors.mixpanel_url)):
-        _admin(
-            served,
-            organisation,
-            "POST",
-            f"environments/{env.client_key}/integrations/{kind}/",
-            json={"api_key": f"{kind}-key", "base_url": base},
-        )
+        connect(env.client_key, kind, api_key=f"{kind}-key", base_url=base)
     project = _admin(served, organisation, "GET", f"environments/{env.client_key}/")["project"]
     features = _admin(served, organisation, "GET", f"projects/{project}/features/?search=checkout")
     feature = next(f["id"] for f in features["results"] if f["name"] == "checkout")
-    experiment = _admin(
-        served,
-        organisation,
-        "POST",
-        f"environments/{env.client_key}/experiments/",
-        json={"name": "Checkout test", "feature": feature, "segment": None, "running": True},
-    )
+    with connect.change(env.client_key):
+        experiment = _admin(
+            served,
+            organisation,
+            "POST",
+            f"environments/{env.client_key}/experiments/",
+            json={"name": "Checkout test", "feature": feature, "segment": None, "running": True},
+        )
     vendors.heap.script.fail(10_000, 503)
     vendors.mixpanel.script.fail(10_000, 503)
-    time.sleep(0.5)  # the server's snapshot follows the revision within its poll interval
     flagsmith = Flagsmith(
         environment_key=env.client_key,
         api_url=served.api_url,
@@ -106,14 +102,14 @@ def test_get_experiment_flag__outage_and_sigkill__one_exposure_per_user_in_each_
     # (On PostgreSQL, rows the killed server had claimed come due when its lease ends: 34 s.)
     wait_for(lambda: all(len(found) == 40 for found in exposures()), timeout=60)
     # And after stopping the experiment, no metadata and no further exposure
-    _admin(
-        served,
-        organisation,
-        "PATCH",
-        f"environments/{env.client_key}/experiments/{experiment['id']}/",
-        json={"running": False},
-    )
-    time.sleep(0.5)
+    with connect.change(env.client_key):
+        _admin(
+            served,
+            organisation,
+            "PATCH",
+            f"environments/{env.client_key}/experiments/{experiment['id']}/",
+            json={"running": False},
+        )
     stopped = flagsmith.get_experiment_flag("checkout", "user-after-stop")
     assert isinstance(stopped, Flag)
     assert stopped.experiment is None

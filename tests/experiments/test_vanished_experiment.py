@@ -8,7 +8,6 @@ before the delete would."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import func, select, text
@@ -20,7 +19,7 @@ from ensign.services.sdk_requests import IdentifyRequest
 from ensign.services.snapshots import Snapshot
 from ensign.storage.models import Exposure
 from ensign.web.deps import AppState
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, wait_for
 from tests.experiments.test_exposures import start
 from tests.fakes.fixtures import Env
 
@@ -94,10 +93,23 @@ def test_identify__experiment_deleted_during_the_insert__waits_and_records_nothi
         # When an identify call records its exposure meanwhile, and the delete then commits
         caller = threading.Thread(target=call)
         caller.start()
-        time.sleep(0.5)
+        wait_for(lambda: _waiting_on_a_lock(state))
         connection.commit()
     caller.join(timeout=20)
 
     # Then the call answers, and no exposure of the deleted experiment is left
     assert len(outcome) == 1 and not isinstance(outcome[0], Exception), outcome
     assert _exposures(state) == 0
+
+
+def _waiting_on_a_lock(state: AppState) -> bool:
+    """Whether another session of this database waits for a lock (the identify call's insert,
+    behind the uncommitted delete)."""
+    with state.db.engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar()
+    return bool(waiting)

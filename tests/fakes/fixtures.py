@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from ensign.services import integrations
@@ -15,7 +18,7 @@ from ensign.services.importing import import_document
 from ensign.services.keys import AdminPrincipal
 from ensign.settings import Settings
 from ensign.web.deps import AppState
-from tests.conftest import Organisation, ServerProcess, free_port
+from tests.conftest import Organisation, ServerProcess, free_port, wait_for
 from tests.documents import standard_document
 from tests.fakes.amplitude import FakeAmplitude
 from tests.fakes.heap import FakeHeap
@@ -43,6 +46,71 @@ def served(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process.start(extra_env=SERVER_ENV)
     yield process
     process.stop()
+
+
+@dataclass
+class Connector:
+    """Connects destinations to a served environment through the admin API, as a user would,
+    and waits for the server's part instead of sleeping: until it serves the change, and until
+    it has finished delivering."""
+
+    server: ServerProcess
+    organisation: Organisation
+    # (environment key, kind, integration id) of each destination connected.
+    connected: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def __call__(self, env_key: str, kind: str, **body: Any) -> int:
+        """Create a `kind` integration with `body`; answer its id once the server sends to it."""
+        with self.change(env_key):
+            response = httpx.post(
+                f"{self.server.api_url}environments/{env_key}/integrations/{kind}/",
+                headers=self.organisation.headers,
+                json=body,
+            )
+            assert response.status_code == 201, response.text
+        integration_id = int(response.json()["id"])
+        self.connected.append((env_key, kind, integration_id))
+        return integration_id
+
+    def served_at(self, env_key: str) -> str:
+        """When the environment the server now serves was last changed."""
+        response = httpx.get(f"{self.server.api_url}flags/", headers={"X-Environment-Key": env_key})
+        assert response.status_code == 200, response.text
+        return response.headers["x-flagsmith-document-updated-at"]
+
+    @contextmanager
+    def change(self, env_key: str) -> Iterator[None]:
+        """Wait after the block until the server serves the change it made to the environment
+        (each process's snapshot follows within its poll interval)."""
+        before = self.served_at(env_key)
+        yield
+        wait_for(lambda: self.served_at(env_key) != before)
+
+    def deliveries(self, env_key: str, kind: str, integration_id: int) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.server.api_url}environments/{env_key}/integrations/{kind}/"
+            f"{integration_id}/deliveries/",
+            headers=self.organisation.headers,
+        )
+        assert response.status_code == 200, response.text
+        counts: dict[str, Any] = response.json()
+        return counts
+
+    def settled(self) -> None:
+        """Wait until no destination connected has anything waiting or retrying: whatever
+        would arrive twice has arrived by then."""
+        wait_for(
+            lambda: all(
+                counts["pending"] == 0 and counts["retrying"] == 0
+                for counts in (self.deliveries(*each) for each in self.connected)
+            )
+        )
+
+
+@pytest.fixture
+def connect(served: ServerProcess, organisation: Organisation) -> Connector:
+    """Connects destinations to the served environment and waits for the server to follow."""
+    return Connector(served, organisation)
 
 
 @dataclass

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/net/tcp").exists(), reason="finding the holder reads Linux's /proc"
-)
+pytestmark = [
+    pytest.mark.slow,  # starts `ensign serve`
+    pytest.mark.skipif(
+        not Path("/proc/net/tcp").exists(), reason="finding the holder reads Linux's /proc"
+    ),
+]
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from ensign.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from ensign.services.keys import AdminPrincipal
+from ensign.settings import Settings
 from ensign.storage import environments as environment_store
 from ensign.storage import users as user_store
 from ensign.storage.models import DashboardSession, User, utcnow
@@ -24,15 +25,15 @@ MAX_PASSWORD_LENGTH = 1000
 SESSION_SECRET = "dashboard-session"
 SESSION_LIFETIME = dt.timedelta(days=14)
 
-_hasher = PasswordHasher()
-
 
 @functools.cache
-def _dummy_hash() -> str:
-    """Verifying against this keeps unknown emails as slow as wrong passwords. Made on first
-    use, not on import: every worker process imports this, and at a large part of a second of
-    CPU and 64 MiB each, hashing at import slowed `serve --workers N` starting on a busy host."""
-    return _hasher.hash("not-a-password")
+def _hashing() -> tuple[PasswordHasher, str]:
+    """The hasher for `ENSIGN_PASSWORD_HASH_PROFILE`, and a hash to verify unknown emails
+    against, which keeps them as slow as wrong passwords. Read on first use, not at import:
+    the web, the CLI and the demo all hash, and a process that never does pays nothing."""
+    profile = getattr(profiles, Settings().password_hash_profile)
+    hasher = PasswordHasher.from_parameters(profile)
+    return hasher, hasher.hash("not-a-password")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def create_user(session: Session, *, email: str, password: str, organisation_id:
     check_password(password)
     if environment_store.organisation_by_id(session, organisation_id) is None:
         raise InvalidInput("organisation: no such organisation.", field="organisation")
-    user = User(organisation_id=organisation_id, email=email, password_hash=_hasher.hash(password))
+    user = User(
+        organisation_id=organisation_id, email=email, password_hash=_hashing()[0].hash(password)
+    )
     if not user_store.add_user(session, user):
         raise Conflict("email: a user with this email already exists.", field="email")
     return user
@@ -101,14 +104,15 @@ def verify_password(credentials: Credentials | None, password: str) -> str:
     hashing parameters changed). One message for every failure, so that the form does not
     reveal which emails exist. Argon2 is slow on purpose (a large part of a second of CPU and
     64 MiB of memory): run it outside any transaction, on a thread that may wait."""
-    stored = credentials.password_hash if credentials else _dummy_hash()
+    hasher, dummy_hash = _hashing()
+    stored = credentials.password_hash if credentials else dummy_hash
     try:
-        _hasher.verify(stored, password)
+        hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         credentials = None
     if credentials is None:
         raise AuthenticationFailed("Wrong email or password.")
-    return _hasher.hash(password) if _hasher.check_needs_rehash(stored) else stored
+    return hasher.hash(password) if hasher.check_needs_rehash(stored) else stored
 
 
 def start_session(session: Session, credentials: Credentials, password_hash: str) -> str:
@@ -146,7 +150,7 @@ def end_session(session: Session, token: str) -> None:
 
 def hash_password(password: str) -> str:
     """A checked password's Argon2 hash; slow, so made before any transaction opens."""
-    return _hasher.hash(check_password(password))
+    return _hashing()[0].hash(check_password(password))
 
 
 def set_password(session: Session, *, email: str, password_hash: str) -> User:
