@@ -13,12 +13,12 @@ test: install
 	@scripts/test
 
 test-sqlite: install
-	$(UV) run pytest -n $${ENSIGN_TEST_WORKERS:-auto}
+	$(UV) run pytest -n $${ENSIGN_TEST_WORKERS:-auto} --dist loadgroup
 
 # The tests create ensign_test (one per xdist worker: ensign_test_gw0, ...) and empty it; they
 # refuse a database holding tables that they did not create.
 test-pg: install
-	ENSIGN_TEST_DATABASE_URL=$${ENSIGN_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/ensign_test} $(UV) run pytest -n $${ENSIGN_TEST_WORKERS:-auto} -m db
+	ENSIGN_TEST_DATABASE_URL=$${ENSIGN_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/ensign_test} $(UV) run pytest -n $${ENSIGN_TEST_WORKERS:-auto} --dist loadgroup -m db
 
 check: install
 	$(UV) run ruff check src tests bench

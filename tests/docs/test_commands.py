@@ -315,6 +315,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return here
 
 
+# The pages run in order against one demo server (a later page uses what an earlier one made),
+# so under xdist they stay on one worker (`--dist loadgroup` in scripts/test).
+@pytest.mark.xdist_group("demo_server")
 @pytest.mark.parametrize("page", PAGES)
 def test_page__every_command__runs_against_the_demo(
     page: str, demo: Demo, reader_env: dict[str, str], workdir: Path

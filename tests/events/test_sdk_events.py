@@ -260,7 +260,11 @@ def test_sdk_events__sigkill_after_the_202__nothing_lost(
 
 
 def test_sdk_events__exposures_checked_against_ensigns_evaluation__only_the_real_one_recorded(
-    served: ServerProcess, organisation: Organisation, state: AppState, vendors: Served
+    served: ServerProcess,
+    organisation: Organisation,
+    state: AppState,
+    vendors: Served,
+    connect: Connector,
 ) -> None:
     # Given an environment where gold users get a segment override of the experiment's feature
     # (no variants), Mixpanel sending exposures, and an experiment running on that feature
@@ -283,7 +287,7 @@ def test_sdk_events__exposures_checked_against_ensigns_evaluation__only_the_real
         json={"api_key": "mixpanel-key", "base_url": vendors.mixpanel_url, "events": True},
     )
     assert response.status_code == 201, response.text
-    start_experiment(served, organisation, env)
+    start_experiment(connect, env)
     # The SDK's own local evaluation of Ensign's document says what each user is served
     local = sdk(env.server_key, served.api_url, f"{served.url}/api/", local=True)
     variants = {

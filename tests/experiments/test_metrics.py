@@ -80,9 +80,16 @@ def _event(identifier: str, at: dt.datetime, amount: float | None = None) -> dic
 
 
 def _send(lab: Lab, key: str, *events: dict[str, Any]) -> None:
-    response = lab.client.post(
-        "/api/v1/events", json={"events": list(events)}, headers={"X-Environment-Key": key}
-    )
+    """Send events as an SDK flushes them: received after they happened (the server takes
+    event times later than its clock as that time)."""
+    exposed_at = lab.now[0]
+    lab.now[0] = T + 3 * 24 * HOUR
+    try:
+        response = lab.client.post(
+            "/api/v1/events", json={"events": list(events)}, headers={"X-Environment-Key": key}
+        )
+    finally:
+        lab.now[0] = exposed_at
     assert response.status_code == 202, response.text
 
 
