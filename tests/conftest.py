@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from ensign.settings import Settings
 from ensign.storage.db import Database, migrate, normalise_url
 from ensign.web.app import build_state, create_app
 from ensign.web.deps import AppState
+from tests.fakes.script import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -262,12 +262,6 @@ def organisation(state: AppState) -> Organisation:
         org = create_organisation(unit, name="Test organisation")
         key = create_admin_key(unit, org.id, "tests")
     return Organisation(org.id, key)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import socket
 import threading
 import time
@@ -62,10 +64,26 @@ async def scripted(answer: Answer) -> Response:
     )
 
 
+# Under pytest-xdist, two workers asking the kernel for a free port (bind to 0, then close)
+# can be handed the same one before either server binds it. Each worker picks from a range of
+# its own, below Linux's ephemeral ports (32768 and up), so workers never collide; a port still
+# held by an earlier server of the same worker fails the bind and another is tried.
+_PORTS_PER_WORKER = 2_000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    low = 10_000 + (index % 11) * _PORTS_PER_WORKER
+    for _ in range(500):
+        port = random.randrange(low, low + _PORTS_PER_WORKER)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{low + _PORTS_PER_WORKER}")
 
 
 class ServedApp:
